@@ -1,0 +1,37 @@
+# helpwatch: build, test, evaluate and benchmark.
+# `make test` is the test command of the README and CI; `make eval` runs the quality gates on
+# ../shared/data (skipped with a message when that folder is absent).
+
+GO      ?= go
+BIN     ?= bin/helpwatch
+DATA    ?= ../shared/data
+FUZZTIME ?= 20s
+
+.PHONY: all build test eval bench fuzz lint clean
+
+all: lint test build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/helpwatch
+
+test:
+	$(GO) test -count=1 ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+eval: build
+	@BIN=$(BIN) DATA=$(DATA) sh .ci/eval
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./rules/ ./watcher/...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./rules/
+	$(GO) test -run '^$$' -fuzz '^FuzzScore$$' -fuzztime $(FUZZTIME) ./rules/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRules$$' -fuzztime $(FUZZTIME) ./rules/
+
+clean:
+	rm -rf bin

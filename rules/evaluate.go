@@ -1,0 +1,142 @@
+package rules
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Corpus is a labeled list of names: every name is a scam (Positive) or every name is benign.
+type Corpus struct {
+	Name     string
+	Positive bool
+	Names    []string
+}
+
+// CorpusReport measures a rule set on one corpus.
+type CorpusReport struct {
+	Name     string
+	Positive bool
+	Total    int // names scored, invalid ones included
+	Invalid  int
+	Alerts   int
+	Watches  int
+	// Wrong holds the results the rule set got wrong: positives it did not flag, negatives it
+	// flagged (alert or watch), in corpus order.
+	Wrong []Result
+	// Invalids holds the names that could not be scored.
+	Invalids []Result
+}
+
+// Flagged is alerts plus watches.
+func (c *CorpusReport) Flagged() int { return c.Alerts + c.Watches }
+
+// FlagRate is the share of names flagged (alert or watch): recall on positives.
+func (c *CorpusReport) FlagRate() float64 { return ratio(c.Flagged(), c.Total) }
+
+// AlertRate is the share of names at alert.
+func (c *CorpusReport) AlertRate() float64 { return ratio(c.Alerts, c.Total) }
+
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// EvalReport is the outcome of Evaluate.
+type EvalReport struct {
+	RulesVersion string
+	Corpora      []CorpusReport
+	// RuleFired counts, per rule, the names it gave points to (or, for brand-owned, matched),
+	// over all corpora.
+	RuleFired map[string]int
+}
+
+// Evaluate scores every corpus with rs.
+func Evaluate(rs *RuleSet, corpora []Corpus) *EvalReport {
+	rep := &EvalReport{RulesVersion: rs.Version, RuleFired: map[string]int{}}
+	sc := rs.NewScorer()
+	var r Result
+	for _, c := range corpora {
+		cr := CorpusReport{Name: c.Name, Positive: c.Positive}
+		for _, name := range c.Names {
+			sc.ScoreInto(name, &r)
+			cr.Total++
+			for _, re := range r.Reasons {
+				if re.Points != 0 || re.Rule == RuleBrandOwned {
+					rep.RuleFired[re.Rule]++
+				}
+			}
+			switch r.Verdict {
+			case VerdictInvalid:
+				cr.Invalid++
+				cr.Invalids = append(cr.Invalids, clone(r))
+			case VerdictAlert:
+				cr.Alerts++
+			case VerdictWatch:
+				cr.Watches++
+			}
+			flagged := r.Verdict == VerdictAlert || r.Verdict == VerdictWatch
+			if flagged != c.Positive && r.Verdict != VerdictInvalid {
+				cr.Wrong = append(cr.Wrong, clone(r))
+			}
+		}
+		rep.Corpora = append(rep.Corpora, cr)
+	}
+	return rep
+}
+
+func clone(r Result) Result {
+	r.Reasons = append([]Reason(nil), r.Reasons...)
+	return r
+}
+
+// Gates are the pass marks of `rules test`; a negative value means "not checked".
+type Gates struct {
+	MinRecall      float64 // positives flagged (alert or watch)
+	MinAlertRecall float64 // positives at alert
+	MaxAlertRate   float64 // negatives at alert
+	MaxFlagRate    float64 // negatives flagged
+}
+
+// NoGates checks nothing.
+var NoGates = Gates{-1, -1, -1, -1}
+
+// Check returns one message per failed gate.
+func (rep *EvalReport) Check(g Gates) []string {
+	var fails []string
+	for i := range rep.Corpora {
+		c := &rep.Corpora[i]
+		if c.Positive {
+			if g.MinRecall >= 0 && c.FlagRate() < g.MinRecall {
+				fails = append(fails, fmt.Sprintf("%s: flagged %.2f%% of positives, gate is >= %.2f%%", c.Name, 100*c.FlagRate(), 100*g.MinRecall))
+			}
+			if g.MinAlertRecall >= 0 && c.AlertRate() < g.MinAlertRecall {
+				fails = append(fails, fmt.Sprintf("%s: alerted on %.2f%% of positives, gate is >= %.2f%%", c.Name, 100*c.AlertRate(), 100*g.MinAlertRecall))
+			}
+			continue
+		}
+		if g.MaxAlertRate >= 0 && c.AlertRate() > g.MaxAlertRate {
+			fails = append(fails, fmt.Sprintf("%s: alerted on %.3f%% of negatives (%d), gate is <= %.3f%%", c.Name, 100*c.AlertRate(), c.Alerts, 100*g.MaxAlertRate))
+		}
+		if g.MaxFlagRate >= 0 && c.FlagRate() > g.MaxFlagRate {
+			fails = append(fails, fmt.Sprintf("%s: flagged %.3f%% of negatives (%d), gate is <= %.3f%%", c.Name, 100*c.FlagRate(), c.Flagged(), 100*g.MaxFlagRate))
+		}
+	}
+	return fails
+}
+
+// RulesByCount lists RuleFired in descending order.
+func (rep *EvalReport) RulesByCount() []string {
+	keys := make([]string, 0, len(rep.RuleFired))
+	for k := range rep.RuleFired {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if rep.RuleFired[keys[i]] != rep.RuleFired[keys[j]] {
+			return rep.RuleFired[keys[i]] > rep.RuleFired[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	return keys
+}

@@ -1,0 +1,229 @@
+package rules
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/mtibben/confusables"
+	"golang.org/x/net/idna"
+	"golang.org/x/net/publicsuffix"
+	"golang.org/x/text/unicode/norm"
+)
+
+const (
+	maxNameLen  = 253
+	maxLabelLen = 63
+	maxLabels   = 127
+)
+
+// Name is a certificate or input name after normalization.
+type Name struct {
+	Input       string // as given
+	ASCII       string // lowercase A-label form, without wildcard and trailing dot
+	Unicode     string // U-label form when a label is internationalized, else empty
+	Registrable string // registrable domain by the public suffix list (ASCII)
+	Suffix      string // public suffix (ICANN or private section)
+	Platform    string // free-hosting platform the scored label sits on, if any
+
+	// Labels are the ASCII labels; Text the same labels as the scorer reads them (IDN labels
+	// reduced to their confusable skeleton); Main the index of the label scored as the
+	// registrable name (-1 when the name is only a suffix); IDN marks decoded labels.
+	Labels []string
+	Text   []string
+	IDN    []bool
+	Main   int
+	// First is the index of the first label of the public suffix (or platform).
+	First int
+}
+
+// NameError says why a name cannot be scored.
+type NameError struct {
+	Name   string
+	Reason string
+}
+
+func (e *NameError) Error() string { return e.Reason }
+
+// Normalize parses one name. It never panics on hostile input: every problem is a *NameError.
+// platforms is the set of free-hosting suffixes (may be nil).
+func Normalize(input string, platforms map[string]bool) (Name, error) {
+	var n Name
+	err := normalizeInto(&n, input, platforms)
+	if err != nil {
+		return Name{Input: input}, err
+	}
+	n.Labels = append([]string(nil), n.Labels...)
+	n.Text = append([]string(nil), n.Text...)
+	n.IDN = append([]bool(nil), n.IDN...)
+	return n, nil
+}
+
+// normalizeInto fills n, reusing its slices; on the hot path (a lowercase ASCII name) it does
+// not allocate.
+func normalizeInto(n *Name, input string, platforms map[string]bool) error {
+	n.Input = input
+	n.Unicode, n.Registrable, n.Suffix, n.Platform = "", "", "", ""
+	n.Labels, n.Text, n.IDN = n.Labels[:0], n.Text[:0], n.IDN[:0]
+	n.Main, n.First = -1, 0
+
+	s := strings.TrimSpace(input)
+	s = strings.TrimSuffix(s, ".")
+	s = strings.TrimPrefix(s, "*.")
+	if s == "" {
+		return &NameError{input, "empty name"}
+	}
+	if len(s) > 4*maxNameLen {
+		return &NameError{input, fmt.Sprintf("name is %d bytes long, the limit is %d", len(s), maxNameLen)}
+	}
+	s, err := asciiLower(s)
+	if err != nil {
+		return &NameError{input, err.Error()}
+	}
+	if len(s) > maxNameLen {
+		return &NameError{input, fmt.Sprintf("name is %d characters long, the limit is %d", len(s), maxNameLen)}
+	}
+	n.ASCII = s
+
+	hasIDN := false
+	for rest := s; ; {
+		i := strings.IndexByte(rest, '.')
+		label := rest
+		if i >= 0 {
+			label = rest[:i]
+		}
+		switch {
+		case label == "":
+			return &NameError{input, "empty label (two dots in a row, or a leading dot)"}
+		case len(label) > maxLabelLen:
+			return &NameError{input, fmt.Sprintf("label %.20q... is %d characters long, the limit is %d", label, len(label), maxLabelLen)}
+		case len(n.Labels) >= maxLabels:
+			return &NameError{input, "too many labels"}
+		}
+		text, idn := label, false
+		if strings.HasPrefix(label, "xn--") {
+			u, err := idna.Punycode.ToUnicode(label)
+			if err != nil || u == label {
+				return &NameError{input, fmt.Sprintf("bad punycode in label %q", label)}
+			}
+			text, idn, hasIDN = skeleton(u), true, true
+		}
+		n.Labels = append(n.Labels, label)
+		n.Text = append(n.Text, text)
+		n.IDN = append(n.IDN, idn)
+		if i < 0 {
+			break
+		}
+		rest = rest[i+1:]
+	}
+	if hasIDN {
+		parts := make([]string, len(n.Labels))
+		for i, l := range n.Labels {
+			parts[i] = l
+			if n.IDN[i] {
+				parts[i], _ = idna.Punycode.ToUnicode(l)
+			}
+		}
+		n.Unicode = strings.Join(parts, ".")
+	}
+
+	suffix, _ := publicsuffix.PublicSuffix(s)
+	n.Suffix = suffix
+	n.First = len(n.Labels) - (strings.Count(suffix, ".") + 1)
+	// A hosting platform longer than the public suffix moves the scored label left of it.
+	off := 0
+	for i := 0; i < len(n.Labels); i++ {
+		if i > 0 && i <= n.First && platforms[s[off:]] {
+			n.Platform = s[off:]
+			n.First = i
+			break
+		}
+		off += len(n.Labels[i]) + 1
+	}
+	if n.First > 0 {
+		n.Main = n.First - 1
+		start := 0
+		for i := 0; i < n.Main; i++ {
+			start += len(n.Labels[i]) + 1
+		}
+		n.Registrable = s[start:]
+		if n.Platform == "" {
+			if reg, err := publicsuffix.EffectiveTLDPlusOne(s); err == nil {
+				n.Registrable = reg
+			}
+		}
+	}
+	return nil
+}
+
+// asciiLower lowercases s and checks its characters. Non-ASCII input (a name typed in Unicode)
+// is converted to A-labels. It returns s itself when nothing changes, so the common case does
+// not allocate.
+func asciiLower(s string) (string, error) {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '.', c == '_':
+		case c >= 'A' && c <= 'Z', c >= utf8.RuneSelf:
+			clean = false
+		default:
+			return "", fmt.Errorf("bad character %q at position %d", c, i+1)
+		}
+	}
+	if clean {
+		return s, nil
+	}
+	if !utf8.ValidString(s) {
+		return "", fmt.Errorf("name is not valid UTF-8")
+	}
+	lower := strings.ToLower(s)
+	for _, r := range lower {
+		if r < utf8.RuneSelf {
+			continue
+		}
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.Is(unicode.Mn, r) {
+			return "", fmt.Errorf("bad character %q", r)
+		}
+	}
+	labels := strings.Split(lower, ".")
+	for i, l := range labels {
+		if isASCII(l) {
+			continue
+		}
+		a, err := idna.Punycode.ToASCII(l)
+		if err != nil {
+			return "", fmt.Errorf("cannot encode label %q as punycode: %v", l, err)
+		}
+		labels[i] = a
+	}
+	return strings.Join(labels, "."), nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// skeleton reduces a decoded IDN label to the ASCII a reader would see: the UTS #39 confusable
+// skeleton, lowercased, with accents removed. Characters with no Latin look-alike become '~',
+// which the segmenter treats as an unplaceable letter.
+func skeleton(u string) string {
+	sk := strings.ToLower(confusables.Skeleton(strings.ToLower(u)))
+	var b strings.Builder
+	for _, r := range norm.NFD.String(sk) {
+		switch {
+		case unicode.Is(unicode.Mn, r):
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('~')
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,267 @@
+package rules
+
+import (
+	"fmt"
+	"strings"
+)
+
+// finish turns the collected signals into points, reasons and a verdict. Only names with a
+// brand, product or printer signal get this far with anything to add, so the formatting here
+// is off the hot path.
+func (s *Scorer) finish(r *Result) {
+	rs := s.rs
+	sig := &s.sig
+	n := &s.name
+
+	printerCtx := sig.printer != ""
+	for _, bi := range sig.touched {
+		b := &sig.brands[bi]
+		b.prodOK = b.product != "" && (!rs.brands[bi].common[b.product] || b.level > levelNone)
+		if b.prodOK {
+			printerCtx = true
+		}
+	}
+	best, bestPts := -1, -1
+	for _, bi := range sig.touched {
+		b := &sig.brands[bi]
+		if b.level == levelNone && !b.prodOK {
+			continue
+		}
+		if rs.brands[bi].needsPrinter && !printerCtx {
+			continue // "samsungcloud": a big brand is only a printer brand next to printer words
+		}
+		if p := s.brandPoints(b) + s.productPoints(b); p > bestPts {
+			best, bestPts = bi, p
+		}
+	}
+	if best < 0 && sig.printer == "" {
+		return
+	}
+
+	s.keywordTypos()
+	add := func(rule string, points int, detail string) {
+		r.Reasons = append(r.Reasons, Reason{Rule: rule, Points: points, Detail: detail})
+		r.Score += points
+	}
+	brandCounted := false
+	if best >= 0 {
+		b := &sig.brands[best]
+		br := &rs.brands[best]
+		r.Brand = br.name
+		if b.level > levelNone {
+			brandCounted = true
+			rule := levelRule(b.level)
+			add(rule, s.brandPoints(b), rs.spec(rule).Why+": "+s.brandDetail(b, br)+s.where(b.inMain))
+		}
+		if b.prodOK {
+			brandCounted = true
+			add(RuleProductLine, s.scaled(rs.spec(RuleProductLine).Points, b.prodMain),
+				fmt.Sprintf("%s: %q (%s)%s", rs.spec(RuleProductLine).Why, b.product, br.name, s.where(b.prodMain)))
+		}
+		if emb := s.embeddedDomain(best, b); emb != "" {
+			add(RuleBrandEmbedded, rs.spec(RuleBrandEmbedded).Points, fmt.Sprintf("%s: %q", rs.spec(RuleBrandEmbedded).Why, emb))
+		}
+	}
+	if sig.printer != "" {
+		add(RulePrinterWord, s.scaled(rs.spec(RulePrinterWord).Points, sig.printerMain),
+			fmt.Sprintf("%s: %q%s", rs.spec(RulePrinterWord).Why, sig.printer, s.where(sig.printerMain)))
+	}
+	groupsCounted := 0
+	for gi, g := range rs.groups {
+		gs := &sig.groups[gi]
+		if !gs.found {
+			continue
+		}
+		if g.Needs == "brand" && !brandCounted || g.Needs == "printer" && !brandCounted && sig.printer == "" {
+			continue
+		}
+		groupsCounted++
+		detail := fmt.Sprintf("%s vocabulary: %q", g.Group, gs.word)
+		points := s.scaled(g.Points, gs.inMain)
+		if gs.typoOf != "" {
+			detail = fmt.Sprintf("%s vocabulary: %q reads as %q (%s)", g.Group, gs.typoOf, gs.word, rs.spec(RuleKeywordTypo).Why)
+			points += rs.spec(RuleKeywordTypo).Points
+		}
+		add("keyword:"+g.Group, points, detail+s.where(gs.inMain))
+	}
+	if extra := len(sig.keywords) - groupsCounted; groupsCounted > 0 && extra > 0 {
+		spec := rs.spec(RuleExtraKeyword)
+		p := extra * spec.Points
+		if spec.Max > 0 && p > spec.Max {
+			p = spec.Max
+		}
+		if p > 0 {
+			add(RuleExtraKeyword, p, fmt.Sprintf("%s: %s", spec.Why, strings.Join(sig.keywords, ", ")))
+		}
+	}
+	s.structure(add)
+	for _, p := range rs.patterns {
+		if p.re.MatchString(n.ASCII) {
+			add("pattern:"+p.name, p.points, p.why)
+		}
+	}
+	if r.Score > 100 {
+		r.Score = 100
+	}
+	if r.Score < 0 {
+		r.Score = 0
+	}
+	switch {
+	case r.Score >= rs.Alert:
+		r.Verdict = VerdictAlert
+	case r.Score >= rs.Watch:
+		r.Verdict = VerdictWatch
+	}
+}
+
+// structure adds the shape rules: TLD, hosting platform, hyphens and digits of the scored label.
+func (s *Scorer) structure(add func(string, int, string)) {
+	rs := s.rs
+	n := &s.name
+	tld := n.Labels[len(n.Labels)-1]
+	if rs.abused[tld] {
+		add(RuleAbusedTLD, rs.spec(RuleAbusedTLD).Points, fmt.Sprintf("%s: .%s", rs.spec(RuleAbusedTLD).Why, tld))
+	}
+	if n.Platform != "" {
+		add(RuleFreeHosting, rs.spec(RuleFreeHosting).Points, fmt.Sprintf("%s: %s", rs.spec(RuleFreeHosting).Why, n.Platform))
+	}
+	main := n.Text[n.Main]
+	if spec := rs.spec(RuleManyHyphens); spec.Points > 0 {
+		if h := strings.Count(main, "-"); h >= max(spec.Min, 1) {
+			add(RuleManyHyphens, spec.Points, fmt.Sprintf("%s: %d in %q", spec.Why, h, main))
+		}
+	}
+	if spec := rs.spec(RuleManyDigits); spec.Points > 0 {
+		d := 0
+		for i := 0; i < len(main); i++ {
+			if isDigit(main[i]) {
+				d++
+			}
+		}
+		if d >= max(spec.Min, 1) {
+			add(RuleManyDigits, spec.Points, fmt.Sprintf("%s: %d in %q", spec.Why, d, main))
+		}
+	}
+}
+
+func levelRule(level int) string {
+	switch level {
+	case levelTypo:
+		return RuleBrandTypo
+	case levelHomoglyph:
+		return RuleBrandHomoglyph
+	case levelLabel:
+		return RuleBrandLabel
+	}
+	return RuleBrandToken
+}
+
+func (s *Scorer) brandPoints(b *brandSig) int {
+	if b.level == levelNone {
+		return 0
+	}
+	p := s.rs.spec(levelRule(b.level)).Points
+	if b.level == levelLabel {
+		return p // the name is exactly the brand: where it sits does not weaken it
+	}
+	return s.scaled(p, b.inMain)
+}
+
+func (s *Scorer) productPoints(b *brandSig) int {
+	if !b.prodOK {
+		return 0
+	}
+	return s.scaled(s.rs.spec(RuleProductLine).Points, b.prodMain)
+}
+
+// scaled applies the subdomain factor to points earned outside the registrable label: internal
+// host names ("hp-printer.office.example.com") are common in CT and rarely scams.
+func (s *Scorer) scaled(points int, inMain bool) int {
+	if inMain {
+		return points
+	}
+	f := s.rs.spec(RuleSubdomainOnly).Factor
+	return int(float64(points)*f + 0.5)
+}
+
+func (s *Scorer) where(inMain bool) string {
+	if inMain {
+		return ""
+	}
+	return fmt.Sprintf(" (in a subdomain label: points x%g)", s.rs.spec(RuleSubdomainOnly).Factor)
+}
+
+func (s *Scorer) brandDetail(b *brandSig, br *brand) string {
+	switch b.level {
+	case levelTypo:
+		return fmt.Sprintf("%q reads as %q (%s, %s)", b.text, b.token, b.edit, br.name)
+	case levelHomoglyph:
+		shown := b.text
+		if s.name.Unicode != "" {
+			shown = s.name.Unicode
+		}
+		return fmt.Sprintf("%q reads as %q (%s, %s)", shown, b.token, b.edit, br.name)
+	case levelLabel:
+		return fmt.Sprintf("%q under .%s (%s)", b.text, s.name.Suffix, br.name)
+	}
+	return fmt.Sprintf("%q (%s)", b.text, br.name)
+}
+
+// embeddedDomain finds one of the brand's own domains inside a name it does not own
+// ("support-hp.com.setup-fix.net", "hp.com-support.help"), or a token pair like "hp"+"com".
+func (s *Scorer) embeddedDomain(bi int, b *brandSig) string {
+	name := s.name.ASCII
+	for _, d := range s.rs.brands[bi].owned {
+		if strings.IndexByte(d, '.') < 0 {
+			continue
+		}
+		for off := 0; ; {
+			i := strings.Index(name[off:], d)
+			if i < 0 {
+				break
+			}
+			p := off + i
+			end := p + len(d)
+			if (p == 0 || name[p-1] == '.' || name[p-1] == '-') && end < len(name) && (name[end] == '.' || name[end] == '-') {
+				return d
+			}
+			off = p + 1
+		}
+	}
+	return b.embedded
+}
+
+// keywordTypos reads unplaced runs as misspelled keywords ("suport", "stup") once the name has
+// a brand or printer signal.
+func (s *Scorer) keywordTypos() {
+	for _, f := range s.frags {
+		if ki := s.rs.keywordTypo(f.text); ki >= 0 {
+			ft := &s.rs.fuzzyKeywords[ki]
+			s.noteKeyword(ft.id, ft.s, f.text, f.inMain)
+		} else if f.borrowS && len(f.text) < maxFuzzyLen {
+			s.buf = append(append(s.buf[:0], 's'), f.text...)
+			if ki := s.rs.keywordTypo(string(s.buf)); ki >= 0 {
+				ft := &s.rs.fuzzyKeywords[ki]
+				s.noteKeyword(ft.id, ft.s, "s"+f.text, f.inMain)
+			}
+		}
+	}
+}
+
+// keywordTypo returns the index of the fuzzy keyword w misspells (one edit), or -1.
+func (rs *RuleSet) keywordTypo(w string) int {
+	if len(w) < 4 {
+		return -1
+	}
+	mask := letterMask(w)
+	for i := range rs.fuzzyKeywords {
+		ft := &rs.fuzzyKeywords[i]
+		if d := len(w) - len(ft.s); d < -1 || d > 1 || popcount(ft.mask&^mask) > 1 {
+			continue
+		}
+		if boundedOSA(w, ft.s, 1) == 1 {
+			return i
+		}
+	}
+	return -1
+}

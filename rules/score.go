@@ -1,0 +1,516 @@
+package rules
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Verdict is the scorer's decision for one name.
+type Verdict string
+
+const (
+	VerdictAlert   Verdict = "alert"
+	VerdictWatch   Verdict = "watch"
+	VerdictIgnore  Verdict = "ignore"
+	VerdictInvalid Verdict = "invalid"
+)
+
+// ParseVerdict accepts a verdict name as typed on a command line.
+func ParseVerdict(s string) (Verdict, error) {
+	switch v := Verdict(strings.ToLower(s)); v {
+	case VerdictAlert, VerdictWatch, VerdictIgnore, VerdictInvalid:
+		return v, nil
+	}
+	return "", fmt.Errorf("unknown verdict %q (use alert, watch or ignore)", s)
+}
+
+// Rank orders verdicts by severity: alert 3, watch 2, ignore 1, invalid 0.
+func (v Verdict) Rank() int {
+	switch v {
+	case VerdictAlert:
+		return 3
+	case VerdictWatch:
+		return 2
+	case VerdictIgnore:
+		return 1
+	}
+	return 0
+}
+
+// Reason is one rule's contribution to a score, in words.
+type Reason struct {
+	Rule   string `json:"rule"`
+	Points int    `json:"points"`
+	Detail string `json:"detail"`
+}
+
+// Result is the score of one name.
+type Result struct {
+	Domain       string   `json:"domain"`
+	Unicode      string   `json:"unicode,omitempty"`
+	Registrable  string   `json:"registrable"`
+	Score        int      `json:"score"`
+	Verdict      Verdict  `json:"verdict"`
+	Brand        string   `json:"brand"`
+	Reasons      []Reason `json:"reasons"`
+	Error        string   `json:"error,omitempty"`
+	RulesVersion string   `json:"rules_version"`
+}
+
+// Scorer scores names with one rule set. It keeps scratch buffers between calls, so it is not
+// safe for concurrent use: give each goroutine its own (NewScorer is cheap).
+type Scorer struct {
+	rs    *RuleSet
+	name  Name
+	toks  []token
+	frags []fragment
+	buf   []byte
+	join  []byte
+	sig   signals
+}
+
+// fragment is an unplaced piece of a label, kept for the keyword-typo pass.
+type fragment struct {
+	text    string
+	inMain  bool
+	borrowS bool // the token before it ends in an 's' that may belong to this run
+}
+
+// Brand evidence levels, weakest first.
+const (
+	levelNone = iota
+	levelToken
+	levelTypo
+	levelHomoglyph
+	levelLabel
+)
+
+type brandSig struct {
+	level    int
+	inMain   bool
+	text     string // what the name says
+	token    string // the brand token it stands for
+	edit     string // typo kind
+	product  string
+	prodMain bool
+	prodOK   bool // a distinctive product, or a common one next to its brand
+	embedded string
+}
+
+type groupSig struct {
+	found  bool
+	inMain bool
+	word   string
+	typoOf string
+}
+
+type signals struct {
+	brands      []brandSig
+	touched     []int
+	groups      []groupSig
+	keywords    []string
+	printer     string
+	printerMain bool
+}
+
+// NewScorer returns a scorer for this rule set.
+func (rs *RuleSet) NewScorer() *Scorer {
+	return &Scorer{
+		rs:  rs,
+		sig: signals{brands: make([]brandSig, len(rs.brands)), groups: make([]groupSig, len(rs.groups))},
+		buf: make([]byte, 0, 64), join: make([]byte, 0, 64),
+	}
+}
+
+// Score scores one name and returns a fresh Result.
+func (s *Scorer) Score(name string) Result {
+	var r Result
+	s.ScoreInto(name, &r)
+	return r
+}
+
+// ScoreInto scores one name into r, reusing r.Reasons' storage. For an innocent lowercase ASCII
+// name it does not allocate.
+func (s *Scorer) ScoreInto(input string, r *Result) {
+	rs := s.rs
+	r.Domain, r.Unicode, r.Registrable, r.Brand, r.Error = input, "", "", "", ""
+	r.Score, r.Verdict, r.Reasons, r.RulesVersion = 0, VerdictIgnore, r.Reasons[:0], rs.Version
+
+	n := &s.name
+	if err := normalizeInto(n, input, rs.platforms); err != nil {
+		r.Verdict, r.Error = VerdictInvalid, err.Error()
+		return
+	}
+	r.Unicode, r.Registrable = n.Unicode, n.Registrable
+	if bi, owner := s.ownedBy(n.ASCII); bi >= 0 {
+		r.Brand = rs.brands[bi].name
+		r.Reasons = append(r.Reasons, Reason{Rule: RuleBrandOwned, Points: 0,
+			Detail: fmt.Sprintf("%s: %s belongs to %s", rs.spec(RuleBrandOwned).Why, owner, rs.brands[bi].name)})
+		return
+	}
+	if n.Main < 0 {
+		return
+	}
+	s.resetSignals()
+	for li := 0; li <= n.Main; li++ {
+		s.analyzeLabel(li)
+	}
+	s.checkJoinedLabels()
+	s.finish(r)
+}
+
+// ownedBy reports whether name or one of its parents is a brand's own domain (or brand TLD).
+func (s *Scorer) ownedBy(name string) (int, string) {
+	for rest := name; ; {
+		if bi, ok := s.rs.owned[rest]; ok {
+			return bi, rest
+		}
+		i := strings.IndexByte(rest, '.')
+		if i < 0 {
+			return -1, ""
+		}
+		rest = rest[i+1:]
+	}
+}
+
+func (s *Scorer) resetSignals() {
+	for _, bi := range s.sig.touched {
+		s.sig.brands[bi] = brandSig{}
+	}
+	s.sig.touched = s.sig.touched[:0]
+	for i := range s.sig.groups {
+		s.sig.groups[i] = groupSig{}
+	}
+	s.sig.keywords = s.sig.keywords[:0]
+	s.sig.printer, s.sig.printerMain = "", false
+	s.frags = s.frags[:0]
+}
+
+func (s *Scorer) brandSig(bi int) *brandSig {
+	b := &s.sig.brands[bi]
+	if b.level == levelNone && b.product == "" {
+		s.sig.touched = append(s.sig.touched, bi)
+	}
+	return b
+}
+
+// noteBrand records brand evidence, keeping the strongest per brand.
+func (s *Scorer) noteBrand(bi, level int, inMain bool, text, tok, edit string) {
+	b := s.brandSig(bi)
+	if level > b.level || level == b.level && inMain && !b.inMain {
+		b.level, b.inMain, b.text, b.token, b.edit = level, inMain, text, tok, edit
+	}
+}
+
+// analyzeLabel segments one label and records what its tokens say.
+func (s *Scorer) analyzeLabel(li int) {
+	rs := s.rs
+	n := &s.name
+	text := n.Text[li]
+	idn := n.IDN[li]
+	inMain := li == n.Main
+	s.toks = rs.segmentLabel(text, s.toks[:0])
+	toks := s.toks
+	for i := range toks {
+		t := &toks[i]
+		word := text[t.start:t.end]
+		switch t.kind {
+		case kindBrand:
+			bi := int(t.id)
+			if !s.brandTokenBounded(bi, i) && !s.nextToKeywordTypo(text, i) {
+				// "whp", "chpk": the brand letters are part of something unreadable.
+				break
+			}
+			level, edit := levelToken, ""
+			if idn {
+				level, edit = levelHomoglyph, "look-alike characters"
+			}
+			if inMain && len(toks) == 1 && !idn && word == text {
+				level = levelLabel
+			}
+			s.noteBrand(bi, level, inMain, word, word, edit)
+			if i+1 < len(toks) && toks[i+1].kind >= kindWord {
+				if next := text[toks[i+1].start:toks[i+1].end]; next == "com" || next == "net" || next == "org" {
+					b := s.brandSig(bi)
+					b.embedded = word + next
+				}
+			}
+		case kindProduct:
+			bi := int(t.id)
+			b := s.brandSig(bi)
+			if b.product == "" || inMain && !b.prodMain {
+				b.product, b.prodMain = word, inMain
+			}
+		case kindPrinter:
+			if s.sig.printer == "" || inMain && !s.sig.printerMain {
+				s.sig.printer, s.sig.printerMain = word, inMain
+			}
+		case kindKeyword:
+			s.noteKeyword(int(t.id), word, "", inMain)
+		case kindDigits:
+			if g := rs.numericGroup(word); g >= 0 {
+				s.noteKeyword(g, word, "", inMain)
+			}
+		}
+	}
+	s.gaps(text, inMain, idn)
+	// Whole label and hyphen parts: "lexmrak", "canon0", "ca-non", "lexmark-0".
+	s.fuzzyPart(text, inMain, idn)
+	if strings.IndexByte(text, '-') >= 0 {
+		for rest := text; rest != ""; {
+			part := rest
+			if i := strings.IndexByte(rest, '-'); i >= 0 {
+				part, rest = rest[:i], rest[i+1:]
+			} else {
+				rest = ""
+			}
+			if part != "" {
+				s.fuzzyPart(part, inMain, idn)
+			}
+		}
+		s.checkHyphenation(text, inMain)
+	}
+}
+
+// gaps looks at each run of plain words and fragments between the meaningful tokens:
+// "lexmrak" in "lexmrakprintersupport", "stup" in "hpstup". A run with unplaceable letters may
+// be a misspelled brand. Every run that is not a single dictionary word is kept for the
+// keyword-typo pass, which only runs when the name has a brand or printer signal.
+func (s *Scorer) gaps(text string, inMain, idn bool) {
+	toks := s.toks
+	for i := 0; i < len(toks); {
+		if k := toks[i].kind; k != kindWord && k != kindFragment {
+			i++
+			continue
+		}
+		j, hasFrag := i, false
+		for ; j < len(toks) && (toks[j].kind == kindWord || toks[j].kind == kindFragment); j++ {
+			if toks[j].kind == kindFragment {
+				hasFrag = true
+			}
+			if toks[j].sepAfter {
+				j++
+				break
+			}
+		}
+		start, end := toks[i].start, toks[j-1].end
+		// A plural before the run may have taken the run's first letter: "printers|uport".
+		borrowS := i > 0 && !toks[i].sepBefore && toks[i-1].kind >= kindPrinter && text[toks[i].start-1] == 's'
+		single := j == i+1 && !hasFrag
+		i = j
+		if end-start >= 3 && !single {
+			s.frags = append(s.frags, fragment{text: text[start:end], inMain: inMain, borrowS: borrowS})
+		}
+		if hasFrag && end-start >= 4 && end-start != len(text) {
+			s.fuzzyBrand(text[start:end], inMain, idn)
+		}
+	}
+}
+
+// nextToKeywordTypo accepts a short brand whose unreadable neighbour is a misspelled keyword
+// ("hpstup", "suporthp"): the neighbour run up to the next separator or meaningful token.
+func (s *Scorer) nextToKeywordTypo(text string, i int) bool {
+	toks := s.toks
+	if j := i + 1; j < len(toks) && !toks[i].sepAfter {
+		k := j
+		for k < len(toks) && toks[k].kind <= kindWord && toks[k].kind != kindDigits && !toks[k].sepBefore {
+			k++
+			if toks[k-1].sepAfter {
+				break
+			}
+		}
+		if k > j && s.rs.keywordTypo(text[toks[j].start:toks[k-1].end]) >= 0 {
+			return true
+		}
+	}
+	if j := i - 1; j >= 0 && !toks[i].sepBefore {
+		k := j
+		for k >= 0 && toks[k].kind <= kindWord && toks[k].kind != kindDigits && !toks[k].sepAfter {
+			k--
+			if toks[k+1].sepBefore {
+				break
+			}
+		}
+		if k < j && s.rs.keywordTypo(text[toks[k+1].start:toks[j].end]) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// brandTokenBounded reports whether brand token i is readable as a word of its own: a short
+// brand ("hp", "oki") needs separators, digits or words on both sides ("whp", "chpk" are not
+// HP); a brand that is also an English word ("canon", "brother", "sharp") on at least one side.
+func (s *Scorer) brandTokenBounded(bi, i int) bool {
+	t := s.toks[i]
+	leftOK := t.sepBefore || i > 0 && s.toks[i-1].kind != kindFragment
+	rightOK := t.sepAfter || i+1 < len(s.toks) && s.toks[i+1].kind != kindFragment
+	switch {
+	case t.end-t.start <= 3:
+		return leftOK && rightOK
+	case s.rs.brands[bi].commonWord:
+		return leftOK || rightOK
+	}
+	return true
+}
+
+// tokenFor returns the brand's own copy of token w, so that a match keeps no scratch memory.
+func (b *brand) tokenFor(w string) string {
+	for _, t := range b.tokens {
+		if t == w {
+			return t
+		}
+	}
+	return strings.Clone(w)
+}
+
+func (rs *RuleSet) numericGroup(w string) int {
+	if g, ok := rs.numeric[w]; ok {
+		return g
+	}
+	return -1
+}
+
+func (rs *RuleSet) exactBrand(w string) (int, bool) {
+	t := rs.vocab.lookup(w)
+	if t.kind == kindBrand {
+		return int(t.id), true
+	}
+	return 0, false
+}
+
+func (s *Scorer) noteKeyword(g int, word, typoOf string, inMain bool) {
+	gs := &s.sig.groups[g]
+	if !gs.found || inMain && !gs.inMain {
+		gs.found, gs.inMain, gs.word, gs.typoOf = true, inMain, word, typoOf
+	}
+	for _, k := range s.sig.keywords {
+		if k == word {
+			return
+		}
+	}
+	s.sig.keywords = append(s.sig.keywords, word)
+}
+
+// fuzzyPart checks a whole label or hyphen part for being a brand with one small change.
+// A part that is itself a vocabulary word ("cannon", "bother") is left alone.
+func (s *Scorer) fuzzyPart(part string, inMain, idn bool) {
+	if len(part) < 4 || len(part) > maxFuzzyLen {
+		return
+	}
+	if t := s.rs.vocab.lookup(part); t.kind >= kindWord {
+		if t.kind == kindBrand && idn {
+			s.noteBrand(int(t.id), levelHomoglyph, inMain, part, part, "look-alike characters")
+		}
+		return
+	}
+	s.fuzzyBrand(part, inMain, idn)
+}
+
+// fuzzyBrand compares one candidate string against the brand tokens, directly and after
+// folding ASCII look-alikes (rn→m, 0→o, ...).
+func (s *Scorer) fuzzyBrand(cand string, inMain, idn bool) {
+	if len(cand) < minTypoLen || idn && !wildcardsOK(cand) {
+		return
+	}
+	cmask := letterMask(cand)
+	var folded []byte
+	foldDone, foldChanged := false, false
+	for _, ft := range s.rs.fuzzyBrands {
+		d := len(cand) - len(ft.s)
+		if d < -ft.limit-1 || d > ft.limit+1 {
+			continue
+		}
+		if popcount(ft.mask&^cmask) <= ft.limit {
+			if dist := boundedOSA(cand, ft.s, ft.limit); dist <= ft.limit && (dist > 0 || idn) {
+				level, edit := levelTypo, typoKind(cand, ft.s)
+				if idn {
+					level, edit = levelHomoglyph, "look-alike characters"
+				}
+				s.noteBrand(ft.id, level, inMain, cand, ft.s, edit)
+				return
+			}
+		}
+		if !foldDone {
+			s.buf, foldChanged = asciiFold(cand, s.buf)
+			folded, foldDone = s.buf, true
+		}
+		// Look-alike letters are already one deception: on a short brand allow no further
+		// edit ("cann0n" yes, "chron" no); long brands keep their typo allowance.
+		foldLimit := ft.limit
+		if len(ft.s) < 7 {
+			foldLimit = 0
+		}
+		if foldChanged && popcount(ft.foldMask&^letterMask(string(folded))) <= foldLimit {
+			if dist := boundedOSA(string(folded), ft.folded, foldLimit); dist <= foldLimit {
+				edit := "look-alike letters"
+				if dist > 0 {
+					edit = "look-alike letters and a typo"
+				}
+				s.noteBrand(ft.id, levelHomoglyph, inMain, cand, ft.s, edit)
+				return
+			}
+		}
+	}
+}
+
+// checkHyphenation reads a label with a hyphen cut into a word ("ca-non", "mijstartcano-n")
+// without its hyphens. Only labels with a part of one or two letters are re-read: that is the
+// shape of a hyphen inserted into a word, and it keeps ordinary hyphenated names off this path.
+func (s *Scorer) checkHyphenation(text string, inMain bool) {
+	short := false
+	for rest := text; rest != ""; {
+		i := strings.IndexByte(rest, '-')
+		part := rest
+		if i >= 0 {
+			part, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = ""
+		}
+		if len(part) > 0 && len(part) <= 2 {
+			short = true
+		}
+	}
+	if !short {
+		return
+	}
+	s.stripHyphens(text)
+	joined := string(s.join) // rare path: a copy is fine
+	s.toks = s.rs.segmentLabel(joined, s.toks[:0])
+	for i, t := range s.toks {
+		if t.kind != kindBrand || !s.brandTokenBounded(int(t.id), i) {
+			continue
+		}
+		tok := joined[t.start:t.end]
+		s.noteBrand(int(t.id), levelTypo, inMain, text, s.rs.brands[t.id].tokenFor(tok), "hyphenation")
+	}
+}
+
+// stripHyphens leaves t without hyphens in s.join.
+func (s *Scorer) stripHyphens(t string) {
+	s.join = s.join[:0]
+	for i := 0; i < len(t); i++ {
+		if t[i] != '-' {
+			s.join = append(s.join, t[i])
+		}
+	}
+}
+
+// checkJoinedLabels catches a brand split by dots ("ca.non.com", "lex.mark.net").
+func (s *Scorer) checkJoinedLabels() {
+	n := &s.name
+	if n.Main < 1 {
+		return
+	}
+	s.join = s.join[:0]
+	for li := 0; li <= n.Main; li++ {
+		s.join = append(s.join, n.Text[li]...)
+	}
+	if len(s.join) > maxFuzzyLen {
+		return
+	}
+	if bi, ok := s.rs.exactBrand(string(s.join)); ok {
+		s.noteBrand(bi, levelTypo, true, strings.Join(n.Labels[:n.Main+1], "."),
+			s.rs.brands[bi].tokenFor(string(s.join)), "split across labels")
+	}
+}
