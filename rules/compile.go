@@ -14,18 +14,20 @@ type RuleSet struct {
 	Alert   int
 	Watch   int
 
-	specs     map[string]RuleSpec
-	brands    []brand
-	groups    []KeywordGroup
-	vocab     *trie
-	owned     map[string]int // owned domain or brand TLD -> brand index
-	abused    map[string]bool
-	platforms map[string]bool
-	patterns  []pattern
-	numeric   map[string]int // keywords made of digits ("123", "247", "24x7") -> group
+	specs    map[string]RuleSpec
+	brands   []brand
+	groups   []KeywordGroup
+	vocab    *trie
+	suffixes map[string]suffixInfo // owned domains, brand TLDs and hosting platforms
+	abused   map[string]bool
+	patterns []pattern
+	numeric  map[string]int // keywords made of digits ("123", "247", "24x7") -> group
 
 	fuzzyBrands   []fuzzyTarget
 	fuzzyKeywords []fuzzyTarget
+	anchors       *anchorScanner
+	// brandsByLen[L] lists the fuzzyBrands a candidate of length L can be within reach of.
+	brandsByLen [maxFuzzyLen + 1][]int
 }
 
 type brand struct {
@@ -56,16 +58,15 @@ type fuzzyTarget struct {
 
 func compile(rf *RuleFile) (*RuleSet, error) {
 	rs := &RuleSet{
-		Source:    rf,
-		Version:   rf.Version,
-		Alert:     rf.Thresholds.Alert,
-		Watch:     rf.Thresholds.Watch,
-		specs:     rf.Rules,
-		groups:    rf.Keywords,
-		owned:     map[string]int{},
-		abused:    map[string]bool{},
-		platforms: map[string]bool{},
-		numeric:   map[string]int{},
+		Source:   rf,
+		Version:  rf.Version,
+		Alert:    rf.Thresholds.Alert,
+		Watch:    rf.Thresholds.Watch,
+		specs:    rf.Rules,
+		groups:   rf.Keywords,
+		suffixes: map[string]suffixInfo{},
+		abused:   map[string]bool{},
+		numeric:  map[string]int{},
 	}
 	if rs.specs == nil {
 		rs.specs = map[string]RuleSpec{}
@@ -106,16 +107,33 @@ func compile(rf *RuleFile) (*RuleSet, error) {
 			br.common[p] = true
 		}
 		for _, d := range spec.Owned {
-			rs.owned[d] = bi
+			info := rs.suffixes[d]
+			info.owner = int16(bi)
+			rs.suffixes[d] = info
 		}
 		rs.brands = append(rs.brands, br)
 	}
 	rs.vocab = b.build()
+	var anchorWords []string
+	for w, t := range b.words {
+		if t.kind >= kindPrinter {
+			anchorWords = append(anchorWords, w)
+		}
+	}
+	for w := range rs.numeric {
+		anchorWords = append(anchorWords, w)
+	}
+	rs.anchors = newAnchorScanner(anchorWords)
 	for _, t := range rf.AbusedTLDs {
 		rs.abused[t] = true
 	}
 	for _, p := range rf.HostingPlatforms {
-		rs.platforms[p] = true
+		info, ok := rs.suffixes[p]
+		if !ok {
+			info.owner = -1
+		}
+		info.platform = true
+		rs.suffixes[p] = info
 	}
 	for _, p := range rf.Patterns {
 		rs.patterns = append(rs.patterns, pattern{name: p.Name, re: regexp.MustCompile(p.Regex), points: p.Points, why: p.Why})
@@ -123,6 +141,13 @@ func compile(rf *RuleFile) (*RuleSet, error) {
 	// Longer targets first: a name that is within reach of "konicaminolta" should say so
 	// rather than match "konica" loosely.
 	sort.SliceStable(rs.fuzzyBrands, func(i, j int) bool { return len(rs.fuzzyBrands[i].s) > len(rs.fuzzyBrands[j].s) })
+	for i, ft := range rs.fuzzyBrands {
+		for l := len(ft.s) - ft.limit - 1; l <= len(ft.s)+ft.limit+1; l++ {
+			if l >= 0 && l <= maxFuzzyLen {
+				rs.brandsByLen[l] = append(rs.brandsByLen[l], i)
+			}
+		}
+	}
 	return rs, nil
 }
 
@@ -149,6 +174,3 @@ func (rs *RuleSet) Brands() []string {
 	}
 	return out
 }
-
-// Platforms returns the free-hosting suffixes, for Normalize.
-func (rs *RuleSet) Platforms() map[string]bool { return rs.platforms }

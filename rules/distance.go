@@ -1,6 +1,9 @@
 package rules
 
-import "strings"
+import (
+	"math/bits"
+	"strings"
+)
 
 // Edit distance and typo classification for brand look-alikes. The scorer compares short
 // strings (labels, fragments) against a handful of brand tokens per name, so this is a bounded
@@ -22,7 +25,7 @@ func wildcardsOK(s string) bool {
 
 // boundedOSA returns the Damerau (optimal string alignment) distance between a and b, or
 // limit+1 when it is larger than limit.
-func boundedOSA(a, b string, limit int) int {
+func boundedOSA[A, B ~string | ~[]byte](a A, b B, limit int) int {
 	la, lb := len(a), len(b)
 	if la > maxFuzzyLen || lb > maxFuzzyLen {
 		return limit + 1
@@ -140,7 +143,7 @@ func isVowel(c byte) bool {
 
 // letterMask is the set of letters in s, for a cheap pre-check before the distance: a string
 // that lacks more than `limit` of the brand's distinct letters cannot be within `limit` edits.
-func letterMask(s string) uint32 {
+func letterMask[S ~string | ~[]byte](s S) uint32 {
 	var m uint32
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c >= 'a' && c <= 'z' {
@@ -150,14 +153,7 @@ func letterMask(s string) uint32 {
 	return m
 }
 
-func popcount(x uint32) int {
-	n := 0
-	for x != 0 {
-		x &= x - 1
-		n++
-	}
-	return n
-}
+func popcount(x uint32) int { return bits.OnesCount32(x) }
 
 // asciiFold rewrites the ASCII look-alikes typosquatters use (rn→m, vv→w, cl→d, 0→o, 1→l, ...)
 // into one representative of each look-alike class (m, n, r and rn all become n; c and e
@@ -187,22 +183,53 @@ func asciiFold(s string, buf []byte) ([]byte, bool) {
 }
 
 func foldPair(a, b byte) byte {
-	switch string([]byte{a, b}) {
-	case "rn", "rr", "nn":
+	switch uint16(a)<<8 | uint16(b) {
+	case 'r'<<8 | 'n', 'r'<<8 | 'r', 'n'<<8 | 'n':
 		return 'n' // m, which folds to n
-	case "vv":
+	case 'v'<<8 | 'v':
 		return 'w'
-	case "cl", "dl":
+	case 'c'<<8 | 'l', 'd'<<8 | 'l':
 		return 'd'
-	case "lc", "ic", "lk", "ik":
+	case 'l'<<8 | 'c', 'i'<<8 | 'c', 'l'<<8 | 'k', 'i'<<8 | 'k':
 		return 'k'
-	case "lh":
+	case 'l'<<8 | 'h':
 		return 'h'
-	case "lb":
+	case 'l'<<8 | 'b':
 		return 'b'
 	}
 	return 0
 }
+
+// foldClassMask is a superset of letterMask(asciiFold(s)), computed without folding: each
+// character contributes its own letter, the letter it folds to, and the letters a pair it
+// could start or end would fold to. A brand whose folded letters are not (nearly) all in it
+// cannot match after folding, so the fold itself is skipped for most candidates.
+func foldClassMask(s string) uint32 {
+	var m uint32
+	for i := 0; i < len(s); i++ {
+		m |= foldClass[s[i]]
+	}
+	return m
+}
+
+var foldClass = func() (t [256]uint32) {
+	bit := func(c byte) uint32 { return 1 << (c - 'a') }
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = bit(byte(c))
+	}
+	for c := 0; c < 256; c++ {
+		if f := foldSingle(byte(c)); f != 0 {
+			t[c] |= bit(f)
+		}
+		for d := 0; d < 256; d++ {
+			if f := foldPair(byte(c), byte(d)); f != 0 {
+				t[c] |= bit(f)
+				t[d] |= bit(f)
+			}
+		}
+	}
+	return t
+}()
 
 func foldSingle(c byte) byte {
 	switch c {

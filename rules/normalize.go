@@ -36,6 +36,9 @@ type Name struct {
 	Main   int
 	// First is the index of the first label of the public suffix (or platform).
 	First int
+	// OwnedBy is the longest domain (or brand TLD) of the name that a brand owns.
+	OwnedBy string
+	owner   int
 }
 
 // NameError says why a name cannot be scored.
@@ -46,11 +49,17 @@ type NameError struct {
 
 func (e *NameError) Error() string { return e.Reason }
 
-// Normalize parses one name. It never panics on hostile input: every problem is a *NameError.
-// platforms is the set of free-hosting suffixes (may be nil).
-func Normalize(input string, platforms map[string]bool) (Name, error) {
+// suffixInfo is what the rule set knows about a domain used as a suffix of names.
+type suffixInfo struct {
+	platform bool  // free-hosting platform
+	owner    int16 // index of the brand that owns it, or -1
+}
+
+// Normalize parses one name with the hosting platforms and owned domains of rs. It never
+// panics on hostile input: every problem is a *NameError.
+func (rs *RuleSet) Normalize(input string) (Name, error) {
 	var n Name
-	err := normalizeInto(&n, input, platforms)
+	err := normalizeInto(&n, input, rs.suffixes)
 	if err != nil {
 		return Name{Input: input}, err
 	}
@@ -62,11 +71,11 @@ func Normalize(input string, platforms map[string]bool) (Name, error) {
 
 // normalizeInto fills n, reusing its slices; on the hot path (a lowercase ASCII name) it does
 // not allocate.
-func normalizeInto(n *Name, input string, platforms map[string]bool) error {
+func normalizeInto(n *Name, input string, suffixes map[string]suffixInfo) error {
 	n.Input = input
-	n.Unicode, n.Registrable, n.Suffix, n.Platform = "", "", "", ""
+	n.Unicode, n.Registrable, n.Suffix, n.Platform, n.OwnedBy = "", "", "", "", ""
 	n.Labels, n.Text, n.IDN = n.Labels[:0], n.Text[:0], n.IDN[:0]
-	n.Main, n.First = -1, 0
+	n.Main, n.First, n.owner = -1, 0, -1
 
 	s := strings.TrimSpace(input)
 	s = strings.TrimSuffix(s, ".")
@@ -128,16 +137,23 @@ func normalizeInto(n *Name, input string, platforms map[string]bool) error {
 		n.Unicode = strings.Join(parts, ".")
 	}
 
+	// One PublicSuffix call, not EffectiveTLDPlusOne as well: each call costs an allocation
+	// (its IP-address check builds an error), and the registrable name follows from the suffix.
 	suffix, _ := publicsuffix.PublicSuffix(s)
 	n.Suffix = suffix
 	n.First = len(n.Labels) - (strings.Count(suffix, ".") + 1)
-	// A hosting platform longer than the public suffix moves the scored label left of it.
-	off := 0
+	// One walk over the name and its parents finds the longest owned domain and the longest
+	// hosting platform; a platform longer than the public suffix moves the scored label left
+	// of it.
+	off, pslFirst := 0, n.First
 	for i := 0; i < len(n.Labels); i++ {
-		if i > 0 && i <= n.First && platforms[s[off:]] {
-			n.Platform = s[off:]
-			n.First = i
-			break
+		if info, ok := suffixes[s[off:]]; ok {
+			if info.owner >= 0 && n.owner < 0 {
+				n.owner, n.OwnedBy = int(info.owner), s[off:]
+			}
+			if info.platform && n.Platform == "" && i > 0 && i <= pslFirst {
+				n.Platform, n.First = s[off:], i
+			}
 		}
 		off += len(n.Labels[i]) + 1
 	}
@@ -148,11 +164,6 @@ func normalizeInto(n *Name, input string, platforms map[string]bool) error {
 			start += len(n.Labels[i]) + 1
 		}
 		n.Registrable = s[start:]
-		if n.Platform == "" {
-			if reg, err := publicsuffix.EffectiveTLDPlusOne(s); err == nil {
-				n.Registrable = reg
-			}
-		}
 	}
 	return nil
 }

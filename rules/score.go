@@ -64,9 +64,11 @@ type Scorer struct {
 	name  Name
 	toks  []token
 	frags []fragment
-	buf   []byte
-	join  []byte
-	sig   signals
+	// deferred lists labels skipped by the anchor scan, read in full only when needed.
+	deferred []int
+	buf      []byte
+	join     []byte
+	sig      signals
 }
 
 // fragment is an unplaced piece of a label, kept for the keyword-typo pass.
@@ -137,15 +139,15 @@ func (s *Scorer) ScoreInto(input string, r *Result) {
 	r.Score, r.Verdict, r.Reasons, r.RulesVersion = 0, VerdictIgnore, r.Reasons[:0], rs.Version
 
 	n := &s.name
-	if err := normalizeInto(n, input, rs.platforms); err != nil {
+	if err := normalizeInto(n, input, rs.suffixes); err != nil {
 		r.Verdict, r.Error = VerdictInvalid, err.Error()
 		return
 	}
 	r.Unicode, r.Registrable = n.Unicode, n.Registrable
-	if bi, owner := s.ownedBy(n.ASCII); bi >= 0 {
+	if bi := n.owner; bi >= 0 {
 		r.Brand = rs.brands[bi].name
 		r.Reasons = append(r.Reasons, Reason{Rule: RuleBrandOwned, Points: 0,
-			Detail: fmt.Sprintf("%s: %s belongs to %s", rs.spec(RuleBrandOwned).Why, owner, rs.brands[bi].name)})
+			Detail: fmt.Sprintf("%s: %s belongs to %s", rs.spec(RuleBrandOwned).Why, n.OwnedBy, rs.brands[bi].name)})
 		return
 	}
 	if n.Main < 0 {
@@ -153,27 +155,40 @@ func (s *Scorer) ScoreInto(input string, r *Result) {
 	}
 	s.resetSignals()
 	for li := 0; li <= n.Main; li++ {
+		if !n.IDN[li] && !rs.anchors.contains(n.Text[li]) {
+			// Nothing in this label means anything by itself: only a misspelled brand could
+			// hide in it, as the whole label or a hyphen part. It is read in full only if
+			// another label gives the name a brand or printer signal.
+			s.fuzzyWholeLabel(n.Text[li], li == n.Main, false)
+			s.deferred = append(s.deferred, li)
+			continue
+		}
 		s.analyzeLabel(li)
+	}
+	if len(s.deferred) > 0 && s.hasSignal() {
+		for _, li := range s.deferred {
+			s.analyzeLabel(li)
+		}
 	}
 	s.checkJoinedLabels()
 	s.finish(r)
 }
 
-// ownedBy reports whether name or one of its parents is a brand's own domain (or brand TLD).
-func (s *Scorer) ownedBy(name string) (int, string) {
-	for rest := name; ; {
-		if bi, ok := s.rs.owned[rest]; ok {
-			return bi, rest
-		}
-		i := strings.IndexByte(rest, '.')
-		if i < 0 {
-			return -1, ""
-		}
-		rest = rest[i+1:]
+// hasSignal reports whether any label so far named a brand, a product or a printer.
+func (s *Scorer) hasSignal() bool {
+	if s.sig.printer != "" {
+		return true
 	}
+	for _, bi := range s.sig.touched {
+		if b := &s.sig.brands[bi]; b.level > levelNone || b.product != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Scorer) resetSignals() {
+	s.deferred = s.deferred[:0]
 	for _, bi := range s.sig.touched {
 		s.sig.brands[bi] = brandSig{}
 	}
@@ -254,7 +269,12 @@ func (s *Scorer) analyzeLabel(li int) {
 		}
 	}
 	s.gaps(text, inMain, idn)
-	// Whole label and hyphen parts: "lexmrak", "canon0", "ca-non", "lexmark-0".
+	s.fuzzyWholeLabel(text, inMain, idn)
+}
+
+// fuzzyWholeLabel checks the whole label and its hyphen parts for a misspelled brand:
+// "lexmrak", "canon0", "ca-non", "lexmark-0".
+func (s *Scorer) fuzzyWholeLabel(text string, inMain, idn bool) {
 	s.fuzzyPart(text, inMain, idn)
 	if strings.IndexByte(text, '-') >= 0 {
 		for rest := text; rest != ""; {
@@ -414,13 +434,15 @@ func (s *Scorer) fuzzyBrand(cand string, inMain, idn bool) {
 		return
 	}
 	cmask := letterMask(cand)
+	classMask := uint32(0)
 	var folded []byte
+	var fmask uint32
 	foldDone, foldChanged := false, false
-	for _, ft := range s.rs.fuzzyBrands {
-		d := len(cand) - len(ft.s)
-		if d < -ft.limit-1 || d > ft.limit+1 {
-			continue
-		}
+	if len(cand) > maxFuzzyLen {
+		return
+	}
+	for _, fi := range s.rs.brandsByLen[len(cand)] {
+		ft := &s.rs.fuzzyBrands[fi]
 		if popcount(ft.mask&^cmask) <= ft.limit {
 			if dist := boundedOSA(cand, ft.s, ft.limit); dist <= ft.limit && (dist > 0 || idn) {
 				level, edit := levelTypo, typoKind(cand, ft.s)
@@ -431,18 +453,33 @@ func (s *Scorer) fuzzyBrand(cand string, inMain, idn bool) {
 				return
 			}
 		}
-		if !foldDone {
-			s.buf, foldChanged = asciiFold(cand, s.buf)
-			folded, foldDone = s.buf, true
-		}
 		// Look-alike letters are already one deception: on a short brand allow no further
 		// edit ("cann0n" yes, "chron" no); long brands keep their typo allowance.
 		foldLimit := ft.limit
 		if len(ft.s) < 7 {
 			foldLimit = 0
 		}
-		if foldChanged && popcount(ft.foldMask&^letterMask(string(folded))) <= foldLimit {
-			if dist := boundedOSA(string(folded), ft.folded, foldLimit); dist <= foldLimit {
+		if classMask == 0 {
+			classMask = foldClassMask(cand)
+		}
+		if popcount(ft.foldMask&^classMask) > foldLimit {
+			continue
+		}
+		if !foldDone {
+			s.buf, foldChanged = asciiFold(cand, s.buf)
+			folded, foldDone = s.buf, true
+			fmask = letterMask(folded)
+		}
+		if foldChanged && popcount(ft.foldMask&^fmask) <= foldLimit {
+			dist := foldLimit + 1
+			if foldLimit == 0 {
+				if string(folded) == ft.folded {
+					dist = 0
+				}
+			} else {
+				dist = boundedOSA(folded, ft.folded, foldLimit)
+			}
+			if dist <= foldLimit {
 				edit := "look-alike letters"
 				if dist > 0 {
 					edit = "look-alike letters and a typo"

@@ -1,5 +1,7 @@
 package rules
 
+import "math/bits"
+
 // Segmentation splits one label into tokens: hyphens and underscores separate parts, digit runs
 // are their own tokens, and each run of letters is cut into vocabulary words by a shortest-cost
 // dynamic program over the trie. Letters that no word covers become fragment tokens. A brand is
@@ -97,6 +99,7 @@ func (rs *RuleSet) segmentRun(label string, from, to int, out []token) []token {
 		cost[i] = inf
 	}
 	s := label[from : from+n]
+	nodes, edges := rs.vocab.nodes, rs.vocab.edges
 	for i := 0; i < n; i++ {
 		base := cost[i]
 		if base >= inf {
@@ -105,26 +108,32 @@ func (rs *RuleSet) segmentRun(label string, from, to int, out []token) []token {
 		if c := base + fragCost; c < cost[i+1] {
 			cost[i+1], back[i+1], what[i+1] = c, 1, term{}
 		}
-		node := int32(0)
-		for j := i; j < n; j++ {
-			node = rs.vocab.child(node, s[j])
-			if node < 0 {
+		// Inlined trie walk (letters only here): the hottest loop of the scorer.
+		node := rs.vocab.root[s[i]-'a']
+		for j := i; node >= 0; {
+			t := nodes[node].term
+			if t.kind >= kindWord {
+				wc := int32(wordCost)
+				if j-i+1 <= 2 {
+					wc = shortWordCost
+				}
+				if t.kind == kindBrand {
+					wc -= brandBonus
+				}
+				if c := base + wc; c < cost[j+1] || c == cost[j+1] && t.kind > what[j+1].kind {
+					cost[j+1], back[j+1], what[j+1] = c, int8(j-i+1), t
+				}
+			}
+			j++
+			if j >= n {
 				break
 			}
-			t := rs.vocab.nodes[node].term
-			if t.kind < kindWord {
-				continue
+			nd := &nodes[node]
+			bit := uint32(1) << (s[j] - 'a')
+			if nd.mask&bit == 0 {
+				break
 			}
-			wc := int32(wordCost)
-			if j-i+1 <= 2 {
-				wc = shortWordCost
-			}
-			if t.kind == kindBrand {
-				wc -= brandBonus
-			}
-			if c := base + wc; c < cost[j+1] || c == cost[j+1] && t.kind > what[j+1].kind {
-				cost[j+1], back[j+1], what[j+1] = c, int8(j-i+1), t
-			}
+			node = edges[nd.first+uint32(bits.OnesCount32(nd.mask&(bit-1)))].child
 		}
 	}
 	// Walk back pointers into a small stack buffer, then emit in order.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	_ "embed"
+	"math/bits"
 	"sort"
 )
 
@@ -39,8 +40,8 @@ type trie struct {
 }
 
 type trieNode struct {
-	first uint32
-	n     uint8
+	first uint32 // index of the first child in edges
+	mask  uint32 // bit c-'a' set when a child for letter c exists; children are in letter order
 	term  term
 }
 
@@ -123,10 +124,11 @@ func (b *trieBuilder) build() *trie {
 			keys = append(keys, c)
 		}
 		sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
-		node := &t.nodes[n.id]
-		node.term = n.term
-		node.first = uint32(len(t.edges))
-		node.n = uint8(len(keys))
+		var mask uint32
+		for _, c := range keys {
+			mask |= 1 << (c - 'a')
+		}
+		t.nodes[n.id] = trieNode{first: uint32(len(t.edges)), mask: mask, term: n.term}
 		for _, c := range keys {
 			k := n.kids[c]
 			k.id = int32(len(t.nodes))
@@ -139,31 +141,27 @@ func (b *trieBuilder) build() *trie {
 		t.root[i] = -1
 	}
 	rn := t.nodes[0]
-	for _, e := range t.edges[rn.first : rn.first+uint32(rn.n)] {
+	for _, e := range t.edges[rn.first : rn.first+uint32(bits.OnesCount32(rn.mask))] {
 		t.root[e.c-'a'] = e.child
 	}
 	return t
 }
 
-// child returns the node reached from n by c, or -1.
+// child returns the node reached from n by c, or -1. The child's position among its siblings
+// is the number of smaller letters present, one popcount.
 func (t *trie) child(n int32, c byte) int32 {
+	if c < 'a' || c > 'z' {
+		return -1
+	}
 	if n == 0 {
-		if c < 'a' || c > 'z' {
-			return -1
-		}
 		return t.root[c-'a']
 	}
 	node := &t.nodes[n]
-	edges := t.edges[node.first : node.first+uint32(node.n)]
-	for i := range edges {
-		if edges[i].c == c {
-			return edges[i].child
-		}
-		if edges[i].c > c {
-			return -1
-		}
+	bit := uint32(1) << (c - 'a')
+	if node.mask&bit == 0 {
+		return -1
 	}
-	return -1
+	return t.edges[node.first+uint32(bits.OnesCount32(node.mask&(bit-1)))].child
 }
 
 // lookup returns the meaning of a whole word, or kindFragment when it is not in the trie.
