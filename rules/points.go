@@ -56,15 +56,15 @@ func (s *Scorer) finish(r *Result) {
 		if b.prodOK {
 			brandCounted = true
 			add(RuleProductLine, s.scaled(rs.spec(RuleProductLine).Points, b.prodMain),
-				fmt.Sprintf("%s: %q (%s)%s", rs.spec(RuleProductLine).Why, b.product, br.name, s.where(b.prodMain)))
+				rs.spec(RuleProductLine).Why+": "+q(b.product)+" ("+br.name+")"+s.where(b.prodMain))
 		}
 		if emb := s.embeddedDomain(best, b); emb != "" {
-			add(RuleBrandEmbedded, rs.spec(RuleBrandEmbedded).Points, fmt.Sprintf("%s: %q", rs.spec(RuleBrandEmbedded).Why, emb))
+			add(RuleBrandEmbedded, rs.spec(RuleBrandEmbedded).Points, rs.spec(RuleBrandEmbedded).Why+": "+q(emb))
 		}
 	}
 	if sig.printer != "" {
 		add(RulePrinterWord, s.scaled(rs.spec(RulePrinterWord).Points, sig.printerMain),
-			fmt.Sprintf("%s: %q%s", rs.spec(RulePrinterWord).Why, sig.printer, s.where(sig.printerMain)))
+			rs.spec(RulePrinterWord).Why+": "+q(sig.printer)+s.where(sig.printerMain))
 	}
 	groupsCounted := 0
 	for gi, g := range rs.groups {
@@ -76,10 +76,10 @@ func (s *Scorer) finish(r *Result) {
 			continue
 		}
 		groupsCounted++
-		detail := fmt.Sprintf("%s vocabulary: %q", g.Group, gs.word)
+		detail := g.Group + " vocabulary: " + q(gs.word)
 		points := s.scaled(g.Points, gs.inMain)
 		if gs.typoOf != "" {
-			detail = fmt.Sprintf("%s vocabulary: %q reads as %q (%s)", g.Group, gs.typoOf, gs.word, rs.spec(RuleKeywordTypo).Why)
+			detail = g.Group + " vocabulary: " + q(gs.typoOf) + " reads as " + q(gs.word) + " (" + rs.spec(RuleKeywordTypo).Why + ")"
 			points += rs.spec(RuleKeywordTypo).Points
 		}
 		add("keyword:"+g.Group, points, detail+s.where(gs.inMain))
@@ -91,7 +91,7 @@ func (s *Scorer) finish(r *Result) {
 			p = spec.Max
 		}
 		if p > 0 {
-			add(RuleExtraKeyword, p, fmt.Sprintf("%s: %s", spec.Why, strings.Join(sig.keywords, ", ")))
+			add(RuleExtraKeyword, p, spec.Why+": "+strings.Join(sig.keywords, ", "))
 		}
 	}
 	s.structure(add)
@@ -120,7 +120,7 @@ func (s *Scorer) structure(add func(string, int, string)) {
 	n := &s.name
 	tld := n.Labels[len(n.Labels)-1]
 	if rs.abused[tld] {
-		add(RuleAbusedTLD, rs.spec(RuleAbusedTLD).Points, fmt.Sprintf("%s: .%s", rs.spec(RuleAbusedTLD).Why, tld))
+		add(RuleAbusedTLD, rs.spec(RuleAbusedTLD).Points, rs.spec(RuleAbusedTLD).Why+": ."+tld)
 	}
 	if n.Platform != "" {
 		add(RuleFreeHosting, rs.spec(RuleFreeHosting).Points, fmt.Sprintf("%s: %s", rs.spec(RuleFreeHosting).Why, n.Platform))
@@ -194,7 +194,7 @@ func (s *Scorer) where(inMain bool) string {
 func (s *Scorer) brandDetail(b *brandSig, br *brand) string {
 	switch b.level {
 	case levelTypo:
-		return fmt.Sprintf("%q reads as %q (%s, %s)", b.text, b.token, b.edit, br.name)
+		return q(b.text) + " reads as " + q(b.token) + " (" + b.edit + ", " + br.name + ")"
 	case levelHomoglyph:
 		shown := b.text
 		if s.name.Unicode != "" {
@@ -204,8 +204,12 @@ func (s *Scorer) brandDetail(b *brandSig, br *brand) string {
 	case levelLabel:
 		return fmt.Sprintf("%q under .%s (%s)", b.text, s.name.Suffix, br.name)
 	}
-	return fmt.Sprintf("%q (%s)", b.text, br.name)
+	return q(b.text) + " (" + br.name + ")"
 }
+
+// q quotes a token for a reason. Tokens come from normalized labels (a-z, 0-9, '-', '~'), so
+// there is nothing to escape and no need for fmt on this path.
+func q(s string) string { return "\"" + s + "\"" }
 
 // embeddedDomain finds one of the brand's own domains inside a name it does not own
 // ("support-hp.com.setup-fix.net", "hp.com-support.help"), or a token pair like "hp"+"com".

@@ -448,6 +448,10 @@ func (s *Scorer) fuzzyBrand(cand string, inMain, idn bool) {
 				level, edit := levelTypo, typoKind(cand, ft.s)
 				if idn {
 					level, edit = levelHomoglyph, "look-alike characters"
+				} else if f, changed := asciiFold(cand, s.buf); changed && string(f) == ft.folded && (edit == "replacement" || edit == "bitsquat") {
+					// "1exmark": one edit, but the edit is a look-alike character.
+					s.buf = f
+					level, edit = levelHomoglyph, "look-alike letters"
 				}
 				s.noteBrand(ft.id, level, inMain, cand, ft.s, edit)
 				return
@@ -515,12 +519,28 @@ func (s *Scorer) checkHyphenation(text string, inMain bool) {
 	joined := string(s.join) // rare path: a copy is fine
 	s.toks = s.rs.segmentLabel(joined, s.toks[:0])
 	for i, t := range s.toks {
-		if t.kind != kindBrand || !s.brandTokenBounded(int(t.id), i) {
+		if t.kind != kindBrand || !s.brandTokenBounded(int(t.id), i) || !spansHyphen(text, t.start, t.end) {
 			continue
 		}
 		tok := joined[t.start:t.end]
 		s.noteBrand(int(t.id), levelTypo, inMain, text, s.rs.brands[t.id].tokenFor(tok), "hyphenation")
 	}
+}
+
+// spansHyphen reports whether letters start..end of text-without-hyphens had a hyphen between
+// them in text: only then is the brand itself cut ("ca-non"), not merely next to one.
+func spansHyphen(text string, start, end int) bool {
+	pos := 0 // index in the hyphen-free string
+	for i := 0; i < len(text); i++ {
+		if text[i] == '-' {
+			if pos > start && pos < end {
+				return true
+			}
+			continue
+		}
+		pos++
+	}
+	return false
 }
 
 // stripHyphens leaves t without hyphens in s.join.
