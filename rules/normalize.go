@@ -113,7 +113,7 @@ func normalizeInto(n *Name, input string, suffixes map[string]suffixInfo) error 
 		text, idn := label, false
 		if strings.HasPrefix(label, "xn--") {
 			u, err := idna.Punycode.ToUnicode(label)
-			if err != nil || u == label {
+			if err != nil || u == label || u == "" {
 				return &NameError{input, fmt.Sprintf("bad punycode in label %q", label)}
 			}
 			text, idn, hasIDN = skeleton(u), true, true

@@ -1,0 +1,91 @@
+package rules
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestDefaultRulesLoad(t *testing.T) {
+	rs := defaultRules(t)
+	if rs.Version == "" || rs.Alert <= rs.Watch {
+		t.Fatalf("default rules: version %q alert %d watch %d", rs.Version, rs.Alert, rs.Watch)
+	}
+	want := []string{"HP", "Canon", "Epson", "Brother", "Lexmark", "Xerox", "Ricoh", "Kyocera", "Konica Minolta", "Sharp", "OKI", "Pantum"}
+	have := map[string]bool{}
+	for _, b := range rs.Brands() {
+		have[b] = true
+	}
+	for _, b := range want {
+		if !have[b] {
+			t.Errorf("catalog lacks brand %s", b)
+		}
+	}
+}
+
+// Rule-file errors name the file and the line, and every problem is reported at once.
+func TestParseErrors(t *testing.T) {
+	base := string(defaultRulesYAML)
+	lineOfText := func(marker string) string {
+		return fmt.Sprintf("rules.yaml:%d: ", strings.Count(base[:strings.Index(base, marker)], "\n")+1)
+	}
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown key", strings.Replace(base, "thresholds:", "colour: blue\nthresholds:", 1), lineOfText("thresholds:") + "field colour not found"},
+		{"bad points", strings.Replace(base, "brand-token:          {points: 30", "brand-token:          {points: 300", 1), lineOfText("  brand-token:") + `rule "brand-token": points must be between 0 and 100, got 300`},
+		{"unknown rule", strings.Replace(base, "  brand-token:", "  brand-tokn:", 1), `unknown rule "brand-tokn"`},
+		{"bad regex", strings.Replace(base, `regex: '(^|[^0-9])1?8`, `regex: '(^|[^0-9]1?8`, 1), "bad regular expression"},
+		{"duplicate brand", strings.Replace(base, "  - name: Pantum", "  - name: Canon", 1), `duplicate brand "Canon"`},
+		{"token twice", strings.Replace(base, "tokens: [pantum]", "tokens: [epson]", 1), `token "epson" already belongs to brand "Epson"`},
+		{"keyword twice", strings.Replace(base, "verify, secure", "verify, support", 1), `keyword "support" is in group "helpline" and again in group "service"`},
+		{"bad thresholds", strings.Replace(base, "watch: 35", "watch: 80", 1), "watch threshold 80 is above alert threshold 50"},
+		{"bad needs", strings.Replace(base, "needs: brand", "needs: always", 1), `needs must be "printer" or "brand"`},
+		{"not yaml", "brands: [", "rules.yaml"},
+		{"empty", "", "empty rule file"},
+	}
+	for _, tc := range tests {
+		_, err := Parse([]byte(tc.yaml), "rules.yaml")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error = %v, want it to contain %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// Rules are data: a brand added in YAML is scored with no Go change.
+func TestBrandAddedInYAML(t *testing.T) {
+	y := strings.Replace(string(defaultRulesYAML), "brands:\n", "brands:\n  - name: Acmeprint\n    tokens: [acmeprint]\n    owned: [acmeprint.com]\n", 1)
+	rs, err := Parse([]byte(y), "custom.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := rs.NewScorer()
+	if r := sc.Score("acmeprint-support.com"); r.Verdict != VerdictAlert || r.Brand != "Acmeprint" {
+		t.Errorf("acmeprint-support.com: %+v", r)
+	}
+	if r := sc.Score("acmeprint.com"); r.Verdict != VerdictIgnore || !hasRule(r, RuleBrandOwned) {
+		t.Errorf("acmeprint.com: %+v", r)
+	}
+	if r := sc.Score("acmeprnit.com"); r.Verdict != VerdictWatch || !hasRule(r, RuleBrandTypo) {
+		t.Errorf("acmeprnit.com: %+v", r)
+	}
+}
+
+// FuzzParseRules: any byte string either loads or fails with a located error; never a panic.
+func FuzzParseRules(f *testing.F) {
+	f.Add(defaultRulesYAML)
+	f.Add([]byte("version: x\nthresholds: {alert: 50, watch: 30}\nbrands: [{name: A, tokens: [abcde]}]\n"))
+	f.Add([]byte("brands: [{name: A, tokens: [abc]}, {name: A}]"))
+	f.Add([]byte("patterns: [{name: p, regex: '('}]"))
+	f.Add([]byte("{{{"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rs, err := Parse(data, "fuzz.yaml")
+		if err != nil {
+			if !strings.Contains(err.Error(), "fuzz.yaml") {
+				t.Fatalf("error without the file name: %v", err)
+			}
+			return
+		}
+		rs.NewScorer().Score("hp-support.com")
+	})
+}
