@@ -47,16 +47,16 @@ func TestNormalizeIDN(t *testing.T) {
 func TestNormalizeErrors(t *testing.T) {
 	rs := defaultRules(t)
 	tests := map[string]string{
-		"":                               "empty name",
-		"a..b":                           "empty label",
-		".a.com":                         "empty label",
-		"xn--zz.com":                     "bad punycode",
-		"xn--.com":                       "bad punycode",
-		"bad name.com":                   "bad character",
-		"ex\x00ample.com":                "bad character",
-		strings.Repeat("a", 64) + ".com": "limit is 63",
+		"":                                "empty name",
+		"a..b":                            "empty label",
+		".a.com":                          "empty label",
+		"xn--zz.com":                      "bad punycode",
+		"xn--.com":                        "bad punycode",
+		"bad name.com":                    "bad character",
+		"ex\x00ample.com":                 "bad character",
+		strings.Repeat("a", 64) + ".com":  "limit is 63",
 		strings.Repeat("a.", 130) + "com": "limit is 253",
-		"\xff\xfe.com":                   "not valid UTF-8",
+		"\xff\xfe.com":                    "not valid UTF-8",
 	}
 	for in, want := range tests {
 		_, err := rs.Normalize(in)
