@@ -15,28 +15,6 @@ const (
 	VerdictInvalid Verdict = "invalid"
 )
 
-// ParseVerdict accepts a verdict name as typed on a command line.
-func ParseVerdict(s string) (Verdict, error) {
-	switch v := Verdict(strings.ToLower(s)); v {
-	case VerdictAlert, VerdictWatch, VerdictIgnore, VerdictInvalid:
-		return v, nil
-	}
-	return "", fmt.Errorf("unknown verdict %q (use alert, watch or ignore)", s)
-}
-
-// Rank orders verdicts by severity: alert 3, watch 2, ignore 1, invalid 0.
-func (v Verdict) Rank() int {
-	switch v {
-	case VerdictAlert:
-		return 3
-	case VerdictWatch:
-		return 2
-	case VerdictIgnore:
-		return 1
-	}
-	return 0
-}
-
 // Reason is one rule's contribution to a score, in words.
 type Reason struct {
 	Rule   string `json:"rule"`

@@ -43,6 +43,9 @@ func TestScoreTable(t *testing.T) {
 		{"printer-drivers.online", VerdictAlert, "", RulePrinterWord},
 		{"*.hp-support.com", VerdictAlert, "HP", RuleBrandToken},
 		{"HP-Support.COM.", VerdictAlert, "HP", RuleBrandToken},
+		{"hp-printer-support-help-desk.com", VerdictAlert, "HP", RuleManyHyphens},
+		{"hpsupport18005551234.com", VerdictAlert, "HP", RuleManyDigits},
+		{"hpsupport18005551234.com", VerdictAlert, "HP", "pattern:"},
 		// Typos, homoglyphs, hyphenation and splits.
 		{"lexmrak.com", VerdictWatch, "Lexmark", RuleBrandTypo},
 		{"epsonn.com", VerdictWatch, "Epson", RuleBrandTypo},
