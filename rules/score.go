@@ -549,3 +549,25 @@ func (s *Scorer) checkJoinedLabels() {
 			s.rs.brands[bi].tokenFor(string(s.join)), "split across labels")
 	}
 }
+
+// Rank orders verdicts for thresholds: invalid and ignore rank below watch, watch below alert.
+func (v Verdict) Rank() int {
+	switch v {
+	case VerdictAlert:
+		return 3
+	case VerdictWatch:
+		return 2
+	case VerdictIgnore:
+		return 1
+	}
+	return 0
+}
+
+// ParseVerdict reads a verdict name given on a command line.
+func ParseVerdict(s string) (Verdict, error) {
+	switch v := Verdict(strings.ToLower(strings.TrimSpace(s))); v {
+	case VerdictAlert, VerdictWatch, VerdictIgnore, VerdictInvalid:
+		return v, nil
+	}
+	return "", fmt.Errorf("unknown verdict %q (want alert, watch, ignore or invalid)", s)
+}
