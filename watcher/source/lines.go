@@ -1,5 +1,6 @@
-// Package source turns the outside world into names to score: plain name lists (files, stdin,
-// newly-registered-domain feeds) and, later, certstream messages.
+// Package source turns the outside world into certificate events and names to score: the public
+// certstream through certstream-go, any certstream-compatible server through our own websocket
+// client, replays of recorded messages or name lists, and plain name lists for corpora.
 package source
 
 import (
@@ -29,12 +30,27 @@ type NameListOptions struct {
 // and lines starting with '#' are skipped. A line that cannot be a name is passed with a
 // non-nil error and the reading goes on; an error returned by fn stops it.
 func ReadNames(r io.Reader, opts NameListOptions, fn func(line int, name string, err error) error) error {
-	br := bufio.NewReaderSize(r, 64<<10)
+	return readLines(r, MaxLineLen, func(lineNo int, raw []byte, tooLong bool) error {
+		if tooLong {
+			return fn(lineNo, strings.TrimSpace(string(raw))+"...", ErrLineTooLong)
+		}
+		if name, ok := parseNameLine(raw, opts, lineNo); ok {
+			return fn(lineNo, name, nil)
+		}
+		return nil
+	})
+}
+
+// readLines calls fn for every line of r with its 1-based number. raw is only valid during the
+// call. A line over limit bytes is passed as a 64-byte prefix with tooLong set, and the rest of
+// it is skipped without being held in memory.
+func readLines(r io.Reader, limit int, fn func(lineNo int, raw []byte, tooLong bool) error) error {
+	br := bufio.NewReaderSize(r, max(64<<10, limit+1))
 	for lineNo := 1; ; lineNo++ {
 		raw, err := br.ReadSlice('\n')
-		tooLong := len(raw) > MaxLineLen
+		tooLong := len(raw) > limit || errors.Is(err, bufio.ErrBufferFull)
 		if tooLong {
-			raw = []byte(string(raw[:64])) // keep a prefix for the message; ReadSlice reuses its buffer
+			raw = []byte(string(raw[:min(64, len(raw))])) // ReadSlice reuses its buffer
 		}
 		for errors.Is(err, bufio.ErrBufferFull) {
 			_, err = br.ReadSlice('\n') // discard the rest of an over-long line
@@ -45,14 +61,8 @@ func ReadNames(r io.Reader, opts NameListOptions, fn func(line int, name string,
 		if err != nil && err != io.EOF {
 			return fmt.Errorf("line %d: %w", lineNo, err)
 		}
-		if tooLong {
-			if ferr := fn(lineNo, strings.TrimSpace(string(raw))+"...", ErrLineTooLong); ferr != nil {
-				return ferr
-			}
-		} else if name, ok := parseNameLine(raw, opts, lineNo); ok {
-			if ferr := fn(lineNo, name, nil); ferr != nil {
-				return ferr
-			}
+		if ferr := fn(lineNo, raw, tooLong); ferr != nil {
+			return ferr
 		}
 		if err == io.EOF {
 			return nil
