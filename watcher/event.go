@@ -28,8 +28,8 @@ type Certificate struct {
 	Index     int64     `json:"index"` // -1 when the source gave no index
 	Link      string    `json:"link,omitempty"`
 	Issuer    string    `json:"issuer,omitempty"`
-	NotBefore time.Time `json:"not_before"`
-	NotAfter  time.Time `json:"not_after"`
+	NotBefore time.Time `json:"not_before,omitzero"`
+	NotAfter  time.Time `json:"not_after,omitzero"`
 	// Fingerprint is the SHA-1 fingerprint certstream servers publish ("AB:CD:...").
 	Fingerprint string `json:"fingerprint,omitempty"`
 }
@@ -44,10 +44,12 @@ func (c *Certificate) Known() bool {
 // and the first certificate that carried it.
 type Finding struct {
 	rules.Result
-	FirstSeen time.Time   `json:"first_seen"`
-	LastSeen  time.Time   `json:"last_seen"`
-	CertCount int         `json:"cert_count"`
-	Cert      Certificate `json:"certificate"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	CertCount int       `json:"cert_count"`
+	// CTSeen is when the certstream server saw the first certificate (the event's Seen).
+	CTSeen time.Time   `json:"ct_seen,omitzero"`
+	Cert   Certificate `json:"certificate"`
 }
 
 // Source produces certificate events.

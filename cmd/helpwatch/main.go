@@ -23,9 +23,12 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"score":   {"score names from files or stdin (one per line)", runScore},
-		"rules":   {"lint, explain, test or show rule files", runRules},
-		"version": {"print the version and the default rule-set version", runVersion},
+		"watch":    {"follow Certificate Transparency, score every name, store findings (the main job)", runWatch},
+		"findings": {"list stored findings", runFindings},
+		"record":   {"write a live certstream to a file for replay", runRecord},
+		"score":    {"score names from files or stdin (one per line)", runScore},
+		"rules":    {"lint, explain, test or show rule files", runRules},
+		"version":  {"print the version and the default rule-set version", runVersion},
 	}
 }
 

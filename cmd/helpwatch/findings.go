@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/helpwatch/helpwatch/rules"
+	"github.com/helpwatch/helpwatch/watcher/output"
+	"github.com/helpwatch/helpwatch/watcher/store"
+)
+
+const findingsUsage = `usage: helpwatch findings [--since 24h] [--verdict alert] [--brand hp] [--format table|jsonl|csv]
+
+Lists stored findings, most recently first-seen first. --since takes a duration (90m, 24h, 7d)
+or a date (2026-11-26); it selects findings first seen in that window.`
+
+func runFindings(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("findings", findingsUsage, stderr)
+	dbPath := fs.String("db", store.DefaultPath, "SQLite file written by helpwatch watch")
+	since := fs.String("since", "", "only findings first seen within this duration or since this date")
+	verdict := fs.String("verdict", "", "only this verdict: alert or watch")
+	minVerdict := fs.String("min-verdict", "watch", "only findings at or above this verdict")
+	brand := fs.String("brand", "", "only this brand (as the rules name it: hp, canon, ...)")
+	format := fs.String("format", "table", "output format: table, jsonl or csv")
+	limit := fs.Int("limit", 0, "at most this many findings (0: all)")
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usageError("unexpected argument %q", rest[0])
+	}
+	q := store.Query{Brand: *brand, Limit: *limit}
+	if *since != "" {
+		if q.Since, err = parseSince(*since, time.Now()); err != nil {
+			return usageError("--since: %v", err)
+		}
+	}
+	if *verdict != "" {
+		if q.Verdict, err = rules.ParseVerdict(*verdict); err != nil {
+			return usageError("--verdict: %v", err)
+		}
+	}
+	if q.MinVerdict, err = rules.ParseVerdict(*minVerdict); err != nil {
+		return usageError("--min-verdict: %v", err)
+	}
+	w, err := output.NewFindingWriter(stdout, *format)
+	if err != nil || *format == "line" {
+		return usageError("--format %q: use table, jsonl or csv", *format)
+	}
+	if _, err := os.Stat(*dbPath); err != nil {
+		return fmt.Errorf("no findings database at %s (run 'helpwatch watch' first, or pass --db): %w", *dbPath, err)
+	}
+	ctx := context.Background()
+	db, err := store.OpenSQLite(ctx, *dbPath)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	found, err := db.Findings(ctx, q)
+	if err != nil {
+		return err
+	}
+	for i := range found {
+		if err := w.Write(&found[i]); err != nil {
+			return err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if len(found) == 0 && isTerminal(stderr) {
+		fmt.Fprintln(stderr, "no findings match")
+	}
+	return nil
+}
+
+// parseSince reads "90m", "24h", "7d" or a date "2026-11-26" (UTC midnight).
+func parseSince(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return time.Time{}, fmt.Errorf("%q is not a number of days", s)
+		}
+		return now.Add(-time.Duration(n) * 24 * time.Hour), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return time.Time{}, fmt.Errorf("%q is neither a duration (24h, 7d) nor a date (2026-11-26)", s)
+	}
+	return now.Add(-d), nil
+}

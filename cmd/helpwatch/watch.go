@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/helpwatch/helpwatch/rules"
+	"github.com/helpwatch/helpwatch/watcher"
+	"github.com/helpwatch/helpwatch/watcher/metrics"
+	"github.com/helpwatch/helpwatch/watcher/output"
+	"github.com/helpwatch/helpwatch/watcher/pipeline"
+	"github.com/helpwatch/helpwatch/watcher/source"
+	"github.com/helpwatch/helpwatch/watcher/store"
+)
+
+const watchUsage = `usage: helpwatch watch [--source public|URL|FILE] [--db PATH] [--rules FILE] [--min-verdict V]
+
+Follows Certificate Transparency, scores every name, and keeps findings (verdict watch or
+alert) in an embedded SQLite file. New findings at or above --min-verdict are printed on stdout:
+one readable line each on a terminal, JSON lines otherwise. A status line goes to stderr every
+--status-every. Stop with Ctrl-C (or SIGTERM): reading stops, what was collected is stored, and
+the command exits 0.
+
+Sources:
+  public             the public CaliDog certstream (wss://certstream.calidog.io) via certstream-go
+  ws://... wss://... any certstream-compatible server (certstream-server-go /, /full-stream,
+                     /domains-only; the Python server)
+  FILE or -          a replay: certstream messages as JSON lines (what 'helpwatch record'
+                     writes) or a plain list of names, one per line
+
+Restarting on the same --db carries on: known names are not reported again, and a certificate
+already stored is not counted twice.`
+
+// watchContext is the run's lifetime: until SIGINT or SIGTERM. Tests replace it.
+var watchContext = func() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// sourceFlags are shared by watch and record.
+type sourceFlags struct {
+	source      *string
+	replaySpeed *float64
+	maxFrame    *int64
+}
+
+func addSourceFlags(fs *flag.FlagSet, def string) sourceFlags {
+	return sourceFlags{
+		source:      fs.String("source", def, "public, a ws:// or wss:// certstream URL, or a replay file (- for stdin)"),
+		replaySpeed: fs.Float64("replay-speed", 0, "replays: 0 reads as fast as possible, 1 keeps the recorded pace, 10 is ten times faster"),
+		maxFrame:    fs.Int64("max-frame", source.MaxFrameBytes, "largest certstream frame accepted, in bytes"),
+	}
+}
+
+func (sf sourceFlags) open(log *slog.Logger, raw func([]byte)) (watcher.Source, error) {
+	s := strings.TrimSpace(*sf.source)
+	switch {
+	case s == "public":
+		return &source.Public{Log: log, MaxFrame: *sf.maxFrame, Raw: raw}, nil
+	case strings.HasPrefix(s, "ws://") || strings.HasPrefix(s, "wss://"):
+		return &source.Stream{URL: s, Log: log, MaxFrame: *sf.maxFrame, Raw: raw}, nil
+	case strings.Contains(s, "://"):
+		return nil, usageError("--source %q: only ws:// and wss:// URLs are certstream servers", s)
+	case s == "":
+		return nil, usageError("--source is empty")
+	}
+	if raw != nil {
+		return nil, usageError("--source %q: recording needs a live source (public or a ws:// URL)", s)
+	}
+	if s != "-" {
+		if _, err := os.Stat(s); err != nil {
+			return nil, fmt.Errorf("--source: %w", err)
+		}
+	}
+	return &source.Replay{Path: s, Speed: *sf.replaySpeed, MaxGap: 10 * time.Second, Log: log}, nil
+}
+
+func newLogger(stderr io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// isTerminal reports whether w is a character device (a person is reading).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func runWatch(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("watch", watchUsage, stderr)
+	sf := addSourceFlags(fs, "public")
+	loadRules := addRulesFlag(fs)
+	dbPath := fs.String("db", store.DefaultPath, "SQLite file for findings (created if missing)")
+	minVerdict := fs.String("min-verdict", "watch", "print new findings at or above this verdict: alert or watch")
+	format := fs.String("format", "auto", "how new findings are printed: auto (line on a terminal, jsonl otherwise), line, jsonl")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics and /healthz on this address (e.g. 127.0.0.1:9410)")
+	staleAfter := fs.Duration("stale-after", 2*time.Minute, "/healthz fails when no frame arrived for this long")
+	statusEvery := fs.Duration("status-every", 30*time.Second, "interval of the status line on stderr (0 turns it off)")
+	dedupeSize := fs.Int("dedupe-size", 1<<18, "names remembered to skip repeats (about 150 bytes each)")
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usageError("unexpected argument %q (the source goes in --source)", rest[0])
+	}
+	emitMin, err := rules.ParseVerdict(*minVerdict)
+	if err != nil || emitMin.Rank() < rules.VerdictWatch.Rank() {
+		return usageError("--min-verdict %q: use alert or watch", *minVerdict)
+	}
+	if *format == "auto" {
+		*format = "jsonl"
+		if isTerminal(stdout) {
+			*format = "line"
+		}
+	}
+	if *format != "jsonl" && *format != "line" {
+		return usageError("--format %q: use auto, line or jsonl", *format)
+	}
+	log := newLogger(stderr)
+	src, err := sf.open(log, nil)
+	if err != nil {
+		return err
+	}
+	rs, err := loadRules()
+	if err != nil {
+		return err
+	}
+	ctx, stop := watchContext()
+	defer stop()
+	db, err := store.OpenSQLite(ctx, *dbPath)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	stats := &watcher.Stats{}
+	health := &metrics.Health{Stats: stats, StaleAfter: *staleAfter, Started: time.Now()}
+	if *metricsAddr != "" {
+		ln, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		srv := &http.Server{Handler: metrics.Handler(health), ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		log.Info("serving metrics", "addr", ln.Addr().String())
+	}
+	if *statusEvery > 0 {
+		go metrics.LogStatus(ctx, stats, log, *statusEvery)
+	}
+
+	out, err := output.NewFindingWriter(stdout, *format)
+	if err != nil {
+		return err
+	}
+	var writeErr error
+	emit := func(f *watcher.Finding) {
+		if f.Verdict.Rank() < emitMin.Rank() || writeErr != nil {
+			return
+		}
+		if writeErr = out.Write(f); writeErr == nil {
+			writeErr = out.Flush()
+		}
+	}
+	log.Info("watching", "source", src.String(), "db", db.Path(), "rules", rs.Version)
+	started := time.Now()
+	runErr := pipeline.Run(ctx, src, pipeline.Config{
+		Rules: rs, Store: db, Stats: stats, Log: log, Emit: emit, DedupeSize: *dedupeSize, ShutdownBudget: 2 * time.Second,
+	})
+	health.Finished()
+	out.Flush()
+	elapsed := time.Since(started)
+	log.Info("stopped",
+		"messages", stats.Messages.Load(), "names", stats.Names.Load()+stats.Duplicates.Load(),
+		"new_findings", stats.Findings.Load(), "dropped", stats.Dropped.Load(),
+		"malformed", stats.Malformed.Load(), "oversized", stats.Oversized.Load(),
+		"reconnects", stats.Reconnects.Load(), "elapsed", elapsed.Round(time.Millisecond),
+		"messages_per_s", int64(float64(stats.Messages.Load())/max(elapsed.Seconds(), 1e-3)))
+	if runErr != nil {
+		return runErr
+	}
+	if writeErr != nil && !errors.Is(writeErr, os.ErrClosed) {
+		return fmt.Errorf("writing findings to stdout: %w (they are stored in %s)", writeErr, db.Path())
+	}
+	return nil
+}

@@ -1,0 +1,129 @@
+// Package metrics reports a running watch: a status line on the log every interval, and
+// Prometheus /metrics with a /healthz that fails when the stream has gone quiet.
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/helpwatch/helpwatch/watcher"
+)
+
+// LogStatus writes one status line every interval until ctx is done: rates since the last
+// line, totals, and how long ago the last frame arrived.
+func LogStatus(ctx context.Context, stats *watcher.Stats, log *slog.Logger, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	prevMsgs, prevNames := stats.Messages.Load(), stats.Names.Load()+stats.Duplicates.Load()
+	prevAt := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			msgs, names := stats.Messages.Load(), stats.Names.Load()+stats.Duplicates.Load()
+			secs := now.Sub(prevAt).Seconds()
+			log.Info("status",
+				"messages_per_s", round1(float64(msgs-prevMsgs)/secs),
+				"names_per_s", round1(float64(names-prevNames)/secs),
+				"messages", msgs, "findings", stats.Findings.Load(),
+				"reconnects", stats.Reconnects.Load(), "dropped", stats.Dropped.Load(),
+				"malformed", stats.Malformed.Load()+stats.Oversized.Load(),
+				"last_message_age", Age(stats.LastFrame(), now))
+			prevMsgs, prevNames, prevAt = msgs, names, now
+		}
+	}
+}
+
+func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
+
+// Age renders how long ago t was, or "never".
+func Age(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return now.Sub(t).Round(100 * time.Millisecond).String()
+}
+
+// Health decides /healthz: healthy until no frame has arrived for StaleAfter. A watch that
+// never received anything is unhealthy once StaleAfter has passed since it started.
+type Health struct {
+	Stats      *watcher.Stats
+	StaleAfter time.Duration
+	Started    time.Time
+	done       atomic.Bool
+}
+
+// Finished marks a finite source (a replay) as done: it is healthy, not stale.
+func (h *Health) Finished() { h.done.Store(true) }
+
+func (h *Health) check(now time.Time) (bool, string) {
+	if h.done.Load() {
+		return true, "source finished"
+	}
+	last := h.Stats.LastFrame()
+	if last.IsZero() {
+		if now.Sub(h.Started) > h.StaleAfter {
+			return false, fmt.Sprintf("no message since start %s ago", now.Sub(h.Started).Round(time.Second))
+		}
+		return true, "starting"
+	}
+	if age := now.Sub(last); age > h.StaleAfter {
+		return false, fmt.Sprintf("last message %s ago (limit %s)", age.Round(time.Second), h.StaleAfter)
+	}
+	return true, "last message " + Age(last, now) + " ago"
+}
+
+func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ok, why := h.check(time.Now())
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if !ok {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "unhealthy:", why)
+		return
+	}
+	fmt.Fprintln(w, "ok:", why)
+}
+
+// Handler serves /metrics (the counters as Prometheus metrics, plus Go and process metrics)
+// and /healthz.
+func Handler(h *Health) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s := h.Stats
+	counter := func(name, help string, v *atomic.Int64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "helpwatch", Name: name, Help: help},
+			func() float64 { return float64(v.Load()) }))
+	}
+	counter("messages_total", "Certificate and names messages decoded.", &s.Messages)
+	counter("heartbeats_total", "Heartbeat messages received.", &s.Heartbeats)
+	counter("malformed_total", "Frames or lines that did not decode.", &s.Malformed)
+	counter("oversized_total", "Frames or lines over the size limit.", &s.Oversized)
+	counter("connects_total", "Successful connections to the certstream server.", &s.Connects)
+	counter("reconnects_total", "Lost connections and failed dials.", &s.Reconnects)
+	counter("names_scored_total", "Names scored (after dedupe).", &s.Names)
+	counter("names_duplicate_total", "Names answered from the dedupe cache.", &s.Duplicates)
+	counter("dropped_events_total", "Events dropped because the pipeline fell behind the live source.", &s.Dropped)
+	counter("findings_total", "New findings stored.", &s.Findings)
+	counter("store_errors_total", "Failed store writes (retried).", &s.StoreErrs)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "helpwatch", Name: "last_message_age_seconds",
+		Help: "Seconds since the last frame arrived (-1 before the first)."}, func() float64 {
+		last := s.LastFrame()
+		if last.IsZero() {
+			return -1
+		}
+		return time.Since(last).Seconds()
+	}))
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/healthz", h)
+	return mux
+}
