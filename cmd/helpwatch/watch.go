@@ -109,7 +109,7 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics and /healthz on this address (e.g. 127.0.0.1:9410)")
 	staleAfter := fs.Duration("stale-after", 2*time.Minute, "/healthz fails when no frame arrived for this long")
 	statusEvery := fs.Duration("status-every", 30*time.Second, "interval of the status line on stderr (0 turns it off)")
-	dedupeSize := fs.Int("dedupe-size", 1<<18, "names remembered to skip repeats (about 150 bytes each)")
+	dedupeSize := fs.Int("dedupe-size", 1<<17, "names remembered to skip repeats (about 150 bytes each)")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err

@@ -48,7 +48,7 @@ type findingJSONL struct {
 }
 
 func (j *findingJSONL) Write(f *watcher.Finding) error { return j.enc.Encode(f) }
-func (j *findingJSONL) Flush() error                    { return j.w.Flush() }
+func (j *findingJSONL) Flush() error                   { return j.w.Flush() }
 
 type findingCSV struct {
 	bw *bufio.Writer

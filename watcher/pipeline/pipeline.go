@@ -37,7 +37,7 @@ type Config struct {
 	Emit func(*watcher.Finding)
 	// QueueEvents bounds the events waiting for the scorer (default 16384).
 	QueueEvents int
-	// DedupeSize bounds the names remembered (default 262144, about 40 MB); DedupeTTL bounds
+	// DedupeSize bounds the names remembered (default 131072, about 20 MB); DedupeTTL bounds
 	// how long (default 24 h): a name seen again within both is neither re-scored nor re-counted
 	// as new, only its sighting is recorded.
 	DedupeSize int
@@ -67,7 +67,7 @@ func (c *Config) defaults() error {
 		c.QueueEvents = 16384
 	}
 	if c.DedupeSize <= 0 {
-		c.DedupeSize = 1 << 18
+		c.DedupeSize = 1 << 17
 	}
 	if c.DedupeTTL <= 0 {
 		c.DedupeTTL = 24 * time.Hour

@@ -48,7 +48,7 @@ var migrations = []string{
 		fingerprint   TEXT    NOT NULL DEFAULT ''
 	);
 	CREATE INDEX findings_first_seen ON findings(first_seen);
-	CREATE INDEX findings_brand ON findings(brand, first_seen);
+	CREATE INDEX findings_brand ON findings(brand COLLATE NOCASE, first_seen);
 	CREATE TABLE finding_certificates (
 		finding_id INTEGER NOT NULL REFERENCES findings(id),
 		cert_key   TEXT    NOT NULL, -- fingerprint, else log URL and index
@@ -263,7 +263,7 @@ func (s *SQLite) Findings(ctx context.Context, q Query) ([]watcher.Finding, erro
 		where = append(where, "verdict IN ("+strings.Join(ok, ",")+")")
 	}
 	if q.Brand != "" {
-		where, args = append(where, "brand = ?"), append(args, strings.ToLower(q.Brand))
+		where, args = append(where, "brand = ? COLLATE NOCASE"), append(args, q.Brand)
 	}
 	if q.Name != "" {
 		where, args = append(where, "name = ?"), append(args, q.Name)

@@ -1,0 +1,340 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	_ "modernc.org/sqlite"
+
+	"github.com/helpwatch/helpwatch/watcher"
+)
+
+// TestMain lets a test run the real command in a child process (for signals and kill -9):
+// the child is this test binary with HELPWATCH_MAIN set.
+func TestMain(m *testing.M) {
+	if os.Getenv("HELPWATCH_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+func demoFile(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join("..", "..", "testdata", "certstream_demo.jsonl")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func decodeFindings(t *testing.T, jsonl string) []watcher.Finding {
+	t.Helper()
+	var out []watcher.Finding
+	sc := bufio.NewScanner(strings.NewReader(jsonl))
+	for sc.Scan() {
+		var f watcher.Finding
+		if err := json.Unmarshal(sc.Bytes(), &f); err != nil {
+			t.Fatalf("bad JSON line %q: %v", sc.Text(), err)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func domains(fs []watcher.Finding) string {
+	var d []string
+	for _, f := range fs {
+		d = append(d, f.Domain)
+	}
+	sort.Strings(d)
+	return strings.Join(d, " ")
+}
+
+// End to end: replay a file → store → `helpwatch findings` shows the expected rows.
+func TestWatchReplayThenFindings(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "h.db")
+	stdout, stderr, code := runCLI(t, "", "watch", "--source", demoFile(t), "--db", db)
+	if code != 0 {
+		t.Fatalf("watch exit %d: %s", code, stderr)
+	}
+	emitted := decodeFindings(t, stdout)
+	if len(emitted) != 15 {
+		t.Errorf("watch printed %d findings, want 15:\n%s", len(emitted), stdout)
+	}
+	if !strings.Contains(stderr, "line=13") || !strings.Contains(stderr, "malformed=1") {
+		t.Errorf("the broken line 13 is not reported:\n%s", stderr)
+	}
+
+	out, stderr, code := runCLI(t, "", "findings", "--db", db, "--brand", "hp", "--verdict", "alert", "--format", "jsonl")
+	if code != 0 {
+		t.Fatalf("findings exit %d: %s", code, stderr)
+	}
+	hp := decodeFindings(t, out)
+	want := "123-hp-setup-wireless.net hp-printer-setup-help.com hp-smart-app-setup.support hpprinterdriversupport.site www.123-hp-setup-wireless.net"
+	if got := domains(hp); got != want {
+		t.Errorf("hp alerts:\n got %s\nwant %s", got, want)
+	}
+	for _, f := range hp {
+		if f.Domain == "hp-printer-setup-help.com" {
+			if f.Cert.LogURL == "" || f.Cert.Index <= 0 || f.Cert.Issuer == "" || f.Cert.NotBefore.IsZero() || f.CertCount != 1 || f.RulesVersion == "" || len(f.Reasons) == 0 {
+				t.Errorf("finding lacks certificate details: %+v", f)
+			}
+		}
+	}
+	// The brand-owned and benign names in the file are not findings.
+	all, _, _ := runCLI(t, "", "findings", "--db", db, "--format", "jsonl")
+	for _, f := range decodeFindings(t, all) {
+		if f.Registrable == "hp.com" || strings.HasSuffix(f.Domain, ".canon") || strings.Contains(f.Domain, "example") {
+			t.Errorf("unexpected finding %s", f.Domain)
+		}
+	}
+
+	// Replaying the same file again creates nothing new and counts no certificate twice.
+	stdout, _, code = runCLI(t, "", "watch", "--source", demoFile(t), "--db", db)
+	if code != 0 || strings.TrimSpace(stdout) != "" {
+		t.Errorf("second replay: exit %d, printed %q", code, stdout)
+	}
+	again, _, _ := runCLI(t, "", "findings", "--db", db, "--format", "jsonl")
+	if a, b := decodeFindings(t, all), decodeFindings(t, again); len(a) != len(b) {
+		t.Errorf("second replay changed the number of findings: %d → %d", len(a), len(b))
+	}
+
+	// Table and CSV render the same rows.
+	table, _, _ := runCLI(t, "", "findings", "--db", db, "--brand", "canon")
+	if !strings.Contains(table, "ijstart-canon-setup.online") || !strings.Contains(table, "VERDICT") {
+		t.Errorf("table:\n%s", table)
+	}
+	csv, _, _ := runCLI(t, "", "findings", "--db", db, "--format", "csv", "--since", "1h")
+	if lines := strings.Count(csv, "\n"); lines != 16 {
+		t.Errorf("csv has %d lines, want header + 15", lines)
+	}
+	if out, _, _ := runCLI(t, "", "findings", "--db", db, "--since", "2099-01-01"); strings.Contains(out, "hp") {
+		t.Errorf("--since in the future still lists findings:\n%s", out)
+	}
+}
+
+func TestFindingsErrors(t *testing.T) {
+	_, stderr, code := runCLI(t, "", "findings", "--db", filepath.Join(t.TempDir(), "missing.db"))
+	if code != 1 || !strings.Contains(stderr, "missing.db") || !strings.Contains(stderr, "helpwatch watch") {
+		t.Errorf("missing db: exit %d, %s", code, stderr)
+	}
+	for _, args := range [][]string{
+		{"findings", "--since", "yesterday"},
+		{"findings", "--verdict", "bad"},
+		{"findings", "--format", "xml"},
+		{"watch", "--min-verdict", "ignore"},
+		{"watch", "--source", "http://example.test/"},
+		{"record"},
+	} {
+		if _, stderr, code := runCLI(t, "", args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (%s)", args, code, stderr)
+		}
+	}
+	if _, stderr, code := runCLI(t, "", "watch", "--source", "no-such-file.jsonl", "--db", filepath.Join(t.TempDir(), "x.db")); code != 1 || !strings.Contains(stderr, "no-such-file.jsonl") {
+		t.Errorf("missing replay file: exit %d, %s", code, stderr)
+	}
+}
+
+func TestParseSince(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"24h":        now.Add(-24 * time.Hour),
+		"7d":         now.Add(-7 * 24 * time.Hour),
+		"90m":        now.Add(-90 * time.Minute),
+		"2026-11-26": time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC),
+	} {
+		if got, err := parseSince(in, now); err != nil || !got.Equal(want) {
+			t.Errorf("parseSince(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "-1h", "xd", "soon"} {
+		if _, err := parseSince(bad, now); err == nil {
+			t.Errorf("parseSince(%q) accepted", bad)
+		}
+	}
+}
+
+// streamServer serves certificate messages with scam-shaped names forever (or n of them), one
+// per interval, to every connection.
+func streamServer(t *testing.T, n int, interval time.Duration) (url string, sent func() int) {
+	t.Helper()
+	var mu sync.Mutex
+	count := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		go func() { // answer pings and notice the client leaving
+			for {
+				if _, _, err := c.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}()
+		for {
+			mu.Lock()
+			i := count
+			if n > 0 && i >= n {
+				mu.Unlock()
+				time.Sleep(interval)
+				continue
+			}
+			count++
+			mu.Unlock()
+			msg := fmt.Sprintf(`{"message_type":"certificate_update","data":{"cert_index":%d,"leaf_cert":{"all_domains":["epson-printer-setup-%d.com"],"fingerprint":"F%d","issuer":{"O":"Test CA"}},"source":{"url":"log.test/"}}}`, i, i, i)
+			if c.WriteMessage(websocket.TextMessage, []byte(msg)) != nil {
+				return
+			}
+			time.Sleep(interval)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return "ws" + strings.TrimPrefix(srv.URL, "http"), func() int { mu.Lock(); defer mu.Unlock(); return count }
+}
+
+func countFindings(t *testing.T, path string) (int, string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	var check string
+	if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&check); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow(`SELECT COUNT(*) FROM findings`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n, check
+}
+
+func childWatch(t *testing.T, args ...string) (*exec.Cmd, *strings.Builder) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"watch"}, args...)...)
+	cmd.Env = append(os.Environ(), "HELPWATCH_MAIN=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, &stderr
+}
+
+func TestWatchSIGTERMStoresEverythingAndExitsZero(t *testing.T) {
+	url, sent := streamServer(t, 40, 5*time.Millisecond)
+	db := filepath.Join(t.TempDir(), "h.db")
+	cmd, stderr := childWatch(t, "--source", url, "--db", db, "--status-every", "0")
+	for deadline := time.Now().Add(10 * time.Second); sent() < 40 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // the last frames cross the socket
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("exit took %v after SIGTERM, want under 5 s", took)
+	}
+	if err != nil {
+		t.Fatalf("watch exited with %v after SIGTERM:\n%s", err, stderr)
+	}
+	if n, check := countFindings(t, db); n != 40 || check != "ok" {
+		t.Errorf("after SIGTERM: %d findings stored (want all 40), integrity %q\n%s", n, check, stderr)
+	}
+}
+
+func TestWatchSurvivesKill9AndCarriesOn(t *testing.T) {
+	url, sent := streamServer(t, 0, 2*time.Millisecond)
+	db := filepath.Join(t.TempDir(), "h.db")
+	cmd, _ := childWatch(t, "--source", url, "--db", db, "--status-every", "0")
+	for deadline := time.Now().Add(10 * time.Second); sent() < 500 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond) // at least one committed batch, and one in progress
+	atKill := sent()
+	cmd.Process.Kill()
+	cmd.Wait()
+	n, check := countFindings(t, db)
+	if check != "ok" {
+		t.Fatalf("database corrupt after kill -9: %s", check)
+	}
+	// Lost: at most the batch being collected, about a second of the stream.
+	// The stream runs at about 500 messages a second and batches commit every second, so
+	// losing more than two seconds' worth means batches are not being committed as they go.
+	if n == 0 || n > atKill || atKill-n > 1000 {
+		t.Fatalf("after kill -9: %d findings stored of %d sent", n, atKill)
+	}
+	t.Logf("kill -9 after %d messages: %d stored", atKill, n)
+
+	// A restart on the same file carries on.
+	cmd2, stderr2 := childWatch(t, "--source", url, "--db", db, "--status-every", "0")
+	time.Sleep(1500 * time.Millisecond)
+	cmd2.Process.Signal(syscall.SIGTERM)
+	if err := cmd2.Wait(); err != nil {
+		t.Fatalf("restart: %v\n%s", err, stderr2)
+	}
+	if n2, check := countFindings(t, db); n2 <= n || check != "ok" {
+		t.Errorf("restart stored nothing new: %d → %d (%s)\n%s", n, n2, check, stderr2)
+	}
+}
+
+func TestRecordThenReplay(t *testing.T) {
+	url, _ := streamServer(t, 0, time.Millisecond)
+	out := filepath.Join(t.TempDir(), "rec.jsonl")
+	if _, stderr, code := runCLI(t, "", "record", "--source", url, "--out", out, "--max", "25"); code != 0 {
+		t.Fatalf("record exit %d: %s", code, stderr)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil || strings.Count(string(data), "\n") != 25 {
+		t.Fatalf("recorded %d lines (%v), want 25", strings.Count(string(data), "\n"), err)
+	}
+	db := filepath.Join(t.TempDir(), "h.db")
+	stdout, stderr, code := runCLI(t, "", "watch", "--source", out, "--db", db)
+	if code != 0 || len(decodeFindings(t, stdout)) != 25 {
+		t.Errorf("replay of the recording: exit %d, %d findings\n%s", code, len(decodeFindings(t, stdout)), stderr)
+	}
+}
+
+func TestWatchLiveInProcessWithMetrics(t *testing.T) {
+	url, sent := streamServer(t, 10, time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	old := watchContext
+	watchContext = func() (context.Context, context.CancelFunc) { return ctx, cancel }
+	defer func() { watchContext = old }()
+	go func() {
+		for sent() < 10 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(300 * time.Millisecond)
+		cancel()
+	}()
+	db := filepath.Join(t.TempDir(), "h.db")
+	stdout, stderr, code := runCLI(t, "", "watch", "--source", url, "--db", db, "--metrics-addr", "127.0.0.1:0", "--min-verdict", "alert")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if got := len(decodeFindings(t, stdout)); got != 10 {
+		t.Errorf("printed %d findings, want 10", got)
+	}
+	if !strings.Contains(stderr, "serving metrics") || !strings.Contains(stderr, "messages=10") {
+		t.Errorf("stderr:\n%s", stderr)
+	}
+}

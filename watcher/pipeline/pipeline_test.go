@@ -1,0 +1,303 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/helpwatch/helpwatch/rules"
+	"github.com/helpwatch/helpwatch/watcher"
+	"github.com/helpwatch/helpwatch/watcher/source"
+	"github.com/helpwatch/helpwatch/watcher/store"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func defaultRules(t testing.TB) *rules.RuleSet {
+	t.Helper()
+	rs, err := rules.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+func openStore(t testing.TB) *store.SQLite {
+	t.Helper()
+	s, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// sliceSource emits fixed events; live sources do not wait for the pipeline.
+type sliceSource struct {
+	events []*watcher.Event
+	live   bool
+	// hold keeps a live source running after its events until ctx ends.
+	hold bool
+}
+
+func (s *sliceSource) Live() bool     { return s.live }
+func (s *sliceSource) String() string { return "test source" }
+func (s *sliceSource) Run(ctx context.Context, emit func(*watcher.Event), stats *watcher.Stats) error {
+	for _, ev := range s.events {
+		stats.Messages.Add(1)
+		emit(ev)
+	}
+	if s.hold {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return nil
+}
+
+func event(fp string, names ...string) *watcher.Event {
+	return &watcher.Event{Names: names, Seen: time.Now(), Cert: watcher.Certificate{LogURL: "log.test/", Index: 1, Fingerprint: fp}}
+}
+
+func findings(t *testing.T, s store.Store) map[string]watcher.Finding {
+	t.Helper()
+	fs, err := s.Findings(context.Background(), store.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]watcher.Finding{}
+	for _, f := range fs {
+		out[f.Domain] = f
+	}
+	return out
+}
+
+func TestRunStoresFindingsOnceAndCountsCertificates(t *testing.T) {
+	db := openStore(t)
+	src := &sliceSource{events: []*watcher.Event{
+		event("A", "hp-printer-setup-help.com", "www.hp-printer-setup-help.com", "example.org"),
+		event("A", "hp-printer-setup-help.com"),   // the same certificate in another log
+		event("B", "*.HP-Printer-Setup-Help.com"), // a second certificate; same name after dedupe
+		event("C", "weather.example", "canon-ij-setup-support.online"),
+	}}
+	var emitted []string
+	stats := &watcher.Stats{}
+	err := Run(context.Background(), src, Config{Rules: defaultRules(t), Store: db, Stats: stats, Log: quiet(),
+		Emit: func(f *watcher.Finding) { emitted = append(emitted, f.Domain) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := findings(t, db)
+	if len(got) != 3 {
+		t.Fatalf("stored %d findings: %v", len(got), got)
+	}
+	if f := got["hp-printer-setup-help.com"]; f.CertCount != 2 || f.Verdict != rules.VerdictAlert || f.Cert.Fingerprint != "A" {
+		t.Errorf("hp finding %+v", f)
+	}
+	if strings.Join(emitted, " ") != "hp-printer-setup-help.com www.hp-printer-setup-help.com canon-ij-setup-support.online" {
+		t.Errorf("emitted %v", emitted)
+	}
+	if stats.Names.Load() != 5 || stats.Duplicates.Load() != 2 || stats.Findings.Load() != 3 {
+		t.Errorf("names %d duplicates %d findings %d", stats.Names.Load(), stats.Duplicates.Load(), stats.Findings.Load())
+	}
+
+	// Running the same events again (a restart replaying the same file) adds nothing.
+	emitted = nil
+	if err := Run(context.Background(), src, Config{Rules: defaultRules(t), Store: db, Log: quiet(),
+		Emit: func(f *watcher.Finding) { emitted = append(emitted, f.Domain) }}); err != nil {
+		t.Fatal(err)
+	}
+	again := findings(t, db)
+	if len(emitted) != 0 || len(again) != 3 || again["hp-printer-setup-help.com"].CertCount != 2 {
+		t.Errorf("second run emitted %v and left %+v", emitted, again["hp-printer-setup-help.com"])
+	}
+}
+
+// slowStore delays every Save, standing in for a disk that cannot keep up.
+type slowStore struct {
+	store.Store
+	delay time.Duration
+	fail  atomic.Int32 // fail this many Saves first
+	saved atomic.Int64
+}
+
+func (s *slowStore) Save(ctx context.Context, batch []store.Sighting, c store.Counts) ([]watcher.Finding, error) {
+	time.Sleep(s.delay)
+	if s.fail.Load() > 0 {
+		s.fail.Add(-1)
+		return nil, errors.New("disk full")
+	}
+	s.saved.Add(int64(len(batch)))
+	return s.Store.Save(ctx, batch, c)
+}
+
+func TestLiveSourceDropsAreCountedNotSilent(t *testing.T) {
+	db := &slowStore{Store: openStore(t), delay: 50 * time.Millisecond}
+	const n = 5000
+	var evs []*watcher.Event
+	for i := 0; i < n; i++ {
+		evs = append(evs, event(fmt.Sprint(i), fmt.Sprintf("hp-printer-setup-%d.com", i)))
+	}
+	stats := &watcher.Stats{}
+	err := Run(context.Background(), &sliceSource{events: evs, live: true}, Config{Rules: defaultRules(t), Store: db, Stats: stats,
+		Log: quiet(), QueueEvents: 64, BatchSize: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropped, stored := stats.Dropped.Load(), int64(len(findings(t, db)))
+	if dropped == 0 {
+		t.Fatal("a live source outran a slow store and nothing was dropped: the pipeline must have blocked the source")
+	}
+	if dropped+stored != n {
+		t.Errorf("dropped %d + stored %d != %d sent: events went missing without being counted", dropped, stored, n)
+	}
+	days, _ := db.Store.(*store.SQLite).DailyCounts(context.Background())
+	if len(days) != 1 || days[0].Dropped != dropped || days[0].Messages != n {
+		t.Errorf("daily counts %+v, want %d messages and %d dropped", days, n, dropped)
+	}
+}
+
+func TestReplayIsNeverDropped(t *testing.T) {
+	db := &slowStore{Store: openStore(t), delay: 5 * time.Millisecond}
+	const n = 3000
+	var evs []*watcher.Event
+	for i := 0; i < n; i++ {
+		evs = append(evs, event(fmt.Sprint(i), fmt.Sprintf("canon-printer-help-%d.com", i)))
+	}
+	stats := &watcher.Stats{}
+	if err := Run(context.Background(), &sliceSource{events: evs}, Config{Rules: defaultRules(t), Store: db, Stats: stats,
+		Log: quiet(), QueueEvents: 16, BatchSize: 50}); err != nil {
+		t.Fatal(err)
+	}
+	if stats.Dropped.Load() != 0 || len(findings(t, db)) != n {
+		t.Errorf("dropped %d, stored %d of %d", stats.Dropped.Load(), len(findings(t, db)), n)
+	}
+}
+
+func TestFailingStoreKeepsBatchAndRetries(t *testing.T) {
+	db := &slowStore{Store: openStore(t)}
+	db.fail.Store(3)
+	stats := &watcher.Stats{}
+	src := &sliceSource{events: []*watcher.Event{event("A", "epson-printer-support-line.com"), event("B", "xerox-printer-setup-help.com")}}
+	if err := Run(context.Background(), src, Config{Rules: defaultRules(t), Store: db, Stats: stats, Log: quiet(),
+		BatchSize: 1, FlushEvery: 10 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if got := findings(t, db); len(got) != 2 || stats.StoreErrs.Load() != 3 {
+		t.Errorf("stored %d findings with %d store errors; want 2 and 3", len(got), stats.StoreErrs.Load())
+	}
+}
+
+func TestBrokenStoreAtShutdownIsReported(t *testing.T) {
+	db := &slowStore{Store: openStore(t)}
+	db.fail.Store(1 << 30)
+	src := &sliceSource{events: []*watcher.Event{event("A", "hp-printer-offline-help.com")}}
+	err := Run(context.Background(), src, Config{Rules: defaultRules(t), Store: db, Log: quiet(), ShutdownBudget: 200 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "1 sightings could not be stored") {
+		t.Errorf("Run returned %v; want the unsaved count reported", err)
+	}
+}
+
+func TestCancelStoresWhatWasQueued(t *testing.T) {
+	db := openStore(t)
+	var evs []*watcher.Event
+	for i := 0; i < 500; i++ {
+		evs = append(evs, event(fmt.Sprint(i), fmt.Sprintf("brother-printer-support-%d.net", i)))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	stats := &watcher.Stats{}
+	go func() {
+		done <- Run(ctx, &sliceSource{events: evs, live: true, hold: true}, Config{Rules: defaultRules(t), Store: db, Stats: stats,
+			Log: quiet(), FlushEvery: time.Hour})
+	}()
+	for stats.Names.Load() < 500 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not stop within 5 s")
+	}
+	if got := len(findings(t, db)); got != 500 {
+		t.Errorf("stored %d of 500 after cancel (flush interval was an hour: the final flush must store them)", got)
+	}
+}
+
+// The whole live path: a certstream server that drops the connection mid-stream, our client,
+// the pipeline and SQLite. Every message sent before the disconnect is stored exactly once.
+func TestStreamDisconnectStoresEveryMessageOnce(t *testing.T) {
+	const perConn = 50
+	var mu sync.Mutex
+	conns := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		mu.Lock()
+		conns++
+		n := conns
+		mu.Unlock()
+		if n > 3 {
+			for {
+				if _, _, err := c.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}
+		for i := 0; i < perConn; i++ {
+			idx := (n-1)*perConn + i
+			msg := fmt.Sprintf(`{"message_type":"certificate_update","data":{"cert_index":%d,"leaf_cert":{"all_domains":["hp-printer-setup-%d.com","benign-%d.example"],"fingerprint":"F%d"},"source":{"url":"log.test/"}}}`, idx, idx, idx, idx)
+			c.WriteMessage(websocket.TextMessage, []byte(msg))
+		}
+		c.UnderlyingConn().Close() // no close frame: a dropped connection
+	}))
+	defer srv.Close()
+	db := openStore(t)
+	stats := &watcher.Stats{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	src := &source.Stream{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Log: quiet(),
+		Backoff: source.Backoff{Min: 10 * time.Millisecond, Max: 20 * time.Millisecond}}
+	go func() {
+		done <- Run(ctx, src, Config{Rules: defaultRules(t), Store: db, Stats: stats, Log: quiet(), FlushEvery: 20 * time.Millisecond})
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for stats.Messages.Load() < 3*perConn && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got := findings(t, db)
+	if len(got) != 3*perConn {
+		t.Fatalf("stored %d findings, want %d", len(got), 3*perConn)
+	}
+	for i := 0; i < 3*perConn; i++ {
+		f, ok := got[fmt.Sprintf("hp-printer-setup-%d.com", i)]
+		if !ok || f.CertCount != 1 || f.Cert.Index != int64(i) {
+			t.Errorf("message %d: stored %v, finding %+v", i, ok, f)
+		}
+	}
+	if stats.Reconnects.Load() < 3 || stats.Dropped.Load() != 0 {
+		t.Errorf("reconnects %d dropped %d", stats.Reconnects.Load(), stats.Dropped.Load())
+	}
+}
