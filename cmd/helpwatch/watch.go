@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -68,6 +69,9 @@ func (sf sourceFlags) open(log *slog.Logger, raw func([]byte)) (watcher.Source, 
 	case s == "public":
 		return &source.Public{Log: log, MaxFrame: *sf.maxFrame, Raw: raw}, nil
 	case strings.HasPrefix(s, "ws://") || strings.HasPrefix(s, "wss://"):
+		if u, err := url.Parse(s); err != nil || u.Host == "" {
+			return nil, usageError("--source %q is not a usable websocket URL", s)
+		}
 		return &source.Stream{URL: s, Log: log, MaxFrame: *sf.maxFrame, Raw: raw}, nil
 	case strings.Contains(s, "://"):
 		return nil, usageError("--source %q: only ws:// and wss:// URLs are certstream servers", s)

@@ -139,6 +139,7 @@ func TestFindingsErrors(t *testing.T) {
 		{"findings", "--format", "xml"},
 		{"watch", "--min-verdict", "ignore"},
 		{"watch", "--source", "http://example.test/"},
+		{"watch", "--source", "ws://"},
 		{"record"},
 	} {
 		if _, stderr, code := runCLI(t, "", args...); code != 2 {

@@ -128,7 +128,9 @@ func (c *collector) waitFor(t *testing.T, n int, within time.Duration) {
 	}
 }
 
-func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quietLog() *slog.Logger { return slogTo(io.Discard) }
+
+func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
 
 // runSource starts src and returns a stop function that cancels it and checks that Run returns
 // promptly with the context's error.
