@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -19,9 +18,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	_ "modernc.org/sqlite"
 
 	"github.com/helpwatch/helpwatch/watcher"
+	"github.com/helpwatch/helpwatch/watcher/store"
 )
 
 // TestMain lets a test run the real command in a child process (for signals and kill -9):
@@ -212,20 +211,21 @@ func streamServer(t *testing.T, n int, interval time.Duration) (url string, sent
 
 func countFindings(t *testing.T, path string) (int, string) {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path)
+	ctx := context.Background()
+	db, err := store.OpenSQLite(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var n int
-	var check string
-	if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&check); err != nil {
+	check, err := db.Check(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.QueryRow(`SELECT COUNT(*) FROM findings`).Scan(&n); err != nil {
+	found, err := db.Findings(ctx, store.Query{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	return n, check
+	return len(found), check
 }
 
 func childWatch(t *testing.T, args ...string) (*exec.Cmd, *strings.Builder) {

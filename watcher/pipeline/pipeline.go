@@ -126,7 +126,7 @@ func Run(ctx context.Context, src watcher.Source, cfg Config) error {
 		defer close(sightings)
 		newScorer(&cfg).run(events, sightings)
 	}()
-	storeErr := writer(&cfg, sightings)
+	storeErr := writer(ctx, &cfg, sightings)
 
 	err := <-srcErr
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -204,7 +204,7 @@ func dedupeKey(name string) string {
 
 // writer collects sightings into batches and commits them; it returns when sightings closes
 // and the last batch is stored (or the shutdown budget is spent on a failing store).
-func writer(cfg *Config, sightings <-chan store.Sighting) error {
+func writer(ctx context.Context, cfg *Config, sightings <-chan store.Sighting) error {
 	stats := cfg.Stats
 	batch := make([]store.Sighting, 0, cfg.BatchSize)
 	// While the store fails, the batch is kept and grows up to maxPending; then the writer stops
@@ -262,9 +262,12 @@ func writer(cfg *Config, sightings <-chan store.Sighting) error {
 		}
 	}
 
+	stopping := ctx.Done()
 	for {
 		in := sightings
-		if len(batch) >= maxPending {
+		// Once the watch is stopping, the input is bounded (what is queued), so it is all read
+		// to let the scorer finish; the final flush then stores it or says how much it could not.
+		if len(batch) >= maxPending && stopping != nil {
 			in = nil
 		}
 		select {
@@ -278,6 +281,8 @@ func writer(cfg *Config, sightings <-chan store.Sighting) error {
 			}
 		case <-tick.C:
 			flush(false)
+		case <-stopping:
+			stopping = nil
 		}
 	}
 }

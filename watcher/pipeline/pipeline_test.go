@@ -207,6 +207,32 @@ func TestBrokenStoreAtShutdownIsReported(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "1 sightings could not be stored") {
 		t.Errorf("Run returned %v; want the unsaved count reported", err)
 	}
+
+	// A live watch stopped while the store is broken and the writer is holding back still ends,
+	// and says how much it could not store.
+	var evs []*watcher.Event
+	for i := 0; i < 300; i++ {
+		evs = append(evs, event(fmt.Sprint(i), fmt.Sprintf("canon-printer-help-%d.com", i)))
+	}
+	stats := &watcher.Stats{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, &sliceSource{events: evs, live: true, hold: true}, Config{Rules: defaultRules(t), Store: db, Stats: stats,
+			Log: quiet(), BatchSize: 5, FlushEvery: 10 * time.Millisecond, ShutdownBudget: 200 * time.Millisecond})
+	}()
+	for stats.StoreErrs.Load() < 3 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "could not be stored before shutdown") {
+			t.Errorf("Run returned %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a watch with a broken store did not stop")
+	}
 }
 
 func TestCancelStoresWhatWasQueued(t *testing.T) {

@@ -201,11 +201,17 @@ func (s *scanner) issuer() (string, error) {
 // rather than a year 300000 date in a report.
 func (s *scanner) timestamp() (time.Time, error) {
 	v, err := s.number()
-	if err != nil || v <= 0 || v > 1e11 || math.IsNaN(v) {
-		return time.Time{}, err
+	return unixSeconds(v), err
+}
+
+// unixSeconds converts fractional Unix seconds; zero, negative or absurd values give the zero
+// time.
+func unixSeconds(v float64) time.Time {
+	if !(v > 0 && v < 1e11) {
+		return time.Time{}
 	}
 	sec, frac := math.Modf(v)
-	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
+	return time.Unix(int64(sec), int64(frac*1e9)).UTC()
 }
 
 // DescribeDecodeError names the problem in a frame for logs without echoing the whole frame.

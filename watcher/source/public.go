@@ -354,10 +354,6 @@ func stringsOf(list []any) []string {
 }
 
 func unixFloat(jq *jsonq.JsonQuery, path ...string) time.Time {
-	v, err := jq.Float(path...)
-	if err != nil || v <= 0 || v > 1e11 {
-		return time.Time{}
-	}
-	sec, frac := math.Modf(v)
-	return time.Unix(int64(sec), int64(frac*1e9)).UTC()
+	v, _ := jq.Float(path...)
+	return unixSeconds(v)
 }
