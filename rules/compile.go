@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"net/netip"
 	"regexp"
 	"sort"
 	"strings"
@@ -22,6 +23,9 @@ type RuleSet struct {
 	abused   map[string]bool
 	patterns []pattern
 	numeric  map[string]int // keywords made of digits ("123", "247", "24x7") -> group
+
+	parkingNS    []string // name-server suffixes of parking services, lower case, no trailing dot
+	parkingAddrs []netip.Prefix
 
 	fuzzyBrands   []fuzzyTarget
 	fuzzyKeywords []fuzzyTarget
@@ -134,6 +138,12 @@ func compile(rf *RuleFile) (*RuleSet, error) {
 		}
 		info.platform = true
 		rs.suffixes[p] = info
+	}
+	for _, ns := range rf.Parking.NameServers {
+		rs.parkingNS = append(rs.parkingNS, strings.TrimSuffix(strings.ToLower(ns), "."))
+	}
+	for _, a := range rf.Parking.Addresses {
+		rs.parkingAddrs = append(rs.parkingAddrs, netip.MustParsePrefix(a))
 	}
 	for _, p := range rf.Patterns {
 		rs.patterns = append(rs.patterns, pattern{name: p.Name, re: regexp.MustCompile(p.Regex), points: p.Points, why: p.Why})

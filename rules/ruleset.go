@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"regexp"
 	"sort"
@@ -31,7 +32,16 @@ type RuleFile struct {
 	HostingPlatforms []string            `yaml:"hosting_platforms"`
 	Vocabulary       []string            `yaml:"vocabulary"`
 	Patterns         []PatternSpec       `yaml:"patterns"`
+	Parking          ParkingSpec         `yaml:"parking"`
 	Brands           []BrandSpec         `yaml:"brands"`
+}
+
+// ParkingSpec names domain-parking services, for the enrichment's "parked" fact: a name whose
+// name servers end in one of NameServers, or whose address is in one of Addresses (CIDR), is
+// parked.
+type ParkingSpec struct {
+	NameServers []string `yaml:"nameservers"`
+	Addresses   []string `yaml:"addresses"`
 }
 
 // Thresholds turn a score into a verdict: score >= Alert is "alert", >= Watch is "watch".
@@ -47,6 +57,7 @@ type RuleSpec struct {
 	Max    int     `yaml:"max,omitempty"`    // cap on the total of a repeating rule
 	Min    int     `yaml:"min,omitempty"`    // count from which a structural rule fires
 	Factor float64 `yaml:"factor,omitempty"` // multiplier (subdomain-only)
+	Days   int     `yaml:"days,omitempty"`   // age window of the registration rules
 }
 
 // KeywordGroup is a family of helpline or setup words that scores once.
@@ -93,11 +104,25 @@ const (
 	RuleManyHyphens    = "many-hyphens"
 	RuleManyDigits     = "many-digits"
 	RuleBrandOwned     = "brand-owned"
+
+	// Enrichment rules: they score facts learned after the name was seen (see Revise). Their
+	// points may be negative: an old registration, a parked page or no DNS make a scam less
+	// likely or less urgent.
+	RuleRegisteredRecently = "registered-recently"
+	RuleRegisteredLongAgo  = "registered-long-ago"
+	RuleNoDNS              = "no-dns"
+	RuleParked             = "parked"
+	RuleCatchAll           = "catch-all-dns"
+	RuleMailExchanger      = "mail-exchanger"
 )
+
+var enrichmentRuleKinds = map[string]bool{RuleRegisteredRecently: true, RuleRegisteredLongAgo: true,
+	RuleNoDNS: true, RuleParked: true, RuleCatchAll: true, RuleMailExchanger: true}
 
 var knownRuleKinds = []string{RuleBrandToken, RuleBrandTypo, RuleBrandHomoglyph, RuleBrandLabel,
 	RuleBrandEmbedded, RuleProductLine, RulePrinterWord, RuleExtraKeyword, RuleKeywordTypo,
-	RuleSubdomainOnly, RuleAbusedTLD, RuleFreeHosting, RuleManyHyphens, RuleManyDigits, RuleBrandOwned}
+	RuleSubdomainOnly, RuleAbusedTLD, RuleFreeHosting, RuleManyHyphens, RuleManyDigits, RuleBrandOwned,
+	RuleRegisteredRecently, RuleRegisteredLongAgo, RuleNoDNS, RuleParked, RuleCatchAll, RuleMailExchanger}
 
 // LoadError is a problem in a rule file, located by file and line.
 type LoadError struct {
@@ -267,14 +292,32 @@ func (v *validator) check(rf *RuleFile) {
 			v.fail(p, "unknown rule %q (known rules: %s)", name, strings.Join(knownRuleKinds, ", "))
 			continue
 		}
-		if spec.Points < 0 || spec.Points > 100 {
-			v.fail(append(p, "points"), "rule %q: points must be between 0 and 100, got %d", name, spec.Points)
+		lowest := 0
+		if enrichmentRuleKinds[name] {
+			lowest = -100
+		}
+		if spec.Points < lowest || spec.Points > 100 {
+			v.fail(append(p, "points"), "rule %q: points must be between %d and 100, got %d", name, lowest, spec.Points)
+		}
+		if (name == RuleRegisteredRecently || name == RuleRegisteredLongAgo) && spec.Days <= 0 {
+			v.fail(p, "rule %q needs days: the age window in days", name)
 		}
 		if spec.Max < 0 || spec.Max > 100 || spec.Min < 0 {
 			v.fail(p, "rule %q: min and max must be 0-100", name)
 		}
 		if spec.Factor < 0 || spec.Factor > 1 {
 			v.fail(append(p, "factor"), "rule %q: factor must be between 0 and 1, got %g", name, spec.Factor)
+		}
+	}
+
+	for i, cidr := range rf.Parking.Addresses {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			v.fail([]any{"parking", "addresses", i}, "parking address %q is not a CIDR prefix (like 192.0.2.0/24)", cidr)
+		}
+	}
+	for i, ns := range rf.Parking.NameServers {
+		if ns == "" || strings.ContainsAny(ns, " /:@") {
+			v.fail([]any{"parking", "nameservers", i}, "parking name server %q is not a domain", ns)
 		}
 	}
 

@@ -50,6 +50,10 @@ type Finding struct {
 	// CTSeen is when the certstream server saw the first certificate (the event's Seen).
 	CTSeen time.Time   `json:"ct_seen,omitzero"`
 	Cert   Certificate `json:"certificate"`
+	// Enrichment and Revised are set once the finding was enriched: what was learned, and the
+	// score revised with it (the embedded Result stays the first score).
+	Enrichment *Enrichment   `json:"enrichment,omitempty"`
+	Revised    *rules.Result `json:"revised,omitempty"`
 }
 
 // Source produces certificate events.

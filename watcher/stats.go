@@ -21,6 +21,8 @@ type Stats struct {
 	Findings   atomic.Int64 // new findings stored
 	Updates    atomic.Int64 // sightings of known findings stored
 	StoreErrs  atomic.Int64 // failed store writes (retried)
+	Enriched   atomic.Int64 // findings enriched and re-scored
+	EnrichLate atomic.Int64 // enrichments put back on the queue (nothing answered, or stopped)
 	lastFrame  atomic.Int64 // unix nanoseconds of the last frame of any kind
 }
 

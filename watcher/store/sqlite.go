@@ -62,6 +62,27 @@ var migrations = []string{
 		findings INTEGER NOT NULL DEFAULT 0,
 		dropped  INTEGER NOT NULL DEFAULT 0
 	);`,
+	// 2: enrichment. The queue lives here so a restart loses no pending lookup; registration
+	// data is cached per registrable domain; the revised score sits next to the first one.
+	`ALTER TABLE findings ADD COLUMN enriched_at INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE findings ADD COLUMN enrichment TEXT NOT NULL DEFAULT ''; -- JSON watcher.Enrichment
+	ALTER TABLE findings ADD COLUMN revised TEXT NOT NULL DEFAULT '';    -- JSON rules.Result
+	ALTER TABLE findings ADD COLUMN revised_score INTEGER;
+	ALTER TABLE findings ADD COLUMN revised_verdict TEXT;
+	CREATE TABLE enrich_queue (
+		name       TEXT    PRIMARY KEY,
+		queued_at  INTEGER NOT NULL,
+		due_at     INTEGER NOT NULL, -- Unix ms; a claimed item is pushed forward by its lease
+		attempts   INTEGER NOT NULL DEFAULT 0,
+		last_error TEXT    NOT NULL DEFAULT ''
+	);
+	CREATE INDEX enrich_queue_due ON enrich_queue(due_at);
+	INSERT INTO enrich_queue (name, queued_at, due_at) SELECT name, first_seen, 0 FROM findings;
+	CREATE TABLE registration_cache (
+		registrable TEXT    PRIMARY KEY,
+		data        TEXT    NOT NULL, -- JSON watcher.Registration
+		expires_at  INTEGER NOT NULL
+	);`,
 }
 
 // SQLite is the embedded Store. It is safe for concurrent use; writes are serialized.
@@ -183,6 +204,10 @@ func (s *SQLite) Save(ctx context.Context, batch []Sighting, counts Counts) ([]w
 	if err != nil {
 		return nil, err
 	}
+	enqueue, err := tx.PrepareContext(ctx, `INSERT INTO enrich_queue (name, queued_at, due_at) VALUES (?,?,?) ON CONFLICT DO NOTHING`)
+	if err != nil {
+		return nil, err
+	}
 	var created []watcher.Finding
 	for i := range batch {
 		sg := &batch[i]
@@ -215,6 +240,9 @@ func (s *SQLite) Save(ctx context.Context, batch []Sighting, counts Counts) ([]w
 			}
 		}
 		if isNew {
+			if _, err := enqueue.ExecContext(ctx, r.Domain, at, at); err != nil {
+				return nil, fmt.Errorf("%s: queueing %s for enrichment: %w", s.path, r.Domain, err)
+			}
 			f := watcher.Finding{Result: *r, FirstSeen: sg.At, LastSeen: sg.At, CTSeen: sg.CTSeen, Cert: sg.Cert}
 			if certKey(&sg.Cert) != "" {
 				f.CertCount = 1
@@ -239,7 +267,8 @@ func (s *SQLite) Save(ctx context.Context, batch []Sighting, counts Counts) ([]w
 }
 
 const findingColumns = `name, unicode, registrable, brand, score, verdict, reasons, rules_version, first_seen,
-	last_seen, cert_count, ct_seen, log_name, log_url, cert_index, cert_link, issuer, not_before, not_after, fingerprint`
+	last_seen, cert_count, ct_seen, log_name, log_url, cert_index, cert_link, issuer, not_before, not_after, fingerprint,
+	enrichment, revised`
 
 func (s *SQLite) Findings(ctx context.Context, q Query) ([]watcher.Finding, error) {
 	var where []string
@@ -286,10 +315,23 @@ func (s *SQLite) Findings(ctx context.Context, q Query) ([]watcher.Finding, erro
 		var f watcher.Finding
 		var verdict, reasons string
 		var first, last, ctSeen, notBefore, notAfter int64
+		var enrichment, revised string
 		if err := rows.Scan(&f.Domain, &f.Unicode, &f.Registrable, &f.Brand, &f.Score, &verdict, &reasons,
 			&f.RulesVersion, &first, &last, &f.CertCount, &ctSeen, &f.Cert.LogName, &f.Cert.LogURL, &f.Cert.Index,
-			&f.Cert.Link, &f.Cert.Issuer, &notBefore, &notAfter, &f.Cert.Fingerprint); err != nil {
+			&f.Cert.Link, &f.Cert.Issuer, &notBefore, &notAfter, &f.Cert.Fingerprint, &enrichment, &revised); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.path, err)
+		}
+		if enrichment != "" {
+			f.Enrichment = &watcher.Enrichment{}
+			if err := json.Unmarshal([]byte(enrichment), f.Enrichment); err != nil {
+				return nil, fmt.Errorf("%s: finding %s has unreadable enrichment: %w", s.path, f.Domain, err)
+			}
+		}
+		if revised != "" {
+			f.Revised = &rules.Result{}
+			if err := json.Unmarshal([]byte(revised), f.Revised); err != nil {
+				return nil, fmt.Errorf("%s: finding %s has an unreadable revised score: %w", s.path, f.Domain, err)
+			}
 		}
 		f.Verdict = rules.Verdict(verdict)
 		if err := json.Unmarshal([]byte(reasons), &f.Reasons); err != nil {

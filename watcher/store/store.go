@@ -48,6 +48,20 @@ type Store interface {
 	Save(ctx context.Context, batch []Sighting, counts Counts) (created []watcher.Finding, err error)
 	// Findings returns the findings matching q, most recently first-seen first.
 	Findings(ctx context.Context, q Query) ([]watcher.Finding, error)
+	// ClaimEnrichment returns up to n findings due for enrichment (Save queues every new
+	// finding), oldest first, and holds them for lease: a finding claimed but never finished is
+	// handed out again after the lease, so a crash loses no pending enrichment.
+	ClaimEnrichment(ctx context.Context, n int, now time.Time, lease time.Duration) ([]watcher.Finding, error)
+	// SaveEnrichment stores the enrichment and the revised score of a finding and takes it off
+	// the queue; the first score is not touched.
+	SaveEnrichment(ctx context.Context, e *watcher.Enrichment, revised *rules.Result) error
+	// RetryEnrichment keeps a claimed finding queued, due again at next, noting why it failed.
+	RetryEnrichment(ctx context.Context, name string, next time.Time, reason string) error
+	// CachedRegistration returns registration data cached for a registrable domain and not
+	// expired at now.
+	CachedRegistration(ctx context.Context, registrable string, now time.Time) (*watcher.Registration, bool, error)
+	// CacheRegistration keeps registration data for a registrable domain until expires.
+	CacheRegistration(ctx context.Context, registrable string, reg *watcher.Registration, expires time.Time) error
 	// Close flushes and closes the store; it must be called for a clean shutdown, but a store
 	// that was not closed (a crash) is still consistent and loses no committed batch.
 	Close() error

@@ -1,0 +1,237 @@
+package enrich
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/likexian/whois"
+	whoisparser "github.com/likexian/whois-parser"
+
+	"github.com/helpwatch/helpwatch/watcher"
+)
+
+// WHOIS is the fallback for TLDs without RDAP, or when RDAP fails: port 43 through
+// likexian/whois (which follows the registry's referral to the registrar), parsed with
+// likexian/whois-parser. Each answer is bounded in size and time; a server that stops mid-answer
+// still yields what it sent.
+type WHOIS struct {
+	// IANAServer answers which server holds a TLD (default whois.iana.org:43).
+	IANAServer string
+	// Server, when set, is asked for every TLD instead (a local mirror, or a test).
+	Server   string
+	Timeout  time.Duration // per connection, connect included (default 10 s)
+	MaxBytes int64         // per answer (default 256 KiB)
+	Limits   *Limits
+
+	tldServers sync.Map // TLD -> "host:port"
+}
+
+func (w *WHOIS) timeout() time.Duration {
+	if w.Timeout > 0 {
+		return w.Timeout
+	}
+	return 10 * time.Second
+}
+
+// whoisDialer is handed to likexian/whois: its own timeout does not bound the connect, and it
+// reads answers whole; this dialer bounds both, and paces each server.
+type whoisDialer struct {
+	ctx       context.Context
+	w         *WHOIS
+	truncated atomic.Bool
+	partial   atomic.Bool
+}
+
+func (d *whoisDialer) Dial(network, addr string) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if d.w.Limits != nil {
+		if err := d.w.Limits.Wait(d.ctx, host); err != nil {
+			return nil, err
+		}
+	}
+	nd := net.Dialer{Timeout: d.w.timeout()}
+	c, err := nd.DialContext(d.ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	max := d.w.MaxBytes
+	if max <= 0 {
+		max = 256 << 10
+	}
+	return &boundedConn{Conn: c, remaining: max, dialer: d}, nil
+}
+
+// boundedConn ends the answer (EOF) after its byte budget, and turns a timeout after some text
+// into an EOF too, so that the text already received is parsed instead of thrown away.
+type boundedConn struct {
+	net.Conn
+	remaining int64
+	got       int64
+	dialer    *whoisDialer
+}
+
+func (b *boundedConn) Read(p []byte) (int, error) {
+	if b.remaining <= 0 {
+		b.dialer.truncated.Store(true)
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.remaining {
+		p = p[:b.remaining]
+	}
+	n, err := b.Conn.Read(p)
+	b.remaining -= int64(n)
+	b.got += int64(n)
+	var ne net.Error
+	if err != nil && b.got > 0 && errors.As(err, &ne) && ne.Timeout() {
+		b.dialer.partial.Store(true)
+		return n, io.EOF
+	}
+	return n, err
+}
+
+var (
+	reAbuseEmail = regexp.MustCompile(`(?im)^\s*(?:registrar abuse contact email|abuse[- ]mailbox|abuse contact email|abuse e-?mail)\s*:\s*(\S+@\S+)`)
+	reAbusePhone = regexp.MustCompile(`(?im)^\s*(?:registrar abuse contact phone|abuse phone)\s*:\s*(\+?[0-9][0-9 .()-]{4,})`)
+	reIANAID     = regexp.MustCompile(`(?im)^\s*registrar iana id\s*:\s*(\d+)`)
+	reRefer      = regexp.MustCompile(`(?im)^\s*(?:refer|whois)\s*:\s*(\S+)`)
+	reRateLimit  = regexp.MustCompile(`(?i)(query limit|rate limit|limit exceeded|too many (requests|queries)|exceeded the (maximum|allowed)|try again later)`)
+)
+
+// Lookup asks the TLD's WHOIS server (and the registrar it refers to) about domain.
+func (w *WHOIS) Lookup(ctx context.Context, domain string) watcher.Registration {
+	reg := watcher.Registration{Source: "whois"}
+	unknown := func(format string, args ...any) watcher.Registration {
+		reg.State, reg.Reason = watcher.Unknown, fmt.Sprintf(format, args...)
+		return reg
+	}
+	server, err := w.serverFor(ctx, domain)
+	if err != nil {
+		return unknown("%v", err)
+	}
+	reg.Server = server
+	d := &whoisDialer{ctx: ctx, w: w}
+	client := whois.NewClient().SetDialer(d).SetTimeout(w.timeout()).SetDisableStats(true)
+	text, err := client.Whois(domain, server)
+	if strings.TrimSpace(text) == "" {
+		if err == nil {
+			err = errors.New("empty answer")
+		}
+		return unknown("%s: %v", server, err)
+	}
+	host := hostOnly(server)
+	if reRateLimit.MatchString(firstLines(text, 5)) {
+		pause := time.Duration(0)
+		if w.Limits != nil {
+			pause = w.Limits.Pause(host, 0)
+		}
+		return unknown("%s: rate limited (%q), pausing it for %s", server, firstLines(text, 1), pause)
+	}
+	info, perr := whoisparser.Parse(text)
+	switch {
+	case errors.Is(perr, whoisparser.ErrNotFoundDomain):
+		reg.State = watcher.NotFound
+		return reg
+	case errors.Is(perr, whoisparser.ErrDomainLimitExceed):
+		pause := time.Duration(0)
+		if w.Limits != nil {
+			pause = w.Limits.Pause(host, 0)
+		}
+		return unknown("%s: rate limited, pausing it for %s", server, pause)
+	case perr != nil && !errors.Is(perr, whoisparser.ErrReservedDomain) && !errors.Is(perr, whoisparser.ErrPremiumDomain) &&
+		!errors.Is(perr, whoisparser.ErrBlockedDomain):
+		return unknown("%s: unreadable WHOIS answer: %v", server, perr)
+	}
+	if w.Limits != nil {
+		w.Limits.Recovered(host)
+	}
+	fillFromWHOIS(&reg, &info, text)
+	reg.State = watcher.Found
+	switch {
+	case d.truncated.Load():
+		reg.Reason = "answer cut at the size limit"
+	case d.partial.Load() || err != nil:
+		reg.Reason = "partial answer (the server stopped mid-answer)"
+	}
+	return reg
+}
+
+func fillFromWHOIS(reg *watcher.Registration, info *whoisparser.WhoisInfo, text string) {
+	if info.Domain != nil {
+		if info.Domain.CreatedDateInTime != nil {
+			reg.Created = info.Domain.CreatedDateInTime.UTC()
+		}
+		for _, ns := range info.Domain.NameServers {
+			reg.NameServers = append(reg.NameServers, strings.ToLower(strings.TrimSuffix(ns, ".")))
+		}
+		reg.Statuses = info.Domain.Status
+	}
+	if info.Registrar != nil {
+		reg.Registrar = info.Registrar.Name
+		if reg.Registrar == "" {
+			reg.Registrar = info.Registrar.Organization
+		}
+	}
+	if m := reAbuseEmail.FindStringSubmatch(text); m != nil {
+		reg.AbuseEmail = strings.Trim(m[1], "<>;,")
+	}
+	if m := reAbusePhone.FindStringSubmatch(text); m != nil {
+		reg.AbusePhone = strings.TrimSpace(m[1])
+	}
+	if m := reIANAID.FindStringSubmatch(text); m != nil {
+		reg.RegistrarIANAID = m[1]
+	}
+}
+
+// serverFor returns the WHOIS server of domain's TLD: the configured one, a cached answer, or
+// IANA's referral.
+func (w *WHOIS) serverFor(ctx context.Context, domain string) (string, error) {
+	if w.Server != "" {
+		return w.Server, nil
+	}
+	tld := tldOf(domain)
+	if s, ok := w.tldServers.Load(tld); ok {
+		return s.(string), nil
+	}
+	iana := w.IANAServer
+	if iana == "" {
+		iana = "whois.iana.org:43"
+	}
+	d := &whoisDialer{ctx: ctx, w: w}
+	text, err := whois.NewClient().SetDialer(d).SetTimeout(w.timeout()).SetDisableReferral(true).SetDisableStats(true).Whois(domain, iana)
+	if strings.TrimSpace(text) == "" {
+		return "", fmt.Errorf("asking %s for the WHOIS server of .%s: %v", iana, tld, err)
+	}
+	m := reRefer.FindStringSubmatch(text)
+	if m == nil {
+		return "", fmt.Errorf("no WHOIS server for .%s (per %s)", tld, iana)
+	}
+	server := m[1]
+	w.tldServers.Store(tld, server)
+	return server, nil
+}
+
+func hostOnly(server string) string {
+	if h, _, err := net.SplitHostPort(server); err == nil {
+		return h
+	}
+	return server
+}
+
+func firstLines(text string, n int) string {
+	lines := strings.SplitN(strings.TrimSpace(text), "\n", n+1)
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return boundText(strings.TrimSpace(strings.Join(lines, " ")), 200)
+}
