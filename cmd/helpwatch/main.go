@@ -25,6 +25,7 @@ func init() {
 	commands = map[string]command{
 		"watch":    {"follow Certificate Transparency, score every name, store findings (the main job)", runWatch},
 		"findings": {"list stored findings", runFindings},
+		"enrich":   {"look names up (DNS, RDAP, WHOIS) and revise their scores, or work through the queue", runEnrich},
 		"record":   {"write a live certstream to a file for replay", runRecord},
 		"score":    {"score names from files or stdin (one per line)", runScore},
 		"rules":    {"lint, explain, test or show rule files", runRules},

@@ -18,6 +18,7 @@ import (
 
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher"
+	"github.com/helpwatch/helpwatch/watcher/enrich"
 	"github.com/helpwatch/helpwatch/watcher/metrics"
 	"github.com/helpwatch/helpwatch/watcher/output"
 	"github.com/helpwatch/helpwatch/watcher/pipeline"
@@ -46,6 +47,13 @@ already stored is not counted twice.`
 // watchContext is the run's lifetime: until SIGINT or SIGTERM. Tests replace it.
 var watchContext = func() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func dateOrUnknown(r watcher.Registration) string {
+	if r.Created.IsZero() {
+		return string(watcher.Unknown)
+	}
+	return r.Created.Format(time.DateOnly)
 }
 
 // sourceFlags are shared by watch and record.
@@ -114,6 +122,9 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 	staleAfter := fs.Duration("stale-after", 2*time.Minute, "/healthz fails when no frame arrived for this long")
 	statusEvery := fs.Duration("status-every", 30*time.Second, "interval of the status line on stderr (0 turns it off)")
 	dedupeSize := fs.Int("dedupe-size", 1<<17, "names remembered to skip repeats (about 150 bytes each)")
+	doEnrich := fs.Bool("enrich", true, "enrich findings in the background (DNS, RDAP, WHOIS) and revise their scores")
+	enrichWorkers := fs.Int("enrich-workers", 16, "concurrent enrichment lookups")
+	ef := addEnrichFlags(fs)
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -180,11 +191,37 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 			writeErr = out.Flush()
 		}
 	}
-	log.Info("watching", "source", src.String(), "db", db.Path(), "rules", rs.Version)
+	// Enrichment works from the store's queue beside the pipeline; it stops with the pipeline
+	// (a finished replay, or a signal), and what it had not done stays queued for the next run.
+	enrichCtx, stopEnrich := context.WithCancel(ctx)
+	defer stopEnrich()
+	enrichDone := make(chan error, 1)
+	enrichDone <- nil
+	if *doEnrich {
+		e, err := ef.build(rs, db, log.Info)
+		if err != nil {
+			return err
+		}
+		<-enrichDone
+		q := &enrich.Queue{Store: db, Enricher: e, Workers: *enrichWorkers, Log: log, Stats: stats,
+			Enriched: func(f *watcher.Finding) {
+				log.Info("enriched", "name", output.Printable(f.Domain), "score", f.Score, "revised", f.Revised.Score,
+					"verdict", f.Revised.Verdict, "registered", dateOrUnknown(f.Enrichment.Registration),
+					"registrar", output.Printable(f.Enrichment.Registration.Registrar), "dns", f.Enrichment.DNS.State)
+			}}
+		go func() { enrichDone <- q.Run(enrichCtx) }()
+	}
+
+	log.Info("watching", "source", src.String(), "db", db.Path(), "rules", rs.Version, "enrich", *doEnrich)
 	started := time.Now()
 	runErr := pipeline.Run(ctx, src, pipeline.Config{
 		Rules: rs, Store: db, Stats: stats, Log: log, Emit: emit, DedupeSize: *dedupeSize, ShutdownBudget: 2 * time.Second,
 	})
+	stopEnrich()
+	if err := <-enrichDone; err != nil {
+		log.Error("enrichment stopped with an error", "err", err)
+	}
+	pending, _ := db.PendingEnrichment(context.Background())
 	health.Finished()
 	out.Flush()
 	elapsed := time.Since(started)
@@ -192,7 +229,8 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 		"messages", stats.Messages.Load(), "names", stats.Names.Load()+stats.Duplicates.Load(),
 		"new_findings", stats.Findings.Load(), "dropped", stats.Dropped.Load(),
 		"malformed", stats.Malformed.Load(), "oversized", stats.Oversized.Load(),
-		"reconnects", stats.Reconnects.Load(), "elapsed", elapsed.Round(time.Millisecond),
+		"reconnects", stats.Reconnects.Load(), "enriched", stats.Enriched.Load(), "enrichment_queued", pending,
+		"elapsed", elapsed.Round(time.Millisecond),
 		"messages_per_s", int64(float64(stats.Messages.Load())/max(elapsed.Seconds(), 1e-3)))
 	if runErr != nil {
 		return runErr

@@ -131,7 +131,16 @@ func (r *Resolver) ask(ctx context.Context, network, server string, msg *dns.Msg
 	c := &dns.Client{Net: network, Timeout: timeout}
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	resp, _, err := c.ExchangeContext(actx, msg, server)
+	conn, err := c.DialContext(actx, server)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	// miekg/dns only reads the context's deadline; closing the socket is what makes a stopped
+	// watch return at once instead of after the timeout.
+	stop := context.AfterFunc(actx, func() { conn.Close() })
+	defer stop()
+	resp, _, err := c.ExchangeWithConnContext(actx, msg, conn)
 	return resp, err
 }
 

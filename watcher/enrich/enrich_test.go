@@ -16,6 +16,7 @@ import (
 
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher"
+	"github.com/helpwatch/helpwatch/watcher/enrich/enrichtest"
 )
 
 func ruleSet(t testing.TB) *rules.RuleSet {
@@ -28,16 +29,16 @@ func ruleSet(t testing.TB) *rules.RuleSet {
 }
 
 func TestDNSLookupFacts(t *testing.T) {
-	srv := startDNS(t)
-	srv.add("hp-printer-help.com. 600 IN A 192.0.2.10")
-	srv.add("hp-printer-help.com. 600 IN NS ns1.sedoparking.com.")
-	srv.add("hp-printer-help.com. 600 IN MX 10 mail.hp-printer-help.com.")
-	srv.add(`hp-printer-help.com. 600 IN TXT "v=spf1 -all"`)
-	srv.add("www.canon-ij-help.net. 600 IN CNAME canon-ij-help.net.")
-	srv.add("canon-ij-help.net. 600 IN NS ns1.example-dns.net.")
-	srv.wildcard["canon-ij-help.net."] = "192.0.2.20"
+	srv := enrichtest.StartDNS(t)
+	srv.Add("hp-printer-help.com. 600 IN A 192.0.2.10")
+	srv.Add("hp-printer-help.com. 600 IN NS ns1.sedoparking.com.")
+	srv.Add("hp-printer-help.com. 600 IN MX 10 mail.hp-printer-help.com.")
+	srv.Add(`hp-printer-help.com. 600 IN TXT "v=spf1 -all"`)
+	srv.Add("www.canon-ij-help.net. 600 IN CNAME canon-ij-help.net.")
+	srv.Add("canon-ij-help.net. 600 IN NS ns1.example-dns.net.")
+	srv.Configure(func(s *enrichtest.DNSServer) { s.Wildcard["canon-ij-help.net."] = "192.0.2.20" })
 	rs := ruleSet(t)
-	r := &Resolver{Servers: []string{srv.addr}, Timeout: 300 * time.Millisecond, Retries: 1}
+	r := &Resolver{Servers: []string{srv.Addr}, Timeout: 300 * time.Millisecond, Retries: 1}
 	ctx := context.Background()
 
 	f := r.Lookup(ctx, rs, "hp-printer-help.com", "hp-printer-help.com")
@@ -55,21 +56,21 @@ func TestDNSLookupFacts(t *testing.T) {
 	}
 
 	// Answers are cached for their TTL: asking again does not reach the server.
-	before := srv.count("A", "hp-printer-help.com")
+	before := srv.Count("A", "hp-printer-help.com")
 	r.Lookup(ctx, rs, "hp-printer-help.com", "hp-printer-help.com")
-	if after := srv.count("A", "hp-printer-help.com"); after != before {
+	if after := srv.Count("A", "hp-printer-help.com"); after != before {
 		t.Errorf("cached answer asked again: %d → %d queries", before, after)
 	}
 }
 
 func TestDNSTruncationFailuresAndInflightDedupe(t *testing.T) {
-	srv := startDNS(t)
-	srv.add(`big.example. 600 IN TXT "a long record"`)
-	srv.truncate["big.example."] = true
-	srv.servfail["broken.example."] = true
-	srv.silent["silent.example."] = true
-	srv.add("slow.example. 600 IN A 192.0.2.30")
-	r := &Resolver{Servers: []string{srv.addr}, Timeout: 200 * time.Millisecond, Retries: 2}
+	srv := enrichtest.StartDNS(t)
+	srv.Add(`big.example. 600 IN TXT "a long record"`)
+	srv.Configure(func(s *enrichtest.DNSServer) { s.Truncate["big.example."] = true })
+	srv.Configure(func(s *enrichtest.DNSServer) { s.ServFail["broken.example."] = true })
+	srv.Configure(func(s *enrichtest.DNSServer) { s.Silent["silent.example."] = true })
+	srv.Add("slow.example. 600 IN A 192.0.2.30")
+	r := &Resolver{Servers: []string{srv.Addr}, Timeout: 200 * time.Millisecond, Retries: 2}
 	ctx := context.Background()
 
 	recs, _, err := r.Query(ctx, "big.example", dns.TypeTXT)
@@ -79,10 +80,10 @@ func TestDNSTruncationFailuresAndInflightDedupe(t *testing.T) {
 	if _, _, err := r.Query(ctx, "broken.example", dns.TypeA); err == nil || !strings.Contains(err.Error(), "SERVFAIL") {
 		t.Errorf("SERVFAIL: %v", err)
 	}
-	if _, _, err := r.Query(ctx, "silent.example", dns.TypeA); err == nil || !strings.Contains(err.Error(), srv.addr) {
+	if _, _, err := r.Query(ctx, "silent.example", dns.TypeA); err == nil || !strings.Contains(err.Error(), srv.Addr) {
 		t.Errorf("silent server: %v", err)
 	}
-	if n := srv.count("A", "silent.example"); n != 3 {
+	if n := srv.Count("A", "silent.example"); n != 3 {
 		t.Errorf("silent server asked %d times, want 3 (1 + 2 retries)", n)
 	}
 	f := r.Lookup(ctx, ruleSet(t), "silent.example", "silent.example")
@@ -91,16 +92,14 @@ func TestDNSTruncationFailuresAndInflightDedupe(t *testing.T) {
 	}
 
 	// Ten identical queries at once reach the server once.
-	srv.mu.Lock()
-	srv.delay = 50 * time.Millisecond
-	srv.mu.Unlock()
+	srv.Configure(func(s *enrichtest.DNSServer) { s.Delay = 50 * time.Millisecond })
 	var wg sync.WaitGroup
 	for i := 0; i < 10; i++ {
 		wg.Add(1)
 		go func() { defer wg.Done(); r.Query(ctx, "slow.example", dns.TypeA) }()
 	}
 	wg.Wait()
-	if n := srv.count("A", "slow.example"); n != 1 {
+	if n := srv.Count("A", "slow.example"); n != 1 {
 		t.Errorf("10 concurrent identical queries made %d server queries", n)
 	}
 
@@ -111,25 +110,9 @@ func TestDNSTruncationFailuresAndInflightDedupe(t *testing.T) {
 	}
 }
 
-// registryDomain is an RDAP answer shaped like Verisign's thin .com answers.
-func registryDomain(name, related, created string) string {
-	return fmt.Sprintf(`{"objectClassName":"domain","handle":"1_DOMAIN_COM-VRSN","ldhName":%q,
-	"links":[{"rel":"self","href":"https://registry.test/domain/%s","type":"application/rdap+json"},
-	         {"rel":"related","href":%q,"type":"application/rdap+json"}],
-	"status":["client transfer prohibited"],
-	"entities":[{"objectClassName":"entity","handle":"9999","roles":["registrar"],
-	  "publicIds":[{"type":"IANA Registrar ID","identifier":"9999"}],
-	  "vcardArray":["vcard",[["version",{},"text","4.0"],["fn",{},"text","Example Registrar, LLC"]]],
-	  "entities":[{"objectClassName":"entity","roles":["abuse"],"vcardArray":["vcard",[["version",{},"text","4.0"],["fn",{},"text",""],
-	    ["tel",{"type":"voice"},"uri","tel:+1.5555550100"],["email",{},"text","abuse@registrar.test"]]]}]}],
-	"events":[{"eventAction":"registration","eventDate":%q},{"eventAction":"expiration","eventDate":"2027-11-20T09:00:00Z"}],
-	"nameservers":[{"objectClassName":"nameserver","ldhName":"NS1.EXAMPLE-DNS.NET"}],
-	"rdapConformance":["rdap_level_0"]}`, strings.ToUpper(name), name, related, created)
-}
-
 func TestRDAPLookupFollowsRegistrarAndHandlesFaults(t *testing.T) {
-	var srv *rdapServer
-	srv = startRDAP(t, func(w http.ResponseWriter, r *http.Request) {
+	var srv *enrichtest.RDAPServer
+	srv = enrichtest.StartRDAP(t, func(w http.ResponseWriter, r *http.Request) {
 		name := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
 		switch {
 		case strings.HasPrefix(r.URL.Path, "/registrar/"):
@@ -139,7 +122,7 @@ func TestRDAPLookupFollowsRegistrarAndHandlesFaults(t *testing.T) {
 		case name == "hp-printer-help.test":
 			// The related link points at a different host name for the same server.
 			related := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1) + "/registrar/domain/" + name
-			fmt.Fprint(w, registryDomain(name, related, "2026-11-20T09:00:00Z"))
+			fmt.Fprint(w, enrichtest.RegistryDomain(name, related, "2026-11-20T09:00:00Z"))
 		case name == "limited.test":
 			w.Header().Set("Retry-After", "120")
 			w.WriteHeader(http.StatusTooManyRequests)
@@ -155,7 +138,7 @@ func TestRDAPLookupFollowsRegistrarAndHandlesFaults(t *testing.T) {
 			w.WriteHeader(http.StatusNotFound)
 		}
 	})
-	boot, err := parseBootstrap(bootstrapFor(srv.URL, "test"), "test")
+	boot, err := parseBootstrap(enrichtest.BootstrapFor(srv.URL, "test"), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,14 +179,14 @@ func TestRDAPRealVerisignAnswer(t *testing.T) {
 	if err != nil {
 		t.Skipf("shared data not available (%v)", err)
 	}
-	srv := startRDAP(t, func(w http.ResponseWriter, r *http.Request) {
+	srv := enrichtest.StartRDAP(t, func(w http.ResponseWriter, r *http.Request) {
 		if strings.Contains(r.URL.Path, "google.com") && !strings.Contains(r.Host, "markmonitor") {
 			w.Write(body)
 			return
 		}
 		w.WriteHeader(http.StatusNotFound)
 	})
-	boot, _ := parseBootstrap(bootstrapFor(srv.URL, "com"), "test")
+	boot, _ := parseBootstrap(enrichtest.BootstrapFor(srv.URL, "com"), "test")
 	// The related link points at rdap.markmonitor.com, which the test client cannot reach: the
 	// registry's answer must stand on its own.
 	reg := (&RDAP{Bootstrap: boot, HTTP: &http.Client{Timeout: 200 * time.Millisecond, Transport: localOnly()}}).Lookup(context.Background(), "google.com")
@@ -225,55 +208,36 @@ func localOnly() *http.Transport {
 	}}
 }
 
-func registryWhois(name, referral string) string {
-	return fmt.Sprintf(`   Domain Name: %s
-   Registry Domain ID: 123_DOMAIN_COM-VRSN
-   Registrar WHOIS Server: %s
-   Registrar URL: http://www.registrar.test
-   Updated Date: 2026-11-20T10:00:00Z
-   Creation Date: 2026-11-20T09:00:00Z
-   Registry Expiry Date: 2027-11-20T09:00:00Z
-   Registrar: Example Registrar, LLC
-   Registrar IANA ID: 9999
-   Registrar Abuse Contact Email: abuse@registrar.test
-   Registrar Abuse Contact Phone: +1.5555550100
-   Domain Status: clientTransferProhibited https://icann.org/epp#clientTransferProhibited
-   Name Server: NS1.EXAMPLE-DNS.NET
-   DNSSEC: unsigned
->>> Last update of whois database: 2026-11-27T10:00:00Z <<<
-`, strings.ToUpper(name), referral)
-}
-
 func TestWHOISLookupWithReferralAndFaults(t *testing.T) {
-	registrar := startWHOIS(t, func(q string) (string, bool) {
-		return strings.Replace(registryWhois(q, ""), "Registrar WHOIS Server: \n", "", 1) + "Registrant Organization: REDACTED\n", false
+	registrar := enrichtest.StartWHOIS(t, func(q string) (string, bool) {
+		return strings.Replace(enrichtest.RegistryWhois(q, ""), "Registrar WHOIS Server: \n", "", 1) + "Registrant Organization: REDACTED\n", false
 	})
-	registry := startWHOIS(t, func(q string) (string, bool) {
+	registry := enrichtest.StartWHOIS(t, func(q string) (string, bool) {
 		switch q {
 		case "epson-setup-help.com":
 			// likexian/whois follows a referral only to another host name, so the registrar
 			// (also on 127.0.0.1) is named as localhost.
-			return registryWhois(q, strings.Replace(registrar.addr, "127.0.0.1", "localhost", 1)), false
+			return enrichtest.RegistryWhois(q, strings.Replace(registrar.Addr, "127.0.0.1", "localhost", 1)), false
 		case "limited.com":
 			return "WHOIS LIMIT EXCEEDED - SEE WWW.REGISTRY.TEST FOR DETAILS\n", false
 		case "garbage.com":
 			return "\x00\x01\x02 nothing useful here\n", false
 		case "partial.com":
-			return registryWhois(q, "")[:300], true // then stalls until the client gives up
+			return enrichtest.RegistryWhois(q, "")[:300], true // then stalls until the client gives up
 		case "huge.com":
-			return registryWhois(q, "") + strings.Repeat("% filler line to exhaust the budget\n", 20000), false
+			return enrichtest.RegistryWhois(q, "") + strings.Repeat("% filler line to exhaust the budget\n", 20000), false
 		}
 		return fmt.Sprintf("No match for %q.\n>>> Last update of whois database: 2026-11-27T10:00:00Z <<<\n", strings.ToUpper(q)), false
 	})
 	limits := &Limits{}
-	w := &WHOIS{Server: registry.addr, Timeout: 300 * time.Millisecond, MaxBytes: 64 << 10, Limits: limits}
+	w := &WHOIS{Server: registry.Addr, Timeout: 300 * time.Millisecond, MaxBytes: 64 << 10, Limits: limits}
 	ctx := context.Background()
 
 	reg := w.Lookup(ctx, "epson-setup-help.com")
 	if reg.State != watcher.Found || reg.Registrar != "Example Registrar, LLC" || reg.RegistrarIANAID != "9999" ||
 		reg.AbuseEmail != "abuse@registrar.test" || reg.AbusePhone != "+1.5555550100" || reg.Created.Year() != 2026 ||
-		len(registrar.times()) != 1 {
-		t.Errorf("registry + referral: %+v (registrar asked %d times)", reg, len(registrar.times()))
+		len(registrar.Times()) != 1 {
+		t.Errorf("registry + referral: %+v (registrar asked %d times)", reg, len(registrar.Times()))
 	}
 	if reg := w.Lookup(ctx, "nope.com"); reg.State != watcher.NotFound {
 		t.Errorf("not found: %+v", reg)
@@ -297,31 +261,31 @@ func TestWHOISLookupWithReferralAndFaults(t *testing.T) {
 }
 
 func TestWHOISServerFromIANA(t *testing.T) {
-	registry := startWHOIS(t, func(q string) (string, bool) { return registryWhois(q, ""), false })
-	iana := startWHOIS(t, func(q string) (string, bool) {
-		return "% IANA WHOIS server\ndomain:       COM\n\nrefer:        " + registry.addr + "\n", false
+	registry := enrichtest.StartWHOIS(t, func(q string) (string, bool) { return enrichtest.RegistryWhois(q, ""), false })
+	iana := enrichtest.StartWHOIS(t, func(q string) (string, bool) {
+		return "% IANA WHOIS server\ndomain:       COM\n\nrefer:        " + registry.Addr + "\n", false
 	})
-	w := &WHOIS{IANAServer: iana.addr, Timeout: 300 * time.Millisecond}
+	w := &WHOIS{IANAServer: iana.Addr, Timeout: 300 * time.Millisecond}
 	for i := 0; i < 3; i++ {
 		if reg := w.Lookup(context.Background(), fmt.Sprintf("hp-%d.com", i)); reg.State != watcher.Found {
 			t.Fatalf("lookup %d: %+v", i, reg)
 		}
 	}
-	if n := len(iana.times()); n != 1 {
+	if n := len(iana.Times()); n != 1 {
 		t.Errorf("IANA asked %d times for one TLD, want 1 (cached)", n)
 	}
 }
 
 func TestEnricherFallsBackToWHOISAndCaches(t *testing.T) {
-	rdapSrv := startRDAP(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
-	boot, _ := parseBootstrap(bootstrapFor(rdapSrv.URL, "com"), "test")
-	registry := startWHOIS(t, func(q string) (string, bool) { return registryWhois(q, ""), false })
-	dnsSrv := startDNS(t)
-	dnsSrv.add("canon-help.com. 600 IN A 192.0.2.40")
+	rdapSrv := enrichtest.StartRDAP(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	boot, _ := parseBootstrap(enrichtest.BootstrapFor(rdapSrv.URL, "com"), "test")
+	registry := enrichtest.StartWHOIS(t, func(q string) (string, bool) { return enrichtest.RegistryWhois(q, ""), false })
+	dnsSrv := enrichtest.StartDNS(t)
+	dnsSrv.Add("canon-help.com. 600 IN A 192.0.2.40")
 	cache := &memCache{}
-	e := &Enricher{Rules: ruleSet(t), DNS: &Resolver{Servers: []string{dnsSrv.addr}, Timeout: 200 * time.Millisecond},
+	e := &Enricher{Rules: ruleSet(t), DNS: &Resolver{Servers: []string{dnsSrv.Addr}, Timeout: 200 * time.Millisecond},
 		RDAP:  &RDAP{Bootstrap: boot, HTTP: &http.Client{Timeout: time.Second}},
-		WHOIS: &WHOIS{Server: registry.addr, Timeout: time.Second}, Cache: cache,
+		WHOIS: &WHOIS{Server: registry.Addr, Timeout: time.Second}, Cache: cache,
 		Now: func() time.Time { return time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC) }}
 	en := e.Enrich(context.Background(), "canon-help.com", "canon-help.com")
 	if en.Registration.Source != "whois" || en.Registration.State != watcher.Found || en.DNS.State != watcher.Found {
@@ -333,7 +297,7 @@ func TestEnricherFallsBackToWHOISAndCaches(t *testing.T) {
 	}
 	// The second name under the same registrable domain uses the cache.
 	e.Enrich(context.Background(), "www.canon-help.com", "canon-help.com")
-	if n := len(registry.times()); n != 1 {
+	if n := len(registry.Times()); n != 1 {
 		t.Errorf("WHOIS asked %d times for one registrable domain", n)
 	}
 }
@@ -365,11 +329,11 @@ func (c *memCache) CacheRegistration(_ context.Context, k string, r *watcher.Reg
 func TestRateLimitsHoldPerServer(t *testing.T) {
 	answer := func(w http.ResponseWriter, r *http.Request) {
 		name := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
-		fmt.Fprint(w, registryDomain(name, "", "2026-11-20T09:00:00Z"))
+		fmt.Fprint(w, enrichtest.RegistryDomain(name, "", "2026-11-20T09:00:00Z"))
 	}
-	a, b := startRDAP(t, answer), startRDAP(t, answer)
-	bootA, _ := parseBootstrap(bootstrapFor(a.URL, "aa"), "test")
-	bootB, _ := parseBootstrap(bootstrapFor(b.URL, "bb"), "test")
+	a, b := enrichtest.StartRDAP(t, answer), enrichtest.StartRDAP(t, answer)
+	bootA, _ := parseBootstrap(enrichtest.BootstrapFor(a.URL, "aa"), "test")
+	bootB, _ := parseBootstrap(enrichtest.BootstrapFor(b.URL, "bb"), "test")
 	const rps, n = 20, 30
 	limits := &Limits{Rate: rps, Burst: 1}
 	ra := &RDAP{Bootstrap: bootA, Limits: limits}
@@ -381,8 +345,8 @@ func TestRateLimitsHoldPerServer(t *testing.T) {
 		go func() { defer wg.Done(); rb.Lookup(context.Background(), fmt.Sprintf("n%d.bb", i)) }()
 	}
 	wg.Wait()
-	for label, srv := range map[string]*rdapServer{"a": a, "b": b} {
-		times := srv.times()
+	for label, srv := range map[string]*enrichtest.RDAPServer{"a": a, "b": b} {
+		times := srv.Times()
 		if len(times) != n {
 			t.Fatalf("server %s got %d requests, want %d", label, len(times), n)
 		}
@@ -397,7 +361,7 @@ func TestRateLimitsHoldPerServer(t *testing.T) {
 		}
 	}
 	// The limits are not shared: the two servers were served side by side.
-	ta, tb := a.times(), b.times()
+	ta, tb := a.Times(), b.Times()
 	if tb[0].After(ta[len(ta)-1]) || ta[0].After(tb[len(tb)-1]) {
 		t.Errorf("server b was served only after server a (or the reverse): their limits look shared")
 	}

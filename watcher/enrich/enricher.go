@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher"
 )
@@ -26,6 +28,8 @@ type Enricher struct {
 	// unknown answers are never cached.
 	FoundTTL, NotFoundTTL time.Duration
 	Now                   func() time.Time
+
+	flight singleflight.Group // one registration lookup per registrable domain at a time
 }
 
 func (e *Enricher) now() time.Time {
@@ -58,7 +62,14 @@ func (e *Enricher) Enrich(ctx context.Context, name, registrable string) *watche
 	return out
 }
 
+// registration looks a registrable domain up once, however many of its names ask at the same
+// time (www. and the apex usually arrive together).
 func (e *Enricher) registration(ctx context.Context, registrable string) watcher.Registration {
+	v, _, _ := e.flight.Do(registrable, func() (any, error) { return e.lookupRegistration(ctx, registrable), nil })
+	return v.(watcher.Registration)
+}
+
+func (e *Enricher) lookupRegistration(ctx context.Context, registrable string) watcher.Registration {
 	if e.Cache != nil {
 		if reg, ok, err := e.Cache.CachedRegistration(ctx, registrable, e.now()); err == nil && ok {
 			return *reg

@@ -101,11 +101,13 @@ func (b *boundedConn) Read(p []byte) (int, error) {
 }
 
 var (
-	reAbuseEmail = regexp.MustCompile(`(?im)^\s*(?:registrar abuse contact email|abuse[- ]mailbox|abuse contact email|abuse e-?mail)\s*:\s*(\S+@\S+)`)
-	reAbusePhone = regexp.MustCompile(`(?im)^\s*(?:registrar abuse contact phone|abuse phone)\s*:\s*(\+?[0-9][0-9 .()-]{4,})`)
-	reIANAID     = regexp.MustCompile(`(?im)^\s*registrar iana id\s*:\s*(\d+)`)
-	reRefer      = regexp.MustCompile(`(?im)^\s*(?:refer|whois)\s*:\s*(\S+)`)
-	reRateLimit  = regexp.MustCompile(`(?i)(query limit|rate limit|limit exceeded|too many (requests|queries)|exceeded the (maximum|allowed)|try again later)`)
+	reAbuseEmail = regexp.MustCompile(`(?im)^\s*(?:registrar abuse contact email|abuse[- ]mailbox|abuse contact email|abuse[- ]?e-?mail)\s*:\s*(\S+@\S+)`)
+	// reAbuseInline catches "E-mail: abuse: abuse@registry.tk, copyright: ..." style lines.
+	reAbuseInline = regexp.MustCompile(`(?i)\babuse\s*:\s*([^\s,;<>]+@[^\s,;<>]+)`)
+	reAbusePhone  = regexp.MustCompile(`(?im)^\s*(?:registrar abuse contact phone|abuse[- ]phone)\s*:\s*(\+?[0-9][0-9 .()-]{4,})`)
+	reIANAID      = regexp.MustCompile(`(?im)^\s*registrar iana id\s*:\s*(\d+)`)
+	reRefer       = regexp.MustCompile(`(?im)^\s*(?:refer|whois)\s*:\s*(\S+)`)
+	reRateLimit   = regexp.MustCompile(`(?i)(query limit|rate limit|limit exceeded|too many (requests|queries)|exceeded the (maximum|allowed)|try again later)`)
 )
 
 // Lookup asks the TLD's WHOIS server (and the registrar it refers to) about domain.
@@ -184,6 +186,8 @@ func fillFromWHOIS(reg *watcher.Registration, info *whoisparser.WhoisInfo, text 
 	}
 	if m := reAbuseEmail.FindStringSubmatch(text); m != nil {
 		reg.AbuseEmail = strings.Trim(m[1], "<>;,")
+	} else if m := reAbuseInline.FindStringSubmatch(text); m != nil {
+		reg.AbuseEmail = m[1]
 	}
 	if m := reAbusePhone.FindStringSubmatch(text); m != nil {
 		reg.AbusePhone = strings.TrimSpace(m[1])

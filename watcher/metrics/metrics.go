@@ -36,7 +36,7 @@ func LogStatus(ctx context.Context, stats *watcher.Stats, log *slog.Logger, inte
 				"names_per_s", round1(float64(names-prevNames)/secs),
 				"messages", msgs, "findings", stats.Findings.Load(),
 				"reconnects", stats.Reconnects.Load(), "dropped", stats.Dropped.Load(),
-				"malformed", stats.Malformed.Load()+stats.Oversized.Load(),
+				"malformed", stats.Malformed.Load()+stats.Oversized.Load(), "enriched", stats.Enriched.Load(),
 				"last_message_age", Age(stats.LastFrame(), now))
 			prevMsgs, prevNames, prevAt = msgs, names, now
 		}
@@ -114,6 +114,8 @@ func Handler(h *Health) http.Handler {
 	counter("dropped_events_total", "Events dropped because the pipeline fell behind the live source.", &s.Dropped)
 	counter("findings_total", "New findings stored.", &s.Findings)
 	counter("store_errors_total", "Failed store writes (retried).", &s.StoreErrs)
+	counter("enriched_total", "Findings enriched and re-scored.", &s.Enriched)
+	counter("enrichments_requeued_total", "Enrichments put back on the queue (nothing answered, or stopped).", &s.EnrichLate)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "helpwatch", Name: "last_message_age_seconds",
 		Help: "Seconds since the last frame arrived (-1 before the first)."}, func() float64 {
 		last := s.LastFrame()

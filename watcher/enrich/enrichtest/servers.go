@@ -1,4 +1,6 @@
-package enrich
+// Package enrichtest runs local stand-ins for the servers enrichment talks to (a DNS resolver,
+// RDAP and WHOIS servers), all on 127.0.0.1, for tests of the enrich package and the commands.
+package enrichtest
 
 import (
 	"bufio"
@@ -17,22 +19,22 @@ import (
 
 // dnsServer answers from a zone map; it counts queries per "TYPE name" and can be told to
 // truncate over UDP, fail or stay silent for chosen names.
-type dnsServer struct {
-	addr     string
+type DNSServer struct {
+	Addr     string
 	mu       sync.Mutex
 	counts   map[string]int
 	records  map[string][]dns.RR // "TYPE name." -> answer
-	wildcard map[string]string   // zone -> address every name under it resolves to
-	truncate map[string]bool     // names answered with TC over UDP
-	servfail map[string]bool
-	silent   map[string]bool
-	delay    time.Duration
+	Wildcard map[string]string   // zone -> address every name under it resolves to
+	Truncate map[string]bool     // names answered with TC over UDP
+	ServFail map[string]bool
+	Silent   map[string]bool
+	Delay    time.Duration
 }
 
-func startDNS(t testing.TB) *dnsServer {
+func StartDNS(t testing.TB) *DNSServer {
 	t.Helper()
-	s := &dnsServer{counts: map[string]int{}, records: map[string][]dns.RR{}, wildcard: map[string]string{},
-		truncate: map[string]bool{}, servfail: map[string]bool{}, silent: map[string]bool{}}
+	s := &DNSServer{counts: map[string]int{}, records: map[string][]dns.RR{}, Wildcard: map[string]string{},
+		Truncate: map[string]bool{}, ServFail: map[string]bool{}, Silent: map[string]bool{}}
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +44,7 @@ func startDNS(t testing.TB) *dnsServer {
 		pc.Close()
 		t.Skipf("cannot listen on TCP %s next to UDP: %v", pc.LocalAddr(), err)
 	}
-	s.addr = pc.LocalAddr().String()
+	s.Addr = pc.LocalAddr().String()
 	udp := &dns.Server{PacketConn: pc, Handler: s.handler("udp")}
 	tcp := &dns.Server{Listener: ln, Handler: s.handler("tcp")}
 	go udp.ActivateAndServe()
@@ -51,7 +53,7 @@ func startDNS(t testing.TB) *dnsServer {
 	return s
 }
 
-func (s *dnsServer) add(rr string) {
+func (s *DNSServer) Add(rr string) {
 	r, err := dns.NewRR(rr)
 	if err != nil {
 		panic(err)
@@ -62,21 +64,28 @@ func (s *dnsServer) add(rr string) {
 	s.mu.Unlock()
 }
 
-func (s *dnsServer) count(qtype, name string) int {
+// configure changes the server's behaviour under its lock (handlers read it concurrently).
+func (s *DNSServer) Configure(f func(s *DNSServer)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(s)
+}
+
+func (s *DNSServer) Count(qtype, name string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.counts[qtype+" "+dns.Fqdn(name)]
 }
 
-func (s *dnsServer) handler(network string) dns.HandlerFunc {
+func (s *DNSServer) handler(network string) dns.HandlerFunc {
 	return func(w dns.ResponseWriter, req *dns.Msg) {
 		q := req.Question[0]
 		name := strings.ToLower(q.Name)
 		key := dns.TypeToString[q.Qtype] + " " + name
 		s.mu.Lock()
 		s.counts[key]++
-		delay := s.delay
-		silent, fail, trunc := s.silent[name], s.servfail[name], s.truncate[name]
+		delay := s.Delay
+		silent, fail, trunc := s.Silent[name], s.ServFail[name], s.Truncate[name]
 		answer := append([]dns.RR(nil), s.records[key]...)
 		known := false
 		for k := range s.records {
@@ -84,7 +93,7 @@ func (s *dnsServer) handler(network string) dns.HandlerFunc {
 				known = true
 			}
 		}
-		for zone, addr := range s.wildcard {
+		for zone, addr := range s.Wildcard {
 			if strings.HasSuffix(name, "."+zone) {
 				known = true
 				if q.Qtype == dns.TypeA && len(answer) == 0 {
@@ -119,20 +128,20 @@ func (s *dnsServer) handler(network string) dns.HandlerFunc {
 
 // whoisServer answers port-43 queries with answer(query); the reply text is written and the
 // connection closed, unless hold is set (the server then stalls after writing).
-type whoisServer struct {
-	addr    string
+type WHOISServer struct {
+	Addr    string
 	mu      sync.Mutex
 	queries []time.Time
 	answer  func(query string) (reply string, hold bool)
 }
 
-func startWHOIS(t testing.TB, answer func(query string) (string, bool)) *whoisServer {
+func StartWHOIS(t testing.TB, answer func(query string) (string, bool)) *WHOISServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &whoisServer{addr: ln.Addr().String(), answer: answer}
+	s := &WHOISServer{Addr: ln.Addr().String(), answer: answer}
 	done := make(chan struct{})
 	t.Cleanup(func() { close(done); ln.Close() })
 	go func() {
@@ -165,7 +174,7 @@ func startWHOIS(t testing.TB, answer func(query string) (string, bool)) *whoisSe
 	return s
 }
 
-func (s *whoisServer) times() []time.Time {
+func (s *WHOISServer) Times() []time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]time.Time(nil), s.queries...)
@@ -173,16 +182,16 @@ func (s *whoisServer) times() []time.Time {
 
 // rdapServer serves domain objects from a map; paths are /domain/NAME (registry) and
 // /registrar/domain/NAME (the registrar's own RDAP, for related links).
-type rdapServer struct {
+type RDAPServer struct {
 	*httptest.Server
 	mu       sync.Mutex
 	requests []time.Time
 	handle   func(w http.ResponseWriter, r *http.Request)
 }
 
-func startRDAP(t testing.TB, handle func(w http.ResponseWriter, r *http.Request)) *rdapServer {
+func StartRDAP(t testing.TB, handle func(w http.ResponseWriter, r *http.Request)) *RDAPServer {
 	t.Helper()
-	s := &rdapServer{handle: handle}
+	s := &RDAPServer{handle: handle}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.requests = append(s.requests, time.Now())
@@ -193,14 +202,14 @@ func startRDAP(t testing.TB, handle func(w http.ResponseWriter, r *http.Request)
 	return s
 }
 
-func (s *rdapServer) times() []time.Time {
+func (s *RDAPServer) Times() []time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]time.Time(nil), s.requests...)
 }
 
 // bootstrapFor is an IANA-format bootstrap file sending the given TLDs to base.
-func bootstrapFor(base string, tlds ...string) []byte {
+func BootstrapFor(base string, tlds ...string) []byte {
 	quoted := make([]string, len(tlds))
 	for i, t := range tlds {
 		quoted[i] = `"` + t + `"`

@@ -1,0 +1,42 @@
+package enrichtest
+
+import (
+	"fmt"
+	"strings"
+)
+
+// RegistryDomain is an RDAP answer shaped like Verisign's thin .com answers.
+func RegistryDomain(name, related, created string) string {
+	return fmt.Sprintf(`{"objectClassName":"domain","handle":"1_DOMAIN_COM-VRSN","ldhName":%q,
+	"links":[{"rel":"self","href":"https://registry.test/domain/%s","type":"application/rdap+json"},
+	         {"rel":"related","href":%q,"type":"application/rdap+json"}],
+	"status":["client transfer prohibited"],
+	"entities":[{"objectClassName":"entity","handle":"9999","roles":["registrar"],
+	  "publicIds":[{"type":"IANA Registrar ID","identifier":"9999"}],
+	  "vcardArray":["vcard",[["version",{},"text","4.0"],["fn",{},"text","Example Registrar, LLC"]]],
+	  "entities":[{"objectClassName":"entity","roles":["abuse"],"vcardArray":["vcard",[["version",{},"text","4.0"],["fn",{},"text",""],
+	    ["tel",{"type":"voice"},"uri","tel:+1.5555550100"],["email",{},"text","abuse@registrar.test"]]]}]}],
+	"events":[{"eventAction":"registration","eventDate":%q},{"eventAction":"expiration","eventDate":"2027-11-20T09:00:00Z"}],
+	"nameservers":[{"objectClassName":"nameserver","ldhName":"NS1.EXAMPLE-DNS.NET"}],
+	"rdapConformance":["rdap_level_0"]}`, strings.ToUpper(name), name, related, created)
+}
+
+// RegistryWhois is a port-43 answer shaped like Verisign's, naming referral as the registrar's server.
+func RegistryWhois(name, referral string) string {
+	return fmt.Sprintf(`   Domain Name: %s
+   Registry Domain ID: 123_DOMAIN_COM-VRSN
+   Registrar WHOIS Server: %s
+   Registrar URL: http://www.registrar.test
+   Updated Date: 2026-11-20T10:00:00Z
+   Creation Date: 2026-11-20T09:00:00Z
+   Registry Expiry Date: 2027-11-20T09:00:00Z
+   Registrar: Example Registrar, LLC
+   Registrar IANA ID: 9999
+   Registrar Abuse Contact Email: abuse@registrar.test
+   Registrar Abuse Contact Phone: +1.5555550100
+   Domain Status: clientTransferProhibited https://icann.org/epp#clientTransferProhibited
+   Name Server: NS1.EXAMPLE-DNS.NET
+   DNSSEC: unsigned
+>>> Last update of whois database: 2026-11-27T10:00:00Z <<<
+`, strings.ToUpper(name), referral)
+}
