@@ -41,6 +41,8 @@ type BootstrapOptions struct {
 	// Path or URL of a bootstrap file to use as is (no cache). Empty: the IANA file through the
 	// cache.
 	Location string
+	// IANAURL is where the file is downloaded from (default IANABootstrapURL).
+	IANAURL string
 	// CacheDir keeps the downloaded IANA file; it is refreshed when older than MaxAge (1 day).
 	CacheDir string
 	MaxAge   time.Duration
@@ -79,9 +81,13 @@ func LoadBootstrap(ctx context.Context, opts BootstrapOptions) (*Bootstrap, erro
 			}
 		}
 	}
-	fresh, err := readLocation(ctx, client, IANABootstrapURL)
+	iana := opts.IANAURL
+	if iana == "" {
+		iana = IANABootstrapURL
+	}
+	fresh, err := readLocation(ctx, client, iana)
 	if err == nil {
-		if b, perr := parseBootstrap(fresh, IANABootstrapURL); perr == nil {
+		if b, perr := parseBootstrap(fresh, iana); perr == nil {
 			if cachePath != "" {
 				if os.MkdirAll(opts.CacheDir, 0o755) == nil {
 					_ = os.WriteFile(cachePath+".tmp", fresh, 0o644)
