@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -157,5 +158,9 @@ func BenchmarkEnrich1000(b *testing.B) {
 			b.Fatalf("enriched %d", stats.Enriched.Load())
 		}
 		b.ReportMetric(time.Since(start).Seconds(), "s/1000-findings")
+	}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MB")
 	}
 }
