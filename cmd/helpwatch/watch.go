@@ -232,6 +232,10 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 		"reconnects", stats.Reconnects.Load(), "enriched", stats.Enriched.Load(), "enrichment_queued", pending,
 		"elapsed", elapsed.Round(time.Millisecond),
 		"messages_per_s", int64(float64(stats.Messages.Load())/max(elapsed.Seconds(), 1e-3)))
+	if pending > 0 && *doEnrich && !src.Live() {
+		log.Info("the replay ended before every finding was enriched; the rest stays queued",
+			"queued", pending, "finish_with", "helpwatch enrich --queue --db "+db.Path())
+	}
 	if runErr != nil {
 		return runErr
 	}
