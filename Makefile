@@ -15,7 +15,7 @@ build:
 	$(GO) build -o $(BIN) ./cmd/helpwatch
 
 test:
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 5m ./...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

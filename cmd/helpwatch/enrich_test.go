@@ -161,9 +161,10 @@ func TestWatchEnrichesInTheBackground(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "h.db")
 	done := make(chan int, 1)
 	var stderr string
+	args := append([]string{"watch", "--source", url, "--db", db}, lookupWorld(t)...) // t.Fatal only in the test goroutine
 	go func() {
 		var code int
-		_, stderr, code = runCLI(t, "", append([]string{"watch", "--source", url, "--db", db}, lookupWorld(t)...)...)
+		_, stderr, code = runCLI(t, "", args...)
 		done <- code
 	}()
 	deadline := time.Now().Add(15 * time.Second)
@@ -174,8 +175,13 @@ func TestWatchEnrichesInTheBackground(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("watch exit %d\n%s", code, stderr)
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("watch exit %d\n%s", code, stderr)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("watch did not stop within 20 s of cancellation")
 	}
 	if n := enrichedCount(t, db); n != 5 {
 		t.Errorf("%d of 5 findings enriched\n%s", n, stderr)

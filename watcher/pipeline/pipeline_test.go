@@ -217,8 +217,9 @@ func TestBrokenStoreAtShutdownIsReported(t *testing.T) {
 	stats := &watcher.Stats{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	rs := defaultRules(t)
 	go func() {
-		done <- Run(ctx, &sliceSource{events: evs, live: true, hold: true}, Config{Rules: defaultRules(t), Store: db, Stats: stats,
+		done <- Run(ctx, &sliceSource{events: evs, live: true, hold: true}, Config{Rules: rs, Store: db, Stats: stats,
 			Log: quiet(), BatchSize: 5, FlushEvery: 10 * time.Millisecond, ShutdownBudget: 200 * time.Millisecond})
 	}()
 	for stats.StoreErrs.Load() < 3 {
@@ -244,8 +245,9 @@ func TestCancelStoresWhatWasQueued(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	stats := &watcher.Stats{}
+	rs := defaultRules(t)
 	go func() {
-		done <- Run(ctx, &sliceSource{events: evs, live: true, hold: true}, Config{Rules: defaultRules(t), Store: db, Stats: stats,
+		done <- Run(ctx, &sliceSource{events: evs, live: true, hold: true}, Config{Rules: rs, Store: db, Stats: stats,
 			Log: quiet(), FlushEvery: time.Hour})
 	}()
 	for stats.Names.Load() < 500 {
@@ -302,8 +304,9 @@ func TestStreamDisconnectStoresEveryMessageOnce(t *testing.T) {
 	done := make(chan error, 1)
 	src := &source.Stream{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Log: quiet(),
 		Backoff: source.Backoff{Min: 10 * time.Millisecond, Max: 20 * time.Millisecond}}
+	rs := defaultRules(t)
 	go func() {
-		done <- Run(ctx, src, Config{Rules: defaultRules(t), Store: db, Stats: stats, Log: quiet(), FlushEvery: 20 * time.Millisecond})
+		done <- Run(ctx, src, Config{Rules: rs, Store: db, Stats: stats, Log: quiet(), FlushEvery: 20 * time.Millisecond})
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for stats.Messages.Load() < 3*perConn && time.Now().Before(deadline) {
@@ -323,7 +326,9 @@ func TestStreamDisconnectStoresEveryMessageOnce(t *testing.T) {
 			t.Errorf("message %d: stored %v, finding %+v", i, ok, f)
 		}
 	}
-	if stats.Reconnects.Load() < 3 || stats.Dropped.Load() != 0 {
+	// Two connections were cut before the last one's messages; the third cut may come after
+	// the stop.
+	if stats.Reconnects.Load() < 2 || stats.Dropped.Load() != 0 {
 		t.Errorf("reconnects %d dropped %d", stats.Reconnects.Load(), stats.Dropped.Load())
 	}
 }

@@ -35,14 +35,21 @@ func StartDNS(t testing.TB) *DNSServer {
 	t.Helper()
 	s := &DNSServer{counts: map[string]int{}, records: map[string][]dns.RR{}, Wildcard: map[string]string{},
 		Truncate: map[string]bool{}, ServFail: map[string]bool{}, Silent: map[string]bool{}}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
-		t.Skipf("cannot listen on TCP %s next to UDP: %v", pc.LocalAddr(), err)
+	// UDP and TCP on the same port, as a resolver has; another process may hold the TCP port
+	// next to a fresh UDP one, so try a few.
+	var pc net.PacketConn
+	var ln net.Listener
+	for attempt := 0; ln == nil; attempt++ {
+		var err error
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err != nil {
+			pc.Close()
+			if attempt == 20 {
+				t.Fatalf("no port free for both UDP and TCP: %v", err)
+			}
+		}
 	}
 	s.Addr = pc.LocalAddr().String()
 	udp := &dns.Server{PacketConn: pc, Handler: s.handler("udp")}
