@@ -25,6 +25,8 @@ func init() {
 	commands = map[string]command{
 		"watch":    {"follow Certificate Transparency, score every name, store findings (the main job)", runWatch},
 		"findings": {"list stored findings", runFindings},
+		"report":   {"the daily domain report (HTML, Markdown, CSV or JSON)", runReport},
+		"abuse":    {"prepare, send and follow up registrar abuse reports", runAbuse},
 		"enrich":   {"look names up (DNS, RDAP, WHOIS) and revise their scores, or work through the queue", runEnrich},
 		"record":   {"write a live certstream to a file for replay", runRecord},
 		"score":    {"score names from files or stdin (one per line)", runScore},

@@ -48,6 +48,8 @@ type Config struct {
 	FlushEvery time.Duration
 	// ShutdownBudget bounds the final flush after the source stops (default 3 s).
 	ShutdownBudget time.Duration
+	// Now is the clock sightings are stamped with (default time.Now; tests fix it).
+	Now func() time.Time
 }
 
 func (c *Config) defaults() error {
@@ -80,6 +82,9 @@ func (c *Config) defaults() error {
 	}
 	if c.ShutdownBudget <= 0 {
 		c.ShutdownBudget = 3 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	return nil
 }
@@ -166,7 +171,7 @@ func newScorer(cfg *Config) *scorer {
 func (s *scorer) run(events <-chan *watcher.Event, out chan<- store.Sighting) {
 	stats := s.cfg.Stats
 	for ev := range events {
-		now := time.Now()
+		now := s.cfg.Now()
 		for _, raw := range ev.Names {
 			key := maphash.String(s.seed, dedupeKey(raw))
 			if prev, ok := s.seen.Get(key); ok && now.UnixNano()-prev.at < s.ttl {

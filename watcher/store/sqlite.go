@@ -83,6 +83,45 @@ var migrations = []string{
 		data        TEXT    NOT NULL, -- JSON watcher.Registration
 		expires_at  INTEGER NOT NULL
 	);`,
+	// 3: what happened to findings after they were reported: liveness checks, daily report runs
+	// (to say what changed since the previous one) and abuse reports with their takedowns.
+	`CREATE TABLE domain_checks (
+		name       TEXT    NOT NULL,
+		checked_at INTEGER NOT NULL,
+		state      TEXT    NOT NULL, -- live, dark, suspended, unknown
+		detail     TEXT    NOT NULL DEFAULT '',
+		PRIMARY KEY (name, checked_at)
+	) WITHOUT ROWID;
+	CREATE TABLE report_runs (
+		id          INTEGER PRIMARY KEY,
+		at          INTEGER NOT NULL,
+		period_from INTEGER NOT NULL,
+		period_to   INTEGER NOT NULL,
+		brand       TEXT    NOT NULL DEFAULT ''
+	);
+	CREATE TABLE report_items (
+		run_id INTEGER NOT NULL REFERENCES report_runs(id),
+		name   TEXT    NOT NULL,
+		state  TEXT    NOT NULL,
+		PRIMARY KEY (run_id, name)
+	) WITHOUT ROWID;
+	CREATE TABLE abuse_reports (
+		id          INTEGER PRIMARY KEY,
+		message_id  TEXT    NOT NULL UNIQUE,
+		registrar   TEXT    NOT NULL,
+		recipient   TEXT    NOT NULL,
+		file        TEXT    NOT NULL,
+		prepared_at INTEGER NOT NULL,
+		sent_at     INTEGER,
+		smtp_reply  TEXT    NOT NULL DEFAULT ''
+	);
+	CREATE TABLE abuse_report_domains (
+		report_id      INTEGER NOT NULL REFERENCES abuse_reports(id),
+		name           TEXT    NOT NULL,
+		taken_down_at  INTEGER,
+		takedown_state TEXT    NOT NULL DEFAULT '',
+		PRIMARY KEY (report_id, name)
+	) WITHOUT ROWID;`,
 }
 
 // SQLite is the embedded Store. It is safe for concurrent use; writes are serialized.

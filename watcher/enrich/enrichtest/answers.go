@@ -1,24 +1,32 @@
 package enrichtest
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 )
 
 // RegistryDomain is an RDAP answer shaped like Verisign's thin .com answers.
 func RegistryDomain(name, related, created string) string {
-	return fmt.Sprintf(`{"objectClassName":"domain","handle":"1_DOMAIN_COM-VRSN","ldhName":%q,
+	return RegistryDomainWith(name, related, created, "Example Registrar, LLC", "abuse@registrar.test")
+}
+
+// RegistryDomainWith is RegistryDomain with a chosen registrar name and abuse e-mail (which may
+// be hostile: they are JSON-quoted here, and must be escaped wherever they are shown).
+func RegistryDomainWith(name, related, created, registrar, abuseEmail string) string {
+	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	return fmt.Sprintf(`{"objectClassName":"domain","handle":"1_DOMAIN_COM-VRSN","ldhName":%s,
 	"links":[{"rel":"self","href":"https://registry.test/domain/%s","type":"application/rdap+json"},
-	         {"rel":"related","href":%q,"type":"application/rdap+json"}],
+	         {"rel":"related","href":%s,"type":"application/rdap+json"}],
 	"status":["client transfer prohibited"],
 	"entities":[{"objectClassName":"entity","handle":"9999","roles":["registrar"],
 	  "publicIds":[{"type":"IANA Registrar ID","identifier":"9999"}],
-	  "vcardArray":["vcard",[["version",{},"text","4.0"],["fn",{},"text","Example Registrar, LLC"]]],
+	  "vcardArray":["vcard",[["version",{},"text","4.0"],["fn",{},"text",%s]]],
 	  "entities":[{"objectClassName":"entity","roles":["abuse"],"vcardArray":["vcard",[["version",{},"text","4.0"],["fn",{},"text",""],
-	    ["tel",{"type":"voice"},"uri","tel:+1.5555550100"],["email",{},"text","abuse@registrar.test"]]]}]}],
-	"events":[{"eventAction":"registration","eventDate":%q},{"eventAction":"expiration","eventDate":"2027-11-20T09:00:00Z"}],
+	    ["tel",{"type":"voice"},"uri","tel:+1.5555550100"],["email",{},"text",%s]]]}]}],
+	"events":[{"eventAction":"registration","eventDate":%s},{"eventAction":"expiration","eventDate":"2027-11-20T09:00:00Z"}],
 	"nameservers":[{"objectClassName":"nameserver","ldhName":"NS1.EXAMPLE-DNS.NET"}],
-	"rdapConformance":["rdap_level_0"]}`, strings.ToUpper(name), name, related, created)
+	"rdapConformance":["rdap_level_0"]}`, q(strings.ToUpper(name)), name, q(related), q(registrar), q(abuseEmail), q(created))
 }
 
 // RegistryWhois is a port-43 answer shaped like Verisign's, naming referral as the registrar's server.

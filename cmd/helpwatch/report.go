@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/helpwatch/helpwatch/watcher/report"
+	"github.com/helpwatch/helpwatch/watcher/store"
+)
+
+const reportUsage = `usage: helpwatch report [--since 24h | --date 2026-11-26] [--brand hp] [--format html|md|csv|json] [--out FILE]
+
+The daily domain report: per brand, the new alerts and watch items with their score, the reasons
+in words, registrar, registration date, addresses, phone numbers and clone score where known,
+first seen and the certificate; what changed since the previous report (still live, went dark or
+suspended, came back); alerts per day over 30 days; and time to takedown per registrar.
+
+HTML is one self-contained file (no scripts, no remote assets). The format follows --out's
+extension when --format is not given, and is Markdown on standard output. Each report is
+remembered so that the next one can say what changed (--no-record for a preview).`
+
+// reportNow is the report's clock; tests fix it.
+var reportNow = func() time.Time { return time.Now().UTC() }
+
+func runReport(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("report", reportUsage, stderr)
+	dbPath := fs.String("db", store.DefaultPath, "findings database")
+	since := fs.String("since", "24h", "report findings first seen within this duration (24h, 7d)")
+	day := fs.String("date", "", "report the findings of this UTC day (2026-11-26) instead of --since")
+	brand := fs.String("brand", "", "only this brand")
+	format := fs.String("format", "", "html, md, csv or json (default: from --out, else md)")
+	out := fs.String("out", "", "write to this file instead of standard output")
+	noRecord := fs.Bool("no-record", false, "do not remember this report (the next one compares with the one before)")
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usageError("unexpected argument %q", rest[0])
+	}
+	now := reportNow()
+	opts := report.Options{Brand: *brand, Now: now, Record: !*noRecord, To: now}
+	if *day != "" {
+		d, err := time.Parse(time.DateOnly, *day)
+		if err != nil {
+			return usageError("--date %q: want YYYY-MM-DD", *day)
+		}
+		opts.From, opts.To = d, d.AddDate(0, 0, 1)
+	} else if opts.From, err = parseSince(*since, now); err != nil {
+		return usageError("--since: %v", err)
+	}
+	f := *format
+	if f == "" {
+		switch strings.ToLower(filepath.Ext(*out)) {
+		case ".html", ".htm":
+			f = "html"
+		case ".csv":
+			f = "csv"
+		case ".json":
+			f = "json"
+		default:
+			f = "md"
+		}
+	}
+	known := false
+	for _, k := range report.Formats {
+		known = known || k == f
+	}
+	if !known {
+		return usageError("--format %q: use %s", f, strings.Join(report.Formats, ", "))
+	}
+	if _, err := os.Stat(*dbPath); err != nil {
+		return fmt.Errorf("no findings database at %s (run 'helpwatch watch' first, or pass --db): %w", *dbPath, err)
+	}
+	ctx := context.Background()
+	db, err := store.OpenSQLite(ctx, *dbPath)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rep, err := report.Build(ctx, db, opts)
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		return report.Write(stdout, rep, f)
+	}
+	// Write beside the target and rename, so a reader never sees half a report.
+	tmp := *out + ".tmp"
+	file, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if err := report.Write(file, rep, f); err != nil {
+		file.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", *out, err)
+	}
+	if err := file.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, *out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "report written to %s: %d new, %d alerts, %d watch\n", *out, rep.Summary.New, rep.Summary.Alerts, rep.Summary.Watch)
+	return nil
+}

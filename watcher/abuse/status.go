@@ -1,0 +1,147 @@
+package abuse
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/helpwatch/helpwatch/watcher"
+	"github.com/helpwatch/helpwatch/watcher/enrich"
+	"github.com/helpwatch/helpwatch/watcher/store"
+)
+
+// StatusStore is what Status reads and records; the SQLite store implements it.
+type StatusStore interface {
+	ReportedDomains(ctx context.Context, open bool) ([]store.ReportedDomain, error)
+	Findings(ctx context.Context, q store.Query) ([]watcher.Finding, error)
+	RecordCheck(ctx context.Context, c store.Check) error
+	RecordTakedown(ctx context.Context, reportID int64, name string, at time.Time, state string) error
+}
+
+// Checker decides whether a domain is still up: its name resolves, its registration is not on
+// hold, and something answers on its web ports.
+type Checker struct {
+	DNS  *enrich.Resolver
+	RDAP *enrich.RDAP // optional: registry holds and deletions
+	// DialTimeout bounds each web-port probe (default 5 s).
+	DialTimeout time.Duration
+	// AllowPrivate lets probes reach loopback and private addresses (tests only): a scam name
+	// pointing into our own network must not make us connect there.
+	AllowPrivate bool
+}
+
+// Check returns the state of name now.
+func (c *Checker) Check(ctx context.Context, name, registrable string) store.Check {
+	out := store.Check{Name: name, At: time.Now().UTC(), State: store.StateUnknown}
+	if c.RDAP != nil {
+		reg := c.RDAP.Lookup(ctx, registrable)
+		switch reg.State {
+		case watcher.NotFound:
+			out.State, out.Detail = store.StateDark, "registration deleted ("+reg.Source+")"
+			return out
+		case watcher.Found:
+			for _, s := range reg.Statuses {
+				if strings.Contains(strings.ToLower(strings.ReplaceAll(s, " ", "")), "hold") {
+					out.State, out.Detail = store.StateSuspended, "registry status "+s
+					return out
+				}
+			}
+		}
+	}
+	var addrs []string
+	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		recs, rcode, err := c.DNS.Query(ctx, name, qt)
+		if err != nil {
+			out.Detail = "DNS: " + err.Error()
+			return out
+		}
+		if rcode == dns.RcodeNameError {
+			out.State, out.Detail = store.StateDark, "NXDOMAIN"
+			return out
+		}
+		addrs = append(addrs, recs...)
+	}
+	if len(addrs) == 0 {
+		out.State, out.Detail = store.StateDark, "no address"
+		return out
+	}
+	up, detail := c.reachable(ctx, addrs)
+	out.Detail = detail
+	if up {
+		out.State = store.StateLive
+	} else {
+		out.State = store.StateDark
+	}
+	return out
+}
+
+// reachable probes the web ports of the addresses (443 first, then 80).
+func (c *Checker) reachable(ctx context.Context, addrs []string) (bool, string) {
+	timeout := c.DialTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	probed := 0
+	for _, a := range addrs {
+		ip, err := netip.ParseAddr(a)
+		if err != nil {
+			continue
+		}
+		if !c.AllowPrivate && (ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() || ip.IsMulticast()) {
+			continue
+		}
+		for _, port := range []string{"443", "80"} {
+			probed++
+			d := net.Dialer{Timeout: timeout}
+			conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip.String(), port))
+			if err == nil {
+				conn.Close()
+				return true, fmt.Sprintf("answers on %s port %s", ip, port)
+			}
+		}
+	}
+	if probed == 0 {
+		return false, "resolves only to private or reserved addresses"
+	}
+	return false, "site down: nothing answers on ports 443 or 80 of " + strings.Join(addrs, ", ")
+}
+
+// Status re-checks every reported domain not yet taken down, records each check, and records a
+// takedown the first time a domain is dark or suspended.
+func Status(ctx context.Context, st StatusStore, c *Checker) ([]store.Check, error) {
+	open, err := st.ReportedDomains(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Check
+	checked := map[string]store.Check{}
+	for _, d := range open {
+		chk, ok := checked[d.Name]
+		if !ok {
+			registrable := d.Name
+			if fs, err := st.Findings(ctx, store.Query{Name: d.Name}); err == nil && len(fs) == 1 && fs[0].Registrable != "" {
+				registrable = fs[0].Registrable
+			}
+			chk = c.Check(ctx, d.Name, registrable)
+			if ctx.Err() != nil {
+				return out, ctx.Err()
+			}
+			if err := st.RecordCheck(ctx, chk); err != nil {
+				return out, err
+			}
+			checked[d.Name] = chk
+			out = append(out, chk)
+		}
+		if chk.State == store.StateDark || chk.State == store.StateSuspended {
+			if err := st.RecordTakedown(ctx, d.ReportID, d.Name, chk.At, chk.State); err != nil {
+				return out, err
+			}
+		}
+	}
+	return out, nil
+}
