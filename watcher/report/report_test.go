@@ -104,7 +104,6 @@ func firstDiff(got, want string) string {
 	return ""
 }
 
-
 // The facts the report must show, independent of layout.
 func TestReportContent(t *testing.T) {
 	rep := reportFromPipeline(t)
