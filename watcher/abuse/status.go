@@ -33,6 +33,8 @@ type Checker struct {
 	// AllowPrivate lets probes reach loopback and private addresses (tests only): a scam name
 	// pointing into our own network must not make us connect there.
 	AllowPrivate bool
+	// Dial opens a probe connection (default net.Dialer); tests route it to 127.0.0.1.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Check returns the state of name now.
@@ -97,8 +99,9 @@ func (c *Checker) reachable(ctx context.Context, addrs []string) (bool, string) 
 		}
 		for _, port := range []string{"443", "80"} {
 			probed++
-			d := net.Dialer{Timeout: timeout}
-			conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip.String(), port))
+			dctx, cancel := context.WithTimeout(ctx, timeout)
+			conn, err := c.dial(dctx, "tcp", net.JoinHostPort(ip.String(), port))
+			cancel()
 			if err == nil {
 				conn.Close()
 				return true, fmt.Sprintf("answers on %s port %s", ip, port)
@@ -109,6 +112,14 @@ func (c *Checker) reachable(ctx context.Context, addrs []string) (bool, string) 
 		return false, "resolves only to private or reserved addresses"
 	}
 	return false, "site down: nothing answers on ports 443 or 80 of " + strings.Join(addrs, ", ")
+}
+
+func (c *Checker) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if c.Dial != nil {
+		return c.Dial(ctx, network, addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
 }
 
 // Status re-checks every reported domain not yet taken down, records each check, and records a
