@@ -52,14 +52,32 @@ type EvalReport struct {
 	RuleFired map[string]int
 }
 
+// Progress is told how many names have been scored so far, every few thousand names; large
+// corpora take seconds, and a terminal shows it.
+type Progress func(scored int)
+
+// progressEvery is how many names pass between calls of a Progress.
+const progressEvery = 1 << 14
+
+func tick(p []Progress, n int) {
+	if n%progressEvery == 0 {
+		for _, f := range p {
+			f(n)
+		}
+	}
+}
+
 // Evaluate scores every corpus with rs.
-func Evaluate(rs *RuleSet, corpora []Corpus) *EvalReport {
+func Evaluate(rs *RuleSet, corpora []Corpus, progress ...Progress) *EvalReport {
 	rep := &EvalReport{RulesVersion: rs.Version, RuleFired: map[string]int{}}
 	sc := rs.NewScorer()
 	var r Result
+	scored := 0
 	for _, c := range corpora {
 		cr := CorpusReport{Name: c.Name, Positive: c.Positive}
 		for _, name := range c.Names {
+			scored++
+			tick(progress, scored)
 			sc.ScoreInto(name, &r)
 			cr.Total++
 			for _, re := range r.Reasons {

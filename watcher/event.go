@@ -54,6 +54,9 @@ type Finding struct {
 	// score revised with it (the embedded Result stays the first score).
 	Enrichment *Enrichment   `json:"enrichment,omitempty"`
 	Revised    *rules.Result `json:"revised,omitempty"`
+	// Rescored is the name scored again with another rule file (`findings --rescore`); it is
+	// shown, never stored.
+	Rescored *rules.Result `json:"rescored,omitempty"`
 }
 
 // Source produces certificate events.

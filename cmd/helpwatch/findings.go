@@ -16,7 +16,8 @@ import (
 
 const findingsUsage = `usage: helpwatch findings [--since 24h] [--verdict alert] [--brand hp] [--format table|jsonl|csv]
 
-Lists stored findings, most recently first-seen first. --since takes a duration (90m, 24h, 7d)
+Lists stored findings, most recently first-seen first. --rescore FILE scores them again with
+another rule file and shows both (the stored findings do not change). --since takes a duration (90m, 24h, 7d)
 or a date (2026-11-26); it selects findings first seen in that window.`
 
 func runFindings(args []string, stdout, stderr io.Writer) error {
@@ -28,6 +29,7 @@ func runFindings(args []string, stdout, stderr io.Writer) error {
 	brand := fs.String("brand", "", "only this brand (as the rules name it: hp, canon, ...)")
 	format := fs.String("format", "table", "output format: table, jsonl or csv")
 	limit := fs.Int("limit", 0, "at most this many findings (0: all)")
+	rescore := fs.String("rescore", "", "also score each finding with this rule file (shown next to the stored score, not stored)")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -66,7 +68,19 @@ func runFindings(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var sc *rules.Scorer
+	if *rescore != "" {
+		rs, err := loadRuleArg(*rescore)
+		if err != nil {
+			return err
+		}
+		sc = rs.NewScorer()
+	}
 	for i := range found {
+		if sc != nil {
+			r := sc.Score(found[i].Domain)
+			found[i].Rescored = &r
+		}
 		if err := w.Write(&found[i]); err != nil {
 			return err
 		}

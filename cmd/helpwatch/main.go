@@ -27,6 +27,7 @@ func init() {
 		"findings": {"list stored findings", runFindings},
 		"report":   {"the daily domain report (HTML, Markdown, CSV or JSON)", runReport},
 		"abuse":    {"prepare, send and follow up registrar abuse reports", runAbuse},
+		"label":    {"record an analyst's label (scam, benign, unsure) for names", runLabel},
 		"enrich":   {"look names up (DNS, RDAP, WHOIS) and revise their scores, or work through the queue", runEnrich},
 		"record":   {"write a live certstream to a file for replay", runRecord},
 		"score":    {"score names from files or stdin (one per line)", runScore},

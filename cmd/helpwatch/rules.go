@@ -5,12 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher/output"
-	"github.com/helpwatch/helpwatch/watcher/source"
+	"github.com/helpwatch/helpwatch/watcher/store"
 )
 
 const rulesUsage = `usage: helpwatch rules <lint|explain|test|show> ...
@@ -18,8 +17,15 @@ const rulesUsage = `usage: helpwatch rules <lint|explain|test|show> ...
   lint FILE...          check rule files: unknown keys, bad points, bad regular expressions,
                         duplicate brands, tokens or keywords, each with file and line
   explain NAME...       the score of each name, rule by rule, for people
-  test --positives FILE --negatives FILE [gates]
+  test --positives FILE --negatives FILE [--corpus FILE] [gates]
                         measure a rule set on labeled lists; non-zero exit when a gate fails
+  test --from-store [--since 30d]
+                        backtest on the analysts' labels and the stored findings, with the
+                        alerts per day the rule file would have raised
+  diff OLD.yaml NEW.yaml --corpus FILE...
+                        what changes between two rule files, name by name, and the net change
+  sweep --positives FILE --negatives FILE [--plot out.svg]
+                        recall and negative rate for every threshold
   show                  print the embedded default rule file (a starting point for your own)`
 
 func runRules(args []string, stdout, stderr io.Writer) error {
@@ -37,6 +43,10 @@ func runRules(args []string, stdout, stderr io.Writer) error {
 		return rulesExplain(args[1:], stdout, stderr)
 	case "test":
 		return rulesTest(args[1:], stdout, stderr)
+	case "diff":
+		return rulesDiff(args[1:], stdout, stderr)
+	case "sweep":
+		return rulesSweep(args[1:], stdout, stderr)
 	case "show":
 		_, err := stdout.Write(rules.DefaultRulesYAML())
 		return err
@@ -111,10 +121,11 @@ first column. Exits 1 when a gate fails. Rates are fractions (0.97, not 97).`
 func rulesTest(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("rules test", rulesTestUsage, stderr)
 	loadRules := addRulesFlag(fs)
-	var positives, negatives, excludes listFlag
-	fs.Var(&positives, "positives", "file of scam names (repeatable)")
-	fs.Var(&negatives, "negatives", "file of legitimate names (repeatable)")
-	fs.Var(&excludes, "exclude", "file of names to leave out of every corpus (repeatable)")
+	var cf corpusFlags
+	cf.register(fs)
+	fromStore := fs.Bool("from-store", false, "backtest on the analysts' labels and the findings in --db")
+	dbPath := fs.String("db", store.DefaultPath, "findings database (with --from-store)")
+	since := fs.String("since", "", "with --from-store: findings first seen within this duration or since this date")
 	g := rules.NoGates
 	fs.Float64Var(&g.MinRecall, "min-recall", -1, "gate: least share of positives flagged (alert or watch)")
 	fs.Float64Var(&g.MinAlertRecall, "min-alert-recall", -1, "gate: least share of positives at alert")
@@ -127,45 +138,29 @@ func rulesTest(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if len(rest) > 0 {
-		return usageError("unexpected argument %q (corpora are given with --positives and --negatives)", rest[0])
+		return usageError("unexpected argument %q (corpora are given with --positives, --negatives and --corpus)", rest[0])
 	}
-	if len(positives)+len(negatives) == 0 {
-		return usageError("rules test needs --positives or --negatives")
+	if cf.empty() == !*fromStore {
+		return usageError("rules test needs --positives, --negatives or --corpus, or --from-store (not both)")
 	}
 	rs, err := loadRules()
 	if err != nil {
 		return err
 	}
-	drop := map[string]bool{}
-	for _, f := range excludes {
-		names, err := source.ReadNameFile(f, source.NameListOptions{FirstField: true})
+	var rep *rules.EvalReport
+	if *fromStore {
+		if rep, err = rulesTestFromStore(rs, *dbPath, *since, stdout, stderr); err != nil {
+			return err
+		}
+	} else {
+		corpora, err := cf.load(stderr)
 		if err != nil {
 			return err
 		}
-		for _, n := range names {
-			drop[strings.ToLower(n)] = true
-		}
+		tick, done := progressBar(stderr, "scoring", corpusSize(corpora))
+		rep = rules.Evaluate(rs, corpora, tick)
+		done()
 	}
-	var corpora []rules.Corpus
-	for _, set := range []struct {
-		files    []string
-		positive bool
-	}{{positives, true}, {negatives, false}} {
-		for _, f := range set.files {
-			names, err := source.ReadNameFile(f, source.NameListOptions{FirstField: true})
-			if err != nil {
-				return err
-			}
-			kept := names[:0]
-			for _, n := range names {
-				if !drop[strings.ToLower(n)] {
-					kept = append(kept, n)
-				}
-			}
-			corpora = append(corpora, rules.Corpus{Name: filepath.Base(f), Positive: set.positive, Names: kept})
-		}
-	}
-	rep := rules.Evaluate(rs, corpora)
 	output.WriteEvalReport(stdout, rep, *show, *quiet)
 	fails := rep.Check(g)
 	for _, f := range fails {

@@ -34,7 +34,8 @@ func NewFindingWriter(w io.Writer, format string) (FindingWriter, error) {
 	case "csv":
 		cw := csv.NewWriter(bw)
 		err := cw.Write([]string{"first_seen", "last_seen", "domain", "registrable", "brand", "score", "verdict", "reasons",
-			"cert_count", "log", "cert_index", "issuer", "not_before", "fingerprint", "rules_version"})
+			"cert_count", "log", "cert_index", "issuer", "not_before", "fingerprint", "rules_version",
+			"rescored_score", "rescored_verdict", "rescored_rules_version"})
 		return &findingCSV{bw: bw, w: cw}, err
 	}
 	return nil, fmt.Errorf("unknown format %q (use jsonl, table, csv or line)", format)
@@ -63,10 +64,14 @@ func timeCell(t time.Time) string {
 }
 
 func (c *findingCSV) Write(f *watcher.Finding) error {
+	var rs, rv, rver string
+	if f.Rescored != nil {
+		rs, rv, rver = strconv.Itoa(f.Rescored.Score), string(f.Rescored.Verdict), SafeCell(f.Rescored.RulesVersion)
+	}
 	return c.w.Write([]string{timeCell(f.FirstSeen), timeCell(f.LastSeen), SafeCell(f.Domain), SafeCell(f.Registrable),
 		SafeCell(f.Brand), strconv.Itoa(f.Score), string(f.Verdict), SafeCell(ReasonSummary(&f.Result)),
 		strconv.Itoa(f.CertCount), SafeCell(f.Cert.LogURL), strconv.FormatInt(f.Cert.Index, 10), SafeCell(f.Cert.Issuer),
-		timeCell(f.Cert.NotBefore), SafeCell(f.Cert.Fingerprint), SafeCell(f.RulesVersion)})
+		timeCell(f.Cert.NotBefore), SafeCell(f.Cert.Fingerprint), SafeCell(f.RulesVersion), rs, rv, rver})
 }
 
 func (c *findingCSV) Flush() error {
@@ -87,8 +92,13 @@ func (t *findingTable) Write(f *watcher.Finding) error {
 		fmt.Fprintf(t.w, "%-16s %-7s %5s  %-10s %-40s %5s  %s\n", "FIRST SEEN (UTC)", "VERDICT", "SCORE", "BRAND", "DOMAIN", "CERTS", "WHY")
 		t.header = true
 	}
-	_, err := fmt.Fprintf(t.w, "%-16s %-7s %5d  %-10s %-40s %5d  %s\n", f.FirstSeen.UTC().Format("2006-01-02 15:04"),
-		f.Verdict, f.Score, Printable(f.Brand), Printable(f.Domain), f.CertCount, Printable(ReasonSummary(&f.Result)))
+	verdict, score, why := string(f.Verdict), strconv.Itoa(f.Score), ReasonSummary(&f.Result)
+	if r := f.Rescored; r != nil {
+		// Rescored: the new verdict and score after the stored ones, and the new reasons.
+		verdict, score, why = string(f.Verdict)+">"+string(r.Verdict), strconv.Itoa(f.Score)+">"+strconv.Itoa(r.Score), ReasonSummary(r)
+	}
+	_, err := fmt.Fprintf(t.w, "%-16s %-7s %5s  %-10s %-40s %5d  %s\n", f.FirstSeen.UTC().Format("2006-01-02 15:04"),
+		verdict, score, Printable(f.Brand), Printable(f.Domain), f.CertCount, Printable(why))
 	return err
 }
 

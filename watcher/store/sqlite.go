@@ -122,6 +122,16 @@ var migrations = []string{
 		takedown_state TEXT    NOT NULL DEFAULT '',
 		PRIMARY KEY (report_id, name)
 	) WITHOUT ROWID;`,
+	// 4: analyst labels, kept as a history (the latest label of a name counts).
+	`CREATE TABLE labels (
+		id         INTEGER PRIMARY KEY,
+		name       TEXT    NOT NULL,
+		label      TEXT    NOT NULL, -- scam, benign, unsure
+		note       TEXT    NOT NULL DEFAULT '',
+		labeled_by TEXT    NOT NULL,
+		labeled_at INTEGER NOT NULL
+	);
+	CREATE INDEX labels_name ON labels(name, labeled_at);`,
 }
 
 // SQLite is the embedded Store. It is safe for concurrent use; writes are serialized.
