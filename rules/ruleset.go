@@ -33,7 +33,25 @@ type RuleFile struct {
 	Vocabulary       []string            `yaml:"vocabulary"`
 	Patterns         []PatternSpec       `yaml:"patterns"`
 	Parking          ParkingSpec         `yaml:"parking"`
+	Site             SiteSpec            `yaml:"site"`
 	Brands           []BrandSpec         `yaml:"brands"`
+}
+
+// SiteSpec is the site check's data: indicator lists, points and verdict thresholds.
+type SiteSpec struct {
+	Thresholds struct {
+		Clone    int `yaml:"clone"`
+		Helpline int `yaml:"helpline"`
+	} `yaml:"thresholds"`
+	Points       map[string]int `yaml:"points"`
+	FakeFlow     []string       `yaml:"fake_flow"`
+	CallToAction []string       `yaml:"call_to_action"`
+	Disclaimers  []string       `yaml:"disclaimers"`
+	ChatWidgets  []string       `yaml:"chat_widgets"`
+	RemoteAccess []string       `yaml:"remote_access"`
+	BrandCopy    []string       `yaml:"brand_copy"`
+	LeadFields   []string       `yaml:"lead_fields"`
+	Parked       []string       `yaml:"parked"`
 }
 
 // ParkingSpec names domain-parking services, for the enrichment's "parked" fact: a name whose

@@ -28,6 +28,7 @@ func init() {
 		"report":   {"the daily domain report (HTML, Markdown, CSV or JSON)", runReport},
 		"abuse":    {"prepare, send and follow up registrar abuse reports", runAbuse},
 		"label":    {"record an analyst's label (scam, benign, unsure) for names", runLabel},
+		"site":     {"check what a saved page shows (clone, helpline, parked, benign)", runSite},
 		"enrich":   {"look names up (DNS, RDAP, WHOIS) and revise their scores, or work through the queue", runEnrich},
 		"record":   {"write a live certstream to a file for replay", runRecord},
 		"score":    {"score names from files or stdin (one per line)", runScore},

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/helpwatch/helpwatch/rules"
+	"github.com/helpwatch/helpwatch/watcher/output"
+	"github.com/helpwatch/helpwatch/watcher/site"
+)
+
+const siteUsage = `usage: helpwatch site check --file PAGE [--domain NAME] [--file PAGE ...]
+       helpwatch site test --scam FILE... --benign FILE... [--min-recall R] [--max-flag-rate R]
+
+Reads saved pages and prints one JSON object per page: domain, verdict (clone, helpline, parked,
+benign, unreachable), content_score (0-100), brand, phones (e164, toll_free, source),
+indicators and reasons. HTML files are parsed; anything else (JSX, RST, PHP templates) is read
+as text. This is how the check is evaluated offline.
+
+site test measures the check on saved pages: the share of scam pages found clone or helpline
+(recall) and of benign pages found so (flag rate), with the misses listed; exit 1 when a gate
+fails. Directories are read file by file.`
+
+func runSite(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "test" {
+		return siteTest(args[1:], stdout, stderr)
+	}
+	if len(args) == 0 || args[0] != "check" {
+		fmt.Fprintln(stderr, siteUsage)
+		return usageError("site needs a subcommand: check or test")
+	}
+	fs := newFlagSet("site check", siteUsage, stderr)
+	loadRules := addRulesFlag(fs)
+	var files listFlag
+	fs.Var(&files, "file", "saved page to check (repeatable)")
+	domain := fs.String("domain", "", "the domain the page belongs to (default: the file name)")
+	rest, err := parseFlags(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	files = append(files, rest...)
+	if len(files) == 0 {
+		return usageError("site check needs --file PAGE (fetching live sites is not built yet)")
+	}
+	rs, err := loadRules()
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	failed := false
+	for _, f := range files {
+		body, err := readBounded(f, 2<<20)
+		if err != nil {
+			fmt.Fprintf(stderr, "helpwatch site check: skipping %v\n", err)
+			failed = true
+			continue
+		}
+		name := *domain
+		if name == "" {
+			name = filepath.Base(f)
+		}
+		if err := enc.Encode(analyzeFile(rs, name, f, body)); err != nil {
+			return err
+		}
+	}
+	if failed {
+		return fmt.Errorf("some files could not be read")
+	}
+	return nil
+}
+
+// readBounded reads at most limit bytes of a file: a saved page over that is cut, as a fetch
+// would cut it.
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("%s is a directory", path)
+	}
+	return io.ReadAll(io.LimitReader(f, limit))
+}
+
+// analyzeFile reads a saved page by its extension: HTML parsed, anything else as text.
+func analyzeFile(rs *rules.RuleSet, name, path string, body []byte) *site.Report {
+	ext := strings.ToLower(filepath.Ext(path))
+	isHTML := ext == ".html" || ext == ".htm" || ((ext == "" || ext == ".php") && site.IsHTML("", body))
+	return site.Analyze(rs, name, body, isHTML, nil)
+}
+
+// pageFiles expands directories into the regular files under them (sorted), skipping TSV/MD
+// manifests.
+func pageFiles(paths []string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		err = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.Type().IsRegular() && !strings.HasSuffix(path, ".tsv") && !strings.HasSuffix(path, "PROVENANCE.md") {
+				out = append(out, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func siteTest(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("site test", siteUsage, stderr)
+	loadRules := addRulesFlag(fs)
+	var scam, benign listFlag
+	fs.Var(&scam, "scam", "scam page or folder of them (repeatable)")
+	fs.Var(&benign, "benign", "benign page or folder of them (repeatable)")
+	minRecall := fs.Float64("min-recall", -1, "gate: least share of scam pages found clone or helpline")
+	maxFlag := fs.Float64("max-flag-rate", -1, "gate: largest share of benign pages found clone or helpline")
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 || len(scam)+len(benign) == 0 {
+		return usageError("site test needs --scam and/or --benign pages")
+	}
+	rs, err := loadRules()
+	if err != nil {
+		return err
+	}
+	var fails []string
+	for _, set := range []struct {
+		name  string
+		paths []string
+		scam  bool
+		gate  float64
+	}{{"scam", scam, true, *minRecall}, {"benign", benign, false, *maxFlag}} {
+		if len(set.paths) == 0 {
+			continue
+		}
+		files, err := pageFiles(set.paths)
+		if err != nil {
+			return err
+		}
+		flagged, counts := 0, map[rules.SiteVerdict]int{}
+		var wrong []string
+		for _, f := range files {
+			body, err := readBounded(f, 2<<20)
+			if err != nil {
+				fmt.Fprintf(stderr, "skipping %v\n", err)
+				continue
+			}
+			rep := analyzeFile(rs, filepath.Base(f), f, body)
+			counts[rep.Verdict]++
+			hit := rep.Verdict == rules.SiteClone || rep.Verdict == rules.SiteHelpline
+			if hit {
+				flagged++
+			}
+			if hit != set.scam {
+				wrong = append(wrong, fmt.Sprintf("  %-9s %3d  %s  %s", rep.Verdict, rep.Score, output.Printable(f), strings.Join(rep.Indicate, ", ")))
+			}
+		}
+		total := len(files)
+		rate := 0.0
+		if total > 0 {
+			rate = float64(flagged) / float64(total)
+		}
+		fmt.Fprintf(stdout, "%s pages: %d, clone or helpline %d (%.1f%%): clone %d, helpline %d, parked %d, benign %d\n",
+			set.name, total, flagged, 100*rate, counts[rules.SiteClone], counts[rules.SiteHelpline], counts[rules.SiteParked], counts[rules.SiteBenign])
+		if len(wrong) > 0 {
+			what := "missed"
+			if !set.scam {
+				what = "flagged"
+			}
+			fmt.Fprintf(stdout, "%s:\n%s\n", what, strings.Join(wrong, "\n"))
+		}
+		switch {
+		case set.scam && set.gate >= 0 && rate < set.gate:
+			fails = append(fails, fmt.Sprintf("scam recall %.3f < %.3f", rate, set.gate))
+		case !set.scam && set.gate >= 0 && rate > set.gate:
+			fails = append(fails, fmt.Sprintf("benign flag rate %.4f > %.4f", rate, set.gate))
+		}
+	}
+	for _, f := range fails {
+		fmt.Fprintf(stdout, "GATE FAILED: %s\n", f)
+	}
+	if len(fails) > 0 {
+		return &exitError{1, fmt.Errorf("%d gate(s) failed", len(fails))}
+	}
+	return nil
+}

@@ -1,0 +1,231 @@
+package rules
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// SiteVerdict is what a site check concluded about a page.
+type SiteVerdict string
+
+const (
+	SiteClone       SiteVerdict = "clone"       // copies a brand's setup or support flow
+	SiteHelpline    SiteVerdict = "helpline"    // pushes a phone number, chat or remote session for a brand's printers
+	SiteParked      SiteVerdict = "parked"      // a parking or for-sale page
+	SiteBenign      SiteVerdict = "benign"      // nothing of the above
+	SiteUnreachable SiteVerdict = "unreachable" // no page could be fetched
+)
+
+// SitePhone is a phone number found on a page.
+type SitePhone struct {
+	E164     string `json:"e164"`
+	TollFree bool   `json:"toll_free"`
+	Source   string `json:"source"` // "tel" (a tel: link) or "text"
+}
+
+// SiteFacts are what the site check extracted from a page; the rules score them.
+type SiteFacts struct {
+	// Domain is the name the page was served under (or claimed for a saved page); a brand's
+	// own domain copying its own wording is not a clone.
+	Domain    string
+	Reachable bool
+	Title     string
+	// Text is the page's visible text (or a non-HTML file's text).
+	Text string
+	// Hosts are the hosts of links, scripts, frames and form actions.
+	Hosts      []string
+	FormFields []string // names, ids and placeholders of form inputs
+	Phones     []SitePhone
+	// Similarity to the closest brand reference page or known kit (0-1), and which.
+	Similarity float64
+	SimilarTo  string
+}
+
+// SiteResult is the site check's verdict with its reasons.
+type SiteResult struct {
+	Verdict    SiteVerdict `json:"verdict"`
+	Score      int         `json:"content_score"`
+	Brand      string      `json:"brand,omitempty"`
+	Reasons    []Reason    `json:"reasons"`
+	Indicators []string    `json:"indicators"`
+}
+
+// ScoreSite reads the facts of one page. A brand or printer context is needed for anything to
+// count as a scam sign: "call now" on a pizza site is not a helpline scam.
+func (rs *RuleSet) ScoreSite(f *SiteFacts) SiteResult {
+	sp := rs.Source.Site
+	res := SiteResult{Verdict: SiteBenign, Reasons: []Reason{}, Indicators: []string{}}
+	if !f.Reachable {
+		res.Verdict = SiteUnreachable
+		return res
+	}
+	text := " " + normalizeSpace(strings.ToLower(f.Title+" \n "+f.Text)) + " "
+	hosts := strings.ToLower(strings.Join(f.Hosts, " "))
+	points := func(kind string) int { return sp.Points[kind] }
+	add := func(kind, detail string) {
+		res.Reasons = append(res.Reasons, Reason{Rule: "site:" + kind, Points: points(kind), Detail: detail})
+		res.Score += points(kind)
+	}
+	found := func(list []string, hay ...string) []string {
+		var hits []string
+		for _, p := range list {
+			p = strings.ToLower(p)
+			for _, h := range hay {
+				if strings.Contains(h, p) {
+					hits = append(hits, p)
+					break
+				}
+			}
+		}
+		return hits
+	}
+
+	// Brand: the brand named most often as a whole word (tokens and product lines).
+	best, bestCount := -1, 0
+	for i, b := range rs.brands {
+		n := 0
+		for _, tok := range b.tokens {
+			n += countWord(text, tok)
+		}
+		if n > bestCount {
+			best, bestCount = i, n
+		}
+	}
+	brandCopy := found(sp.BrandCopy, text, hosts)
+	ownedLinks := 0
+	if best >= 0 {
+		for _, o := range rs.brands[best].owned {
+			if strings.Contains(hosts, o) {
+				ownedLinks++
+			}
+		}
+	}
+	printer := 0
+	for _, w := range rs.Source.PrinterWords {
+		printer += countWord(text, w)
+	}
+	// A brand name alone is no context ("HP-UX" in a manual): the page must be about printers
+	// or copy the brand.
+	context := printer > 0 || len(brandCopy) > 0
+	if bestCount > 0 {
+		res.Brand = rs.brands[best].name
+		add("brand", fmt.Sprintf("names %s %d time(s)", res.Brand, bestCount))
+	}
+	if len(brandCopy) > 0 || ownedLinks > 0 {
+		detail := strings.Join(brandCopy, ", ")
+		if ownedLinks > 0 {
+			detail = strings.TrimPrefix(detail+fmt.Sprintf(", links to %d of the brand's own domains", ownedLinks), ", ")
+		}
+		add("brand-copy", "copies the brand's wording: "+detail)
+		res.Indicators = append(res.Indicators, brandCopy...)
+	}
+	if printer > 0 {
+		add("printer", fmt.Sprintf("printer vocabulary %d time(s)", printer))
+	}
+	parked := found(sp.Parked, text)
+	if !context {
+		if len(parked) > 0 {
+			res.Verdict = SiteParked
+			res.Indicators = append(res.Indicators, parked...)
+			res.Reasons = append(res.Reasons, Reason{Rule: "site:parked", Detail: "parking page: " + strings.Join(parked, ", ")})
+		}
+		res.Score = 0 // scam signs without a brand or printer context are not this kind of scam
+		return finishSite(rs, res)
+	}
+	signs := 0
+	group := func(kind string, hits []string, detail string) {
+		if len(hits) == 0 {
+			return
+		}
+		signs++
+		add(kind, detail+": "+strings.Join(hits, ", "))
+		res.Indicators = append(res.Indicators, hits...)
+	}
+	flow := found(sp.FakeFlow, text)
+	group("fake-flow", flow, "fake install or error flow")
+	group("call-to-action", found(sp.CallToAction, text), "pushes a call")
+	group("chat-widget", found(sp.ChatWidgets, hosts, text), "live-chat widget")
+	group("remote-access", found(sp.RemoteAccess, text, hosts), "remote access")
+	group("disclaimer", found(sp.Disclaimers, text), "disclaims the brand")
+	if len(f.Phones) > 0 {
+		signs++
+		tollFree := 0
+		var nums []string
+		for _, p := range f.Phones {
+			nums = append(nums, p.E164)
+			if p.TollFree {
+				tollFree++
+			}
+		}
+		add("phone", "shows "+strings.Join(nums, ", "))
+		if tollFree > 0 {
+			add("toll-free", fmt.Sprintf("%d toll-free number(s)", tollFree))
+		}
+	}
+	if fields := found(sp.LeadFields, strings.ToLower(strings.Join(f.FormFields, " "))); len(fields) > 0 {
+		add("lead-form", "form asks for "+strings.Join(fields, ", "))
+	}
+	if f.Similarity >= 0.5 {
+		add("similarity", fmt.Sprintf("%.0f%% similar to %s", 100*f.Similarity, f.SimilarTo))
+	}
+	res.Score = min(res.Score, 100)
+	// A clone names the brand and copies it (its wording, its domains, its page) or walks the
+	// victim through a fake install; on a domain the brand does not own.
+	// Links to the brand's own domains alone copy nothing: genuine pages link there too.
+	copies := len(brandCopy) > 0 || f.Similarity >= 0.5
+	cloneShape := bestCount > 0 && (copies || len(flow) > 0)
+	if f.Domain != "" {
+		if n, err := rs.Normalize(f.Domain); err == nil && n.owner >= 0 {
+			res.Verdict = SiteBenign
+			res.Reasons = append(res.Reasons, Reason{Rule: "site:brand-owned", Detail: "the brand's own site: " + rs.brands[n.owner].name})
+			res.Score = 0
+			return finishSite(rs, res)
+		}
+	}
+	switch {
+	case cloneShape && res.Score >= sp.Thresholds.Clone:
+		res.Verdict = SiteClone
+	case signs > 0 && res.Score >= sp.Thresholds.Helpline:
+		res.Verdict = SiteHelpline
+	}
+	return finishSite(rs, res)
+}
+
+func finishSite(rs *RuleSet, res SiteResult) SiteResult {
+	sort.Strings(res.Indicators)
+	res.Indicators = dedupe(res.Indicators)
+	return res
+}
+
+func dedupe(s []string) []string {
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func normalizeSpace(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// countWord counts whole-word occurrences of w in text (lowercase, spaces normalized).
+func countWord(text, w string) int {
+	n := 0
+	for i := 0; ; {
+		j := strings.Index(text[i:], w)
+		if j < 0 {
+			return n
+		}
+		start, end := i+j, i+j+len(w)
+		if (start == 0 || !isWordByte(text[start-1])) && (end == len(text) || !isWordByte(text[end])) {
+			n++
+		}
+		i = end
+	}
+}
+
+func isWordByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_'
+}

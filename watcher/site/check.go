@@ -1,0 +1,49 @@
+package site
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/url"
+
+	"github.com/helpwatch/helpwatch/rules"
+)
+
+// Report is one site check as the commands print it and the store keeps it.
+type Report struct {
+	Domain   string            `json:"domain"`
+	URL      string            `json:"url,omitempty"`
+	Status   int               `json:"status,omitempty"`
+	Error    string            `json:"error,omitempty"`
+	Title    string            `json:"title,omitempty"`
+	SHA256   string            `json:"sha256,omitempty"`
+	Phones   []rules.SitePhone `json:"phones"`
+	Page     *Page             `json:"page,omitempty"`
+	Verdict  rules.SiteVerdict `json:"verdict"`
+	Score    int               `json:"content_score"`
+	Brand    string            `json:"brand,omitempty"`
+	Reasons  []rules.Reason    `json:"reasons"`
+	Indicate []string          `json:"indicators"`
+}
+
+// Analyze extracts and scores a page body. html says how to read it: HTML is parsed, anything
+// else (JSX, RST, templates) is read as text.
+func Analyze(rs *rules.RuleSet, domain string, body []byte, isHTML bool, base *url.URL) *Report {
+	sum := sha256.Sum256(body)
+	rep := &Report{Domain: domain, SHA256: hex.EncodeToString(sum[:])}
+	var p *Page
+	if isHTML {
+		p = ExtractHTML(body, base)
+	} else {
+		p = ExtractText(body)
+	}
+	phones := Phones(p.TelLinks, p.Text)
+	facts := p.Facts(phones)
+	facts.Domain = domain
+	res := rs.ScoreSite(facts)
+	rep.Title, rep.Page, rep.Phones = p.Title, p, phones
+	if rep.Phones == nil {
+		rep.Phones = []rules.SitePhone{}
+	}
+	rep.Verdict, rep.Score, rep.Brand, rep.Reasons, rep.Indicate = res.Verdict, res.Score, res.Brand, res.Reasons, res.Indicators
+	return rep
+}

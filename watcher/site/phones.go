@@ -1,0 +1,72 @@
+package site
+
+import (
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/nyaruka/phonenumbers"
+
+	"github.com/helpwatch/helpwatch/rules"
+)
+
+var (
+	// reTel finds tel: links in raw text (JSX, templates).
+	reTel = regexp.MustCompile(`(?i)tel:\s*([+0-9][0-9 ().+-]{5,24}[0-9])`)
+	// rePhone finds phone-number candidates in text: optional +country, then groups of digits
+	// separated by spaces, dots, dashes or parentheses. phonenumbers' own matcher is a stub, so
+	// candidates are found here and validated by phonenumbers.Parse.
+	rePhone = regexp.MustCompile(`(?:\+\s?\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)|\d{2,4})[\s.-]?\d{3,4}[\s.-]?\d{3,4}`)
+	reHost  = regexp.MustCompile(`(?i)\b((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:to|ru|com|net|org|io|chat|me|app|co|support|help))\b`)
+)
+
+// Phones finds the valid phone numbers of a page: tel: links first, then the text. Numbers
+// without a country code are read as North American (the scams this tool follows target the
+// US and Canada first).
+func Phones(tel []string, text string) []rules.SitePhone {
+	seen := map[string]bool{}
+	var out []rules.SitePhone
+	add := func(raw, source string) {
+		if len(out) >= 32 {
+			return
+		}
+		digits := 0
+		for _, c := range raw {
+			if c >= '0' && c <= '9' {
+				digits++
+			}
+		}
+		if digits < 10 || digits > 15 {
+			return
+		}
+		num, err := phonenumbers.Parse(strings.TrimSpace(raw), "US")
+		if err != nil || !phonenumbers.IsValidNumber(num) {
+			return
+		}
+		e164 := phonenumbers.Format(num, phonenumbers.E164)
+		if seen[e164] {
+			return
+		}
+		seen[e164] = true
+		out = append(out, rules.SitePhone{E164: e164, TollFree: phonenumbers.GetNumberType(num) == phonenumbers.TOLL_FREE, Source: source})
+	}
+	for _, t := range tel {
+		add(t, "tel")
+	}
+	for _, c := range rePhone.FindAllString(text, 256) {
+		add(c, "text")
+	}
+	return out
+}
+
+// hostsIn finds host names mentioned in code or text (chat widgets are often loaded by inline
+// scripts).
+func hostsIn(s string) []string {
+	set := map[string]bool{}
+	for _, m := range reHost.FindAllStringSubmatch(s, 512) {
+		set[strings.ToLower(m[1])] = true
+	}
+	return keys(set)
+}
+
+func sortStrings(s []string) { sort.Strings(s) }
