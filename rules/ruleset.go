@@ -45,6 +45,7 @@ type SiteSpec struct {
 	} `yaml:"thresholds"`
 	Points       map[string]int `yaml:"points"`
 	FakeFlow     []string       `yaml:"fake_flow"`
+	Problems     []string       `yaml:"problems"`
 	CallToAction []string       `yaml:"call_to_action"`
 	Disclaimers  []string       `yaml:"disclaimers"`
 	ChatWidgets  []string       `yaml:"chat_widgets"`

@@ -60,22 +60,21 @@ func (rs *RuleSet) ScoreSite(f *SiteFacts) SiteResult {
 		res.Verdict = SiteUnreachable
 		return res
 	}
-	text := " " + normalizeSpace(strings.ToLower(f.Title+" \n "+f.Text)) + " "
+	words := newWordIndex(strings.ToLower(f.Title + " \n " + f.Text))
 	hosts := strings.ToLower(strings.Join(f.Hosts, " "))
 	points := func(kind string) int { return sp.Points[kind] }
 	add := func(kind, detail string) {
 		res.Reasons = append(res.Reasons, Reason{Rule: "site:" + kind, Points: points(kind), Detail: detail})
 		res.Score += points(kind)
 	}
-	found := func(list []string, hay ...string) []string {
+	// found lists the phrases of list that occur in the text (as word sequences) or, when
+	// inHosts, in the hosts.
+	found := func(list []string, inText, inHosts bool) []string {
 		var hits []string
 		for _, p := range list {
 			p = strings.ToLower(p)
-			for _, h := range hay {
-				if strings.Contains(h, p) {
-					hits = append(hits, p)
-					break
-				}
+			if (inText && words.has(p)) || (inHosts && strings.Contains(hosts, p)) {
+				hits = append(hits, p)
 			}
 		}
 		return hits
@@ -86,13 +85,13 @@ func (rs *RuleSet) ScoreSite(f *SiteFacts) SiteResult {
 	for i, b := range rs.brands {
 		n := 0
 		for _, tok := range b.tokens {
-			n += countWord(text, tok)
+			n += words.count(tok)
 		}
 		if n > bestCount {
 			best, bestCount = i, n
 		}
 	}
-	brandCopy := found(sp.BrandCopy, text, hosts)
+	brandCopy := found(sp.BrandCopy, true, true)
 	ownedLinks := 0
 	if best >= 0 {
 		for _, o := range rs.brands[best].owned {
@@ -103,7 +102,7 @@ func (rs *RuleSet) ScoreSite(f *SiteFacts) SiteResult {
 	}
 	printer := 0
 	for _, w := range rs.Source.PrinterWords {
-		printer += countWord(text, w)
+		printer += words.count(w)
 	}
 	// A brand name alone is no context ("HP-UX" in a manual): the page must be about printers
 	// or copy the brand.
@@ -123,7 +122,7 @@ func (rs *RuleSet) ScoreSite(f *SiteFacts) SiteResult {
 	if printer > 0 {
 		add("printer", fmt.Sprintf("printer vocabulary %d time(s)", printer))
 	}
-	parked := found(sp.Parked, text)
+	parked := found(sp.Parked, true, false)
 	if !context {
 		if len(parked) > 0 {
 			res.Verdict = SiteParked
@@ -142,12 +141,13 @@ func (rs *RuleSet) ScoreSite(f *SiteFacts) SiteResult {
 		add(kind, detail+": "+strings.Join(hits, ", "))
 		res.Indicators = append(res.Indicators, hits...)
 	}
-	flow := found(sp.FakeFlow, text)
+	flow := found(sp.FakeFlow, true, false)
 	group("fake-flow", flow, "fake install or error flow")
-	group("call-to-action", found(sp.CallToAction, text), "pushes a call")
-	group("chat-widget", found(sp.ChatWidgets, hosts, text), "live-chat widget")
-	group("remote-access", found(sp.RemoteAccess, text, hosts), "remote access")
-	group("disclaimer", found(sp.Disclaimers, text), "disclaims the brand")
+	group("problem", found(sp.Problems, true, false), "printer problems")
+	group("call-to-action", found(sp.CallToAction, true, false), "pushes a call")
+	group("chat-widget", found(sp.ChatWidgets, true, true), "live-chat widget")
+	group("remote-access", found(sp.RemoteAccess, true, true), "remote access")
+	group("disclaimer", found(sp.Disclaimers, true, false), "disclaims the brand")
 	if len(f.Phones) > 0 {
 		signs++
 		tollFree := 0
@@ -163,7 +163,14 @@ func (rs *RuleSet) ScoreSite(f *SiteFacts) SiteResult {
 			add("toll-free", fmt.Sprintf("%d toll-free number(s)", tollFree))
 		}
 	}
-	if fields := found(sp.LeadFields, strings.ToLower(strings.Join(f.FormFields, " "))); len(fields) > 0 {
+	fieldWords := newWordIndex(strings.ToLower(strings.Join(f.FormFields, " ")))
+	var fields []string
+	for _, lf := range sp.LeadFields {
+		if fieldWords.has(strings.ToLower(lf)) {
+			fields = append(fields, lf)
+		}
+	}
+	if len(fields) > 0 {
 		add("lead-form", "form asks for "+strings.Join(fields, ", "))
 	}
 	if f.Similarity >= 0.5 {
@@ -208,24 +215,63 @@ func dedupe(s []string) []string {
 	return out
 }
 
-func normalizeSpace(s string) string { return strings.Join(strings.Fields(s), " ") }
+// wordIndex is a page's text as a sequence of words (runs of a-z and 0-9; everything else
+// separates), with the positions of each word. Phrases match as word sequences, so "toll-free"
+// and "toll free" are the same phrase and "hp" never matches inside "php". One pass over the
+// text replaces a scan per phrase.
+type wordIndex struct {
+	words []string
+	pos   map[string][]int32
+}
 
-// countWord counts whole-word occurrences of w in text (lowercase, spaces normalized).
-func countWord(text, w string) int {
-	n := 0
-	for i := 0; ; {
-		j := strings.Index(text[i:], w)
-		if j < 0 {
-			return n
+func newWordIndex(text string) *wordIndex {
+	w := &wordIndex{pos: map[string][]int32{}}
+	start := -1
+	for i := 0; i <= len(text); i++ {
+		if i < len(text) && isWordByte(text[i]) {
+			if start < 0 {
+				start = i
+			}
+			continue
 		}
-		start, end := i+j, i+j+len(w)
-		if (start == 0 || !isWordByte(text[start-1])) && (end == len(text) || !isWordByte(text[end])) {
-			n++
+		if start >= 0 {
+			word := text[start:i]
+			w.pos[word] = append(w.pos[word], int32(len(w.words)))
+			w.words = append(w.words, word)
+			start = -1
 		}
-		i = end
 	}
+	return w
+}
+
+// count is how often a single word occurs.
+func (w *wordIndex) count(word string) int { return len(w.pos[word]) }
+
+// has reports whether phrase (split into words the same way) occurs.
+func (w *wordIndex) has(phrase string) bool {
+	parts := newWordIndex(phrase).words
+	if len(parts) == 0 {
+		return false
+	}
+	for _, at := range w.pos[parts[0]] {
+		i := int(at)
+		if i+len(parts) > len(w.words) {
+			continue
+		}
+		ok := true
+		for j := 1; j < len(parts); j++ {
+			if w.words[i+j] != parts[j] {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
 }
 
 func isWordByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_'
+	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
 }

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,10 +16,11 @@ import (
 	"github.com/helpwatch/helpwatch/watcher/site"
 )
 
-const siteUsage = `usage: helpwatch site check --file PAGE [--domain NAME] [--file PAGE ...]
+const siteUsage = `usage: helpwatch site check [--file PAGE --domain NAME] [URL|NAME]...
        helpwatch site test --scam FILE... --benign FILE... [--min-recall R] [--max-flag-rate R]
 
-Reads saved pages and prints one JSON object per page: domain, verdict (clone, helpline, parked,
+Fetches each site (https, then http; at most 5 redirects, 10 s and 2 MiB; never a private or
+loopback address) or reads saved pages, and prints one JSON object per page: domain, verdict (clone, helpline, parked,
 benign, unreachable), content_score (0-100), brand, phones (e164, toll_free, source),
 indicators and reasons. HTML files are parsed; anything else (JSX, RST, PHP templates) is read
 as text. This is how the check is evaluated offline.
@@ -37,14 +41,15 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 	loadRules := addRulesFlag(fs)
 	var files listFlag
 	fs.Var(&files, "file", "saved page to check (repeatable)")
-	domain := fs.String("domain", "", "the domain the page belongs to (default: the file name)")
-	rest, err := parseFlags(fs, args[1:])
+	domain := fs.String("domain", "", "the domain a saved page belongs to (default: the file name)")
+	userAgent := fs.String("user-agent", site.DefaultUserAgent, "User-Agent of fetches")
+	allowPrivate := fs.Bool("allow-private", false, "allow fetching private and loopback addresses (tests only)")
+	targets, err := parseFlags(fs, args[1:])
 	if err != nil {
 		return err
 	}
-	files = append(files, rest...)
-	if len(files) == 0 {
-		return usageError("site check needs --file PAGE (fetching live sites is not built yet)")
+	if len(files)+len(targets) == 0 {
+		return usageError("site check needs URLs or names to fetch, or --file PAGE")
 	}
 	rs, err := loadRules()
 	if err != nil {
@@ -67,10 +72,46 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	fetcher := &site.Fetcher{UserAgent: *userAgent}
+	if *allowPrivate {
+		fetcher.Allow = func(netip.Addr) bool { return true }
+	}
+	ctx, stop := watchContext()
+	defer stop()
+	for _, t := range targets {
+		if err := enc.Encode(checkLive(ctx, rs, fetcher, t)); err != nil {
+			return err
+		}
+	}
 	if failed {
 		return fmt.Errorf("some files could not be read")
 	}
 	return nil
+}
+
+// checkLive fetches and analyzes one site; a fetch that fails is an "unreachable" report with
+// the reason.
+func checkLive(ctx context.Context, rs *rules.RuleSet, f *site.Fetcher, target string) *site.Report {
+	got := f.Fetch(ctx, target)
+	name := target
+	if u, err := url.Parse(target); err == nil && u.Host != "" {
+		name = u.Hostname()
+	}
+	if got.Status == 0 {
+		reason := "no answer"
+		if got.Err != nil {
+			reason = got.Err.Error()
+		}
+		return &site.Report{Domain: name, URL: got.URL, Error: reason, Verdict: rules.SiteUnreachable, Phones: []rules.SitePhone{},
+			Reasons: []rules.Reason{{Rule: "site:unreachable", Detail: reason}}, Indicate: []string{}}
+	}
+	base, _ := url.Parse(got.FinalURL)
+	rep := site.Analyze(rs, name, got.Body, site.IsHTML(got.ContentType, got.Body), base)
+	rep.URL, rep.Status = got.FinalURL, got.Status
+	if got.Err != nil {
+		rep.Error = "partial page: " + got.Err.Error()
+	}
+	return rep
 }
 
 // readBounded reads at most limit bytes of a file: a saved page over that is cut, as a fetch

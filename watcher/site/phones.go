@@ -12,12 +12,8 @@ import (
 
 var (
 	// reTel finds tel: links in raw text (JSX, templates).
-	reTel = regexp.MustCompile(`(?i)tel:\s*([+0-9][0-9 ().+-]{5,24}[0-9])`)
-	// rePhone finds phone-number candidates in text: optional +country, then groups of digits
-	// separated by spaces, dots, dashes or parentheses. phonenumbers' own matcher is a stub, so
-	// candidates are found here and validated by phonenumbers.Parse.
-	rePhone = regexp.MustCompile(`(?:\+\s?\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)|\d{2,4})[\s.-]?\d{3,4}[\s.-]?\d{3,4}`)
-	reHost  = regexp.MustCompile(`(?i)\b((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:to|ru|com|net|org|io|chat|me|app|co|support|help))\b`)
+	reTel  = regexp.MustCompile(`(?i)tel:\s*([+0-9][0-9 ().+-]{5,24}[0-9])`)
+	reHost = regexp.MustCompile(`(?i)\b((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:to|ru|com|net|org|io|chat|me|app|co|support|help))\b`)
 )
 
 // Phones finds the valid phone numbers of a page: tel: links first, then the text. Numbers
@@ -53,7 +49,7 @@ func Phones(tel []string, text string) []rules.SitePhone {
 	for _, t := range tel {
 		add(t, "tel")
 	}
-	for _, c := range rePhone.FindAllString(text, 256) {
+	for _, c := range phoneCandidates(text, 256) {
 		add(c, "text")
 	}
 	return out
@@ -70,3 +66,40 @@ func hostsIn(s string) []string {
 }
 
 func sortStrings(s []string) { sort.Strings(s) }
+
+// phoneCandidates finds what could be phone numbers in text: an optional '+', then digits in
+// groups separated by single spaces, dots, dashes or parentheses, 10 to 15 digits in all.
+// phonenumbers' own matcher is a stub, so candidates are found here (one pass, no regular
+// expression: pages are large) and validated by phonenumbers.Parse.
+func phoneCandidates(text string, limit int) []string {
+	var out []string
+	isDigit := func(c byte) bool { return c >= '0' && c <= '9' }
+	isSep := func(c byte) bool { return c == ' ' || c == '.' || c == '-' || c == '(' || c == ')' || c == '\u00a0' }
+	for i := 0; i < len(text) && len(out) < limit; i++ {
+		c := text[i]
+		if !(isDigit(c) || c == '+' || c == '(') || (i > 0 && (isDigit(text[i-1]) || text[i-1] == '+')) {
+			continue
+		}
+		digits, seps, end := 0, 0, i
+		for j := i; j < len(text) && j-i < 24; j++ {
+			switch {
+			case isDigit(text[j]):
+				digits++
+				seps = 0
+				end = j + 1
+			case (text[j] == '+' && j == i) || isSep(text[j]):
+				seps++
+				if seps > 2 {
+					j = len(text)
+				}
+			default:
+				j = len(text)
+			}
+		}
+		if digits >= 10 && digits <= 15 && (end == len(text) || !isDigit(text[end])) {
+			out = append(out, text[i:end])
+			i = end - 1
+		}
+	}
+	return out
+}

@@ -1,0 +1,244 @@
+package site
+
+import (
+	"compress/flate"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/andybalholm/brotli"
+	"golang.org/x/net/html/charset"
+)
+
+// DefaultUserAgent looks like a current desktop browser: kits serve their real page to
+// browsers and something bland to tools.
+const DefaultUserAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+
+// ErrBlockedAddress is the SSRF guard refusing a connection.
+var ErrBlockedAddress = errors.New("refusing to connect to a private, loopback, link-local, multicast or reserved address")
+
+// reserved ranges the guard refuses besides what netip classifies (carrier-grade NAT, the
+// IETF protocol block, benchmarking, the old class E, broadcast).
+var reserved = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"), netip.MustParsePrefix("100.64.0.0/10"), netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"), netip.MustParsePrefix("240.0.0.0/4"), netip.MustParsePrefix("64:ff9b::/96"),
+}
+
+// Blocked reports whether the guard refuses an address.
+func Blocked(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsMulticast() ||
+		ip.IsInterfaceLocalMulticast() || ip.IsUnspecified() || !ip.IsValid() {
+		return true
+	}
+	for _, p := range reserved {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// Fetcher fetches suspect sites safely: every connection (redirect hops included) is checked
+// after DNS resolution, at dial time, so a name that resolves to a private address (or changes
+// to one between lookups) is refused; redirects, time and size are bounded; compressed and
+// non-UTF-8 bodies are decoded within the same bounds.
+type Fetcher struct {
+	UserAgent    string
+	Timeout      time.Duration // whole fetch, redirects included (default 10 s)
+	MaxBody      int64         // decoded body (default 2 MiB)
+	MaxRedirects int           // default 5
+	// Allow overrides the guard (tests point it at 127.0.0.1); nil uses !Blocked.
+	Allow func(netip.Addr) bool
+	// Global and PerHost bound concurrent fetches (defaults 16 and 2).
+	Global, PerHost int
+
+	once    sync.Once
+	client  *http.Client
+	global  chan struct{}
+	mu      sync.Mutex
+	perHost map[string]chan struct{}
+}
+
+// Fetched is one page as fetched.
+type Fetched struct {
+	URL         string   `json:"url"`
+	FinalURL    string   `json:"final_url,omitempty"`
+	Status      int      `json:"status,omitempty"`
+	ContentType string   `json:"content_type,omitempty"`
+	Redirects   []string `json:"redirects,omitempty"`
+	Truncated   bool     `json:"truncated,omitempty"`
+	Body        []byte   `json:"-"`
+	Err         error    `json:"-"`
+}
+
+func (f *Fetcher) init() {
+	f.once.Do(func() {
+		if f.Timeout <= 0 {
+			f.Timeout = 10 * time.Second
+		}
+		if f.MaxBody <= 0 {
+			f.MaxBody = 2 << 20
+		}
+		if f.MaxRedirects <= 0 {
+			f.MaxRedirects = 5
+		}
+		if f.UserAgent == "" {
+			f.UserAgent = DefaultUserAgent
+		}
+		if f.Global <= 0 {
+			f.Global = 16
+		}
+		if f.PerHost <= 0 {
+			f.PerHost = 2
+		}
+		f.global = make(chan struct{}, f.Global)
+		f.perHost = map[string]chan struct{}{}
+		allow := f.Allow
+		if allow == nil {
+			allow = func(ip netip.Addr) bool { return !Blocked(ip) }
+		}
+		dialer := &net.Dialer{Timeout: 5 * time.Second, Control: func(network, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil {
+				return err
+			}
+			ip, err := netip.ParseAddr(host)
+			if err != nil || !allow(ip) {
+				return fmt.Errorf("%w: %s", ErrBlockedAddress, host)
+			}
+			return nil
+		}}
+		transport := &http.Transport{
+			DialContext:            dialer.DialContext,
+			TLSHandshakeTimeout:    5 * time.Second,
+			ResponseHeaderTimeout:  f.Timeout,
+			MaxResponseHeaderBytes: 64 << 10,
+			DisableCompression:     true, // decoded here, within the size bound
+			MaxIdleConnsPerHost:    2,
+			IdleConnTimeout:        30 * time.Second,
+		}
+		f.client = &http.Client{Transport: transport, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) > f.MaxRedirects {
+				return fmt.Errorf("more than %d redirects", f.MaxRedirects)
+			}
+			if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+				return fmt.Errorf("redirect to %q refused", req.URL.Scheme)
+			}
+			return nil
+		}}
+	})
+}
+
+func (f *Fetcher) hostSlot(host string) chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.perHost[host]
+	if !ok {
+		c = make(chan struct{}, f.PerHost)
+		f.perHost[host] = c
+	}
+	return c
+}
+
+// Fetch gets target: a URL, or a bare name tried as https:// and then http:// when the secure
+// connection cannot be made.
+func (f *Fetcher) Fetch(ctx context.Context, target string) *Fetched {
+	f.init()
+	urls := []string{target}
+	if !strings.Contains(target, "://") {
+		urls = []string{"https://" + target + "/", "http://" + target + "/"}
+	}
+	var last *Fetched
+	for _, u := range urls {
+		last = f.fetchURL(ctx, u)
+		if last.Err == nil || last.Status != 0 || ctx.Err() != nil || errors.Is(last.Err, ErrBlockedAddress) {
+			return last
+		}
+	}
+	return last
+}
+
+func (f *Fetcher) fetchURL(ctx context.Context, target string) *Fetched {
+	out := &Fetched{URL: target}
+	u, err := url.Parse(target)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		out.Err = fmt.Errorf("not an http(s) URL: %q", target)
+		return out
+	}
+	for _, slot := range []chan struct{}{f.global, f.hostSlot(u.Hostname())} {
+		select {
+		case slot <- struct{}{}:
+			defer func(c chan struct{}) { <-c }(slot)
+		case <-ctx.Done():
+			out.Err = ctx.Err()
+			return out
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		out.Err = err
+		return out
+	}
+	req.Header.Set("User-Agent", f.UserAgent)
+	req.Header.Set("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+	req.Header.Set("Accept-Encoding", "gzip, deflate, br")
+	req.Header.Set("Accept-Language", "en-US,en;q=0.9")
+	resp, err := f.client.Do(req)
+	if err != nil {
+		out.Err = err
+		return out
+	}
+	defer resp.Body.Close()
+	out.Status, out.ContentType, out.FinalURL = resp.StatusCode, resp.Header.Get("Content-Type"), resp.Request.URL.String()
+	for r := resp.Request; r != nil && r.Response != nil; r = r.Response.Request {
+		out.Redirects = append([]string{r.Response.Request.URL.String()}, out.Redirects...)
+	}
+	out.Body, out.Truncated, out.Err = f.readBody(resp)
+	return out
+}
+
+// readBody decodes the content encoding and the charset, keeping at most MaxBody bytes of the
+// result; what arrived before a timeout or a broken connection is kept with the error.
+func (f *Fetcher) readBody(resp *http.Response) ([]byte, bool, error) {
+	raw := io.LimitReader(resp.Body, 4*f.MaxBody) // compressed bytes read at most
+	var r io.Reader = raw
+	switch strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding"))) {
+	case "gzip", "x-gzip":
+		gz, err := gzip.NewReader(raw)
+		if err != nil {
+			return nil, false, fmt.Errorf("gzip: %w", err)
+		}
+		r = gz
+	case "deflate":
+		r = flate.NewReader(raw)
+	case "br":
+		r = brotli.NewReader(raw)
+	}
+	// Read first, decode after: a charset reader reads ahead, and would lose what a slow server
+	// sent before it stalled.
+	body, err := io.ReadAll(io.LimitReader(r, f.MaxBody+1))
+	truncated := int64(len(body)) > f.MaxBody
+	if truncated {
+		body = body[:f.MaxBody]
+		err = nil
+	}
+	if enc, name, _ := charset.DetermineEncoding(body, resp.Header.Get("Content-Type")); name != "utf-8" && enc != nil {
+		if decoded, derr := enc.NewDecoder().Bytes(body); derr == nil {
+			body = decoded[:min(len(decoded), int(f.MaxBody))]
+		}
+	}
+	return body, truncated, err
+}
