@@ -141,7 +141,12 @@ func (rs *RuleSet) ScoreSite(f *SiteFacts) SiteResult {
 		add(kind, detail+": "+strings.Join(hits, ", "))
 		res.Indicators = append(res.Indicators, hits...)
 	}
+	// A flow is a sequence (downloading, connecting, failed): one phrase alone, such as "error
+	// code" in a manual, is not one.
 	flow := found(sp.FakeFlow, true, false)
+	if len(flow) < 2 {
+		flow = nil
+	}
 	group("fake-flow", flow, "fake install or error flow")
 	group("problem", found(sp.Problems, true, false), "printer problems")
 	group("call-to-action", found(sp.CallToAction, true, false), "pushes a call")
@@ -247,26 +252,32 @@ func newWordIndex(text string) *wordIndex {
 // count is how often a single word occurs.
 func (w *wordIndex) count(word string) int { return len(w.pos[word]) }
 
-// has reports whether phrase (split into words the same way) occurs.
+// has reports whether phrase (split into words the same way) occurs; each word may also
+// appear with a plural s ("driver downloads" has "driver download").
 func (w *wordIndex) has(phrase string) bool {
 	parts := newWordIndex(phrase).words
 	if len(parts) == 0 {
 		return false
 	}
-	for _, at := range w.pos[parts[0]] {
-		i := int(at)
-		if i+len(parts) > len(w.words) {
-			continue
-		}
-		ok := true
-		for j := 1; j < len(parts); j++ {
-			if w.words[i+j] != parts[j] {
-				ok = false
-				break
+	same := func(got, want string) bool {
+		return got == want || (len(got) == len(want)+1 && got[len(want)] == 's' && got[:len(want)] == want)
+	}
+	for _, first := range []string{parts[0], parts[0] + "s"} {
+		for _, at := range w.pos[first] {
+			i := int(at)
+			if i+len(parts) > len(w.words) {
+				continue
 			}
-		}
-		if ok {
-			return true
+			ok := true
+			for j := 1; j < len(parts); j++ {
+				if !same(w.words[i+j], parts[j]) {
+					ok = false
+					break
+				}
+			}
+			if ok {
+				return true
+			}
 		}
 	}
 	return false
