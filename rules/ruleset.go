@@ -53,6 +53,8 @@ type SiteSpec struct {
 	BrandCopy    []string       `yaml:"brand_copy"`
 	LeadFields   []string       `yaml:"lead_fields"`
 	Parked       []string       `yaml:"parked"`
+	// References are the brands' genuine pages, by brand name, for `helpwatch refs update`.
+	References map[string][]string `yaml:"references"`
 }
 
 // ParkingSpec names domain-parking services, for the enrichment's "parked" fact: a name whose

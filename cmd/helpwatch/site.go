@@ -44,7 +44,12 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 	domain := fs.String("domain", "", "the domain a saved page belongs to (default: the file name)")
 	userAgent := fs.String("user-agent", site.DefaultUserAgent, "User-Agent of fetches")
 	allowPrivate := fs.Bool("allow-private", false, "allow fetching private and loopback addresses (tests only)")
+	refs := fs.String("refs", "", "fingerprint library (brand reference pages and known kits; see 'helpwatch refs')")
 	targets, err := parseFlags(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	lib, err := loadLibrary(*refs)
 	if err != nil {
 		return err
 	}
@@ -68,7 +73,7 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 		if name == "" {
 			name = filepath.Base(f)
 		}
-		if err := enc.Encode(analyzeFile(rs, name, f, body)); err != nil {
+		if err := enc.Encode(analyzeFile(rs, lib, name, f, body)); err != nil {
 			return err
 		}
 	}
@@ -79,7 +84,7 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := watchContext()
 	defer stop()
 	for _, t := range targets {
-		if err := enc.Encode(checkLive(ctx, rs, fetcher, t)); err != nil {
+		if err := enc.Encode(checkLive(ctx, rs, lib, fetcher, t)); err != nil {
 			return err
 		}
 	}
@@ -91,7 +96,7 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 
 // checkLive fetches and analyzes one site; a fetch that fails is an "unreachable" report with
 // the reason.
-func checkLive(ctx context.Context, rs *rules.RuleSet, f *site.Fetcher, target string) *site.Report {
+func checkLive(ctx context.Context, rs *rules.RuleSet, lib *site.Library, f *site.Fetcher, target string) *site.Report {
 	got := f.Fetch(ctx, target)
 	name := target
 	if u, err := url.Parse(target); err == nil && u.Host != "" {
@@ -106,7 +111,7 @@ func checkLive(ctx context.Context, rs *rules.RuleSet, f *site.Fetcher, target s
 			Reasons: []rules.Reason{{Rule: "site:unreachable", Detail: reason}}, Indicate: []string{}}
 	}
 	base, _ := url.Parse(got.FinalURL)
-	rep := site.Analyze(rs, name, got.Body, site.IsHTML(got.ContentType, got.Body), base)
+	rep := site.Analyze(rs, lib, name, got.Body, site.IsHTML(got.ContentType, got.Body), base)
 	rep.URL, rep.Status = got.FinalURL, got.Status
 	if got.Err != nil {
 		rep.Error = "partial page: " + got.Err.Error()
@@ -129,10 +134,10 @@ func readBounded(path string, limit int64) ([]byte, error) {
 }
 
 // analyzeFile reads a saved page by its extension: HTML parsed, anything else as text.
-func analyzeFile(rs *rules.RuleSet, name, path string, body []byte) *site.Report {
+func analyzeFile(rs *rules.RuleSet, lib *site.Library, name, path string, body []byte) *site.Report {
 	ext := strings.ToLower(filepath.Ext(path))
 	isHTML := ext == ".html" || ext == ".htm" || ((ext == "" || ext == ".php") && site.IsHTML("", body))
-	return site.Analyze(rs, name, body, isHTML, nil)
+	return site.Analyze(rs, lib, name, body, isHTML, nil)
 }
 
 // pageFiles expands directories into the regular files under them (sorted), skipping TSV/MD
@@ -170,6 +175,7 @@ func siteTest(args []string, stdout, stderr io.Writer) error {
 	var scam, benign listFlag
 	fs.Var(&scam, "scam", "scam page or folder of them (repeatable)")
 	fs.Var(&benign, "benign", "benign page or folder of them (repeatable)")
+	refs := fs.String("refs", "", "fingerprint library (brand reference pages and known kits)")
 	minRecall := fs.Float64("min-recall", -1, "gate: least share of scam pages found clone or helpline")
 	maxFlag := fs.Float64("max-flag-rate", -1, "gate: largest share of benign pages found clone or helpline")
 	rest, err := parseFlags(fs, args)
@@ -178,6 +184,10 @@ func siteTest(args []string, stdout, stderr io.Writer) error {
 	}
 	if len(rest) > 0 || len(scam)+len(benign) == 0 {
 		return usageError("site test needs --scam and/or --benign pages")
+	}
+	lib, err := loadLibrary(*refs)
+	if err != nil {
+		return err
 	}
 	rs, err := loadRules()
 	if err != nil {
@@ -205,7 +215,7 @@ func siteTest(args []string, stdout, stderr io.Writer) error {
 				fmt.Fprintf(stderr, "skipping %v\n", err)
 				continue
 			}
-			rep := analyzeFile(rs, filepath.Base(f), f, body)
+			rep := analyzeFile(rs, lib, filepath.Base(f), f, body)
 			counts[rep.Verdict]++
 			hit := rep.Verdict == rules.SiteClone || rep.Verdict == rules.SiteHelpline
 			if hit {
@@ -243,4 +253,15 @@ func siteTest(args []string, stdout, stderr io.Writer) error {
 		return &exitError{1, fmt.Errorf("%d gate(s) failed", len(fails))}
 	}
 	return nil
+}
+
+// loadLibrary reads a fingerprint library; no path means none.
+func loadLibrary(path string) (*site.Library, error) {
+	if path == "" {
+		return nil, nil
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("--refs: %w", err)
+	}
+	return site.LoadLibrary(path)
 }

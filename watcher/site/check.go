@@ -3,6 +3,7 @@ package site
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 
 	"github.com/helpwatch/helpwatch/rules"
@@ -18,6 +19,8 @@ type Report struct {
 	SHA256   string            `json:"sha256,omitempty"`
 	Phones   []rules.SitePhone `json:"phones"`
 	Page     *Page             `json:"page,omitempty"`
+	TLSH     string            `json:"tlsh,omitempty"`
+	Similar  string            `json:"similar_to,omitempty"`
 	Verdict  rules.SiteVerdict `json:"verdict"`
 	Score    int               `json:"content_score"`
 	Brand    string            `json:"brand,omitempty"`
@@ -26,8 +29,9 @@ type Report struct {
 }
 
 // Analyze extracts and scores a page body. html says how to read it: HTML is parsed, anything
-// else (JSX, RST, templates) is read as text.
-func Analyze(rs *rules.RuleSet, domain string, body []byte, isHTML bool, base *url.URL) *Report {
+// else (JSX, RST, templates) is read as text. lib (may be nil) holds the brand reference pages
+// and known kits the page is compared with.
+func Analyze(rs *rules.RuleSet, lib *Library, domain string, body []byte, isHTML bool, base *url.URL) *Report {
 	sum := sha256.Sum256(body)
 	rep := &Report{Domain: domain, SHA256: hex.EncodeToString(sum[:])}
 	var p *Page
@@ -39,6 +43,16 @@ func Analyze(rs *rules.RuleSet, domain string, body []byte, isHTML bool, base *u
 	phones := Phones(p.TelLinks, p.Text)
 	facts := p.Facts(phones)
 	facts.Domain = domain
+	fp := NewFingerprint(domain, "", "", p.Markup, p.Text)
+	rep.TLSH = fp.TLSH
+	if lib != nil {
+		if best, sim := lib.Closest(fp); best != nil {
+			facts.Similarity, facts.SimilarTo = sim, best.Kind+" "+best.Name
+			if sim >= 0.5 {
+				rep.Similar = fmt.Sprintf("%s %s (%.0f%%)", best.Kind, best.Name, 100*sim)
+			}
+		}
+	}
 	res := rs.ScoreSite(facts)
 	rep.Title, rep.Page, rep.Phones = p.Title, p, phones
 	if rep.Phones == nil {

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/PuerkitoBio/goquery"
 	"golang.org/x/net/html"
 
 	"github.com/helpwatch/helpwatch/rules"
@@ -27,6 +26,8 @@ type Page struct {
 	FormActions []string `json:"form_actions,omitempty"`
 	FormFields  []string `json:"form_fields,omitempty"`
 	TelLinks    []string `json:"-"`
+	// Markup is the page's normalized markup, for fingerprints (see NormalizeHTML).
+	Markup []byte `json:"-"`
 }
 
 // IsHTML guesses whether a body is HTML from its content type or first bytes.
@@ -42,102 +43,150 @@ func IsHTML(contentType string, body []byte) bool {
 	return bytes.HasPrefix(head, []byte("<!doctype html")) || bytes.HasPrefix(head, []byte("<html")) || bytes.Contains(head, []byte("<head"))
 }
 
-// ExtractHTML reads an HTML page: title, visible text (scripts, styles and templates left out),
-// meta contents, hosts of links, scripts and frames, forms, and tel: links.
+// ExtractHTML reads an HTML page in one walk over its tree: title, visible text (scripts,
+// styles and templates left out; alt, title and placeholder text kept), meta contents, hosts
+// of links, scripts, frames and images, forms and their fields, tel: links, and the normalized
+// markup fingerprints are made from.
 func ExtractHTML(body []byte, base *url.URL) *Page {
 	p := &Page{}
-	doc, err := goquery.NewDocumentFromReader(bytes.NewReader(body))
+	doc, err := html.Parse(bytes.NewReader(body))
 	if err != nil {
-		p.Text = bounded(string(body))
-		return p
+		return ExtractText(body)
 	}
-	p.Title = strings.TrimSpace(doc.Find("title").First().Text())
-	doc.Find("meta[content]").Each(func(_ int, s *goquery.Selection) {
-		if c, ok := s.Attr("content"); ok && len(p.Meta) < 64 {
-			p.Meta = append(p.Meta, c)
-		}
-	})
-	hosts := map[string]map[string]bool{"link": {}, "script": {}, "form": {}}
-	addHost := func(kind, ref string) {
-		u, err := url.Parse(strings.TrimSpace(ref))
-		if err != nil {
-			return
-		}
-		if base != nil {
-			u = base.ResolveReference(u)
-		}
-		if u.Scheme == "tel" || strings.HasPrefix(strings.ToLower(ref), "tel:") {
-			if len(p.TelLinks) < 64 {
-				p.TelLinks = append(p.TelLinks, strings.TrimPrefix(strings.TrimPrefix(ref, "tel:"), "TEL:"))
-			}
-			return
-		}
-		if h := strings.ToLower(u.Hostname()); h != "" && len(hosts[kind]) < 256 {
-			hosts[kind][h] = true
-		}
-	}
-	doc.Find("a[href], link[href], area[href]").Each(func(_ int, s *goquery.Selection) { addHost("link", s.AttrOr("href", "")) })
-	doc.Find("script[src], iframe[src], img[src]").Each(func(_ int, s *goquery.Selection) { addHost("script", s.AttrOr("src", "")) })
-	doc.Find("form").Each(func(_ int, s *goquery.Selection) {
-		if a, ok := s.Attr("action"); ok {
-			p.FormActions = append(p.FormActions, a)
-			addHost("form", a)
-		}
-	})
-	doc.Find("input, textarea, select").Each(func(_ int, s *goquery.Selection) {
-		for _, a := range []string{"name", "id", "placeholder", "type"} {
-			if v := strings.TrimSpace(s.AttrOr(a, "")); v != "" && len(p.FormFields) < 128 {
-				p.FormFields = append(p.FormFields, v)
-			}
-		}
-	})
-	p.LinkHosts, p.ScriptHosts = keys(hosts["link"]), keys(hosts["script"])
-	for h := range hosts["form"] {
-		p.LinkHosts = append(p.LinkHosts, h)
-	}
-	// Inline scripts still name chat widgets and remote tools; keep their text apart from the
-	// visible text so that the hosts they load count, without their code reading as prose.
-	var scripts strings.Builder
-	doc.Find("script").Each(func(_ int, s *goquery.Selection) {
-		if scripts.Len() < MaxText/4 {
-			scripts.WriteString(s.Text())
-			scripts.WriteByte(' ')
-		}
-	})
-	p.ScriptHosts = append(p.ScriptHosts, hostsIn(scripts.String())...)
-	doc.Find("script, style, noscript, template").Remove()
-	var text strings.Builder
-	for _, n := range doc.Find("body").Nodes {
-		visibleText(n, &text)
-	}
-	if text.Len() == 0 {
-		for _, n := range doc.Nodes {
-			visibleText(n, &text)
-		}
-	}
-	p.Text = bounded(text.String())
+	w := &walker{p: p, base: base, hosts: map[string]map[string]bool{"link": {}, "script": {}}}
+	w.walk(doc, false)
+	p.Title = strings.TrimSpace(p.Title)
+	p.Text = bounded(w.text.String())
+	p.Markup = w.markup.Bytes()
+	p.LinkHosts, p.ScriptHosts = keys(w.hosts["link"]), keys(w.hosts["script"])
+	// Inline scripts name chat widgets and remote tools: the hosts they load count, their code
+	// does not read as prose.
+	p.ScriptHosts = append(p.ScriptHosts, hostsIn(w.scripts.String())...)
 	return p
 }
 
-func visibleText(n *html.Node, b *strings.Builder) {
-	if b.Len() > MaxText {
+type walker struct {
+	p                     *Page
+	base                  *url.URL
+	hosts                 map[string]map[string]bool
+	text, scripts, markup bytes.Buffer
+	titleDone             bool
+}
+
+func (w *walker) host(kind, ref string) {
+	ref = strings.TrimSpace(ref)
+	if len(ref) > 4 && strings.EqualFold(ref[:4], "tel:") {
+		if len(w.p.TelLinks) < 64 {
+			w.p.TelLinks = append(w.p.TelLinks, ref[4:])
+		}
 		return
+	}
+	u, err := url.Parse(ref)
+	if err != nil {
+		return
+	}
+	if w.base != nil {
+		u = w.base.ResolveReference(u)
+	}
+	if h := strings.ToLower(u.Hostname()); h != "" && len(w.hosts[kind]) < 256 {
+		w.hosts[kind][h] = true
+	}
+}
+
+func attr(n *html.Node, key string) (string, bool) {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val, true
+		}
+	}
+	return "", false
+}
+
+// walk visits n; hidden is true inside script, style, noscript and template.
+func (w *walker) walk(n *html.Node, hidden bool) {
+	if w.markup.Len() < 1<<20 {
+		switch n.Type {
+		case html.TextNode:
+			if t := strings.Join(strings.Fields(n.Data), " "); t != "" {
+				w.markup.WriteString(t)
+				w.markup.WriteByte(' ')
+			}
+		case html.ElementNode:
+			w.markup.WriteByte('<')
+			w.markup.WriteString(n.Data)
+			for _, a := range n.Attr {
+				w.markup.WriteByte(' ')
+				w.markup.WriteString(a.Key)
+				w.markup.WriteString(`=""`)
+			}
+			w.markup.WriteByte('>')
+		}
 	}
 	switch n.Type {
 	case html.TextNode:
-		b.WriteString(n.Data)
-		b.WriteByte(' ')
+		switch {
+		case n.Parent != nil && n.Parent.Type == html.ElementNode && n.Parent.Data == "script":
+			if w.scripts.Len() < MaxText/4 {
+				w.scripts.WriteString(n.Data)
+				w.scripts.WriteByte(' ')
+			}
+		case n.Parent != nil && n.Parent.Data == "title" && !w.titleDone:
+			w.p.Title += n.Data
+		case !hidden && w.text.Len() < MaxText:
+			w.text.WriteString(n.Data)
+			w.text.WriteByte(' ')
+		}
 	case html.ElementNode:
-		// Attribute text people read: alt and title.
-		for _, a := range n.Attr {
-			if a.Key == "alt" || a.Key == "title" || a.Key == "placeholder" || a.Key == "aria-label" {
-				b.WriteString(a.Val)
-				b.WriteByte(' ')
+		switch n.Data {
+		case "script", "style", "noscript", "template":
+			hidden = true
+		}
+		switch n.Data {
+		case "a", "link", "area":
+			if v, ok := attr(n, "href"); ok {
+				w.host("link", v)
+			}
+		case "script", "iframe", "img", "frame", "embed":
+			if v, ok := attr(n, "src"); ok {
+				w.host("script", v)
+			}
+		case "meta":
+			if v, ok := attr(n, "content"); ok && len(w.p.Meta) < 64 {
+				w.p.Meta = append(w.p.Meta, v)
+			}
+		case "form":
+			if v, ok := attr(n, "action"); ok {
+				w.p.FormActions = append(w.p.FormActions, v)
+				w.host("link", v)
+			}
+		case "input", "textarea", "select":
+			for _, k := range []string{"name", "id", "placeholder", "type"} {
+				if v, ok := attr(n, k); ok && strings.TrimSpace(v) != "" && len(w.p.FormFields) < 128 {
+					w.p.FormFields = append(w.p.FormFields, strings.TrimSpace(v))
+				}
+			}
+		}
+		if !hidden && w.text.Len() < MaxText {
+			for _, a := range n.Attr {
+				if a.Key == "alt" || a.Key == "title" || a.Key == "placeholder" || a.Key == "aria-label" {
+					w.text.WriteString(a.Val)
+					w.text.WriteByte(' ')
+				}
 			}
 		}
 	}
 	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		visibleText(c, b)
+		w.walk(c, hidden)
+	}
+	if n.Type == html.ElementNode {
+		if n.Data == "title" {
+			w.titleDone = true
+		}
+		if n.FirstChild != nil && w.markup.Len() < 1<<20 {
+			w.markup.WriteString("</")
+			w.markup.WriteString(n.Data)
+			w.markup.WriteByte('>')
+		}
 	}
 }
 
@@ -145,7 +194,7 @@ func visibleText(n *html.Node, b *strings.Builder) {
 // hosts it names, and tel: links.
 func ExtractText(body []byte) *Page {
 	s := bounded(string(body))
-	p := &Page{Text: s, LinkHosts: hostsIn(s)}
+	p := &Page{Text: s, LinkHosts: hostsIn(s), Markup: bytes.Join(bytes.Fields(body[:min(len(body), 1<<20)]), []byte(" "))}
 	for _, m := range reTel.FindAllStringSubmatch(s, 64) {
 		p.TelLinks = append(p.TelLinks, m[1])
 	}

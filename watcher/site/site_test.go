@@ -26,7 +26,7 @@ func analyzeFixture(t *testing.T, name, domain string) *Report {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Analyze(ruleSet(t), domain, body, strings.HasSuffix(name, ".html"), nil)
+	return Analyze(ruleSet(t), nil, domain, body, strings.HasSuffix(name, ".html"), nil)
 }
 
 func TestSiteVerdicts(t *testing.T) {
@@ -118,6 +118,6 @@ func BenchmarkAnalyze100KB(b *testing.B) {
 	b.SetBytes(int64(len(page)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		Analyze(rs, "hp-printer-setup-help.com", page, true, nil)
+		Analyze(rs, nil, "hp-printer-setup-help.com", page, true, nil)
 	}
 }
