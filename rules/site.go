@@ -286,3 +286,34 @@ func (w *wordIndex) has(phrase string) bool {
 func isWordByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
 }
+
+// WithSite adds a site check's reasons to a result (the first score or the one revised by
+// enrichment) and recomputes score and verdict. Clone and helpline pages add their reasons; a
+// phone number already seen on other flagged sites adds the known-phone points at once.
+func (rs *RuleSet) WithSite(r Result, s SiteResult, knownPhoneSites int) Result {
+	out := r
+	out.Reasons = append([]Reason(nil), r.Reasons...)
+	out.RulesVersion = rs.Version
+	if s.Verdict == SiteClone || s.Verdict == SiteHelpline {
+		out.Reasons = append(out.Reasons, Reason{Rule: "site:" + string(s.Verdict), Points: s.Score / 2,
+			Detail: fmt.Sprintf("the site is a %s (content score %d)", s.Verdict, s.Score)})
+	}
+	if knownPhoneSites > 0 {
+		out.Reasons = append(out.Reasons, Reason{Rule: "site:known-phone", Points: rs.Source.Site.Points["known-phone"],
+			Detail: fmt.Sprintf("its phone number is on %d other flagged site(s)", knownPhoneSites)})
+	}
+	out.Score = 0
+	for _, re := range out.Reasons {
+		out.Score += re.Points
+	}
+	out.Score = min(max(out.Score, 0), 100)
+	switch {
+	case out.Score >= rs.Alert:
+		out.Verdict = VerdictAlert
+	case out.Score >= rs.Watch:
+		out.Verdict = VerdictWatch
+	default:
+		out.Verdict = VerdictIgnore
+	}
+	return out
+}

@@ -48,7 +48,7 @@ func lookupWorld(t *testing.T) []string {
 
 func TestEnrichQueueAfterReplay(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "h.db")
-	if _, stderr, code := runCLI(t, "", "watch", "--enrich=false", "--source", demoFile(t), "--db", db); code != 0 {
+	if _, stderr, code := runCLI(t, "", "watch", "--enrich=false", "--site-check=false", "--source", demoFile(t), "--db", db); code != 0 {
 		t.Fatalf("watch: %s", stderr)
 	}
 	args := append([]string{"enrich", "--queue", "--db", db}, lookupWorld(t)...)
@@ -161,7 +161,7 @@ func TestWatchEnrichesInTheBackground(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "h.db")
 	done := make(chan int, 1)
 	var stderr string
-	args := append([]string{"watch", "--source", url, "--db", db}, lookupWorld(t)...) // t.Fatal only in the test goroutine
+	args := append([]string{"watch", "--site-check=false", "--source", url, "--db", db}, lookupWorld(t)...) // t.Fatal only in the test goroutine
 	go func() {
 		var code int
 		_, stderr, code = runCLI(t, "", args...)

@@ -23,18 +23,19 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"watch":    {"follow Certificate Transparency, score every name, store findings (the main job)", runWatch},
-		"findings": {"list stored findings", runFindings},
-		"report":   {"the daily domain report (HTML, Markdown, CSV or JSON)", runReport},
-		"abuse":    {"prepare, send and follow up registrar abuse reports", runAbuse},
-		"label":    {"record an analyst's label (scam, benign, unsure) for names", runLabel},
-		"site":     {"check what a site or saved page shows (clone, helpline, parked, benign)", runSite},
-		"refs":     {"the site check's fingerprints of brand pages and known scam kits", runRefs},
-		"enrich":   {"look names up (DNS, RDAP, WHOIS) and revise their scores, or work through the queue", runEnrich},
-		"record":   {"write a live certstream to a file for replay", runRecord},
-		"score":    {"score names from files or stdin (one per line)", runScore},
-		"rules":    {"lint, explain, test or show rule files", runRules},
-		"version":  {"print the version and the default rule-set version", runVersion},
+		"watch":     {"follow Certificate Transparency, score every name, store findings (the main job)", runWatch},
+		"findings":  {"list stored findings", runFindings},
+		"report":    {"the daily domain report (HTML, Markdown, CSV or JSON)", runReport},
+		"abuse":     {"prepare, send and follow up registrar abuse reports", runAbuse},
+		"label":     {"record an analyst's label (scam, benign, unsure) for names", runLabel},
+		"site":      {"check what a site or saved page shows (clone, helpline, parked, benign)", runSite},
+		"refs":      {"the site check's fingerprints of brand pages and known scam kits", runRefs},
+		"campaigns": {"groups of checked sites that share a phone number", runCampaigns},
+		"enrich":    {"look names up (DNS, RDAP, WHOIS) and revise their scores, or work through the queue", runEnrich},
+		"record":    {"write a live certstream to a file for replay", runRecord},
+		"score":     {"score names from files or stdin (one per line)", runScore},
+		"rules":     {"lint, explain, test or show rule files", runRules},
+		"version":   {"print the version and the default rule-set version", runVersion},
 	}
 }
 
@@ -98,7 +99,7 @@ Commands:
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprint(w, `
 Run 'helpwatch <command> --help' for the flags of a command.

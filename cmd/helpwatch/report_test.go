@@ -11,7 +11,7 @@ import (
 func TestReportAndAbuseCommands(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "h.db")
-	if _, stderr, code := runCLI(t, "", "watch", "--enrich=false", "--source", demoFile(t), "--db", db); code != 0 {
+	if _, stderr, code := runCLI(t, "", "watch", "--enrich=false", "--site-check=false", "--source", demoFile(t), "--db", db); code != 0 {
 		t.Fatalf("watch: %s", stderr)
 	}
 	if _, stderr, code := runCLI(t, "", append([]string{"enrich", "--queue", "--db", db}, lookupWorld(t)...)...); code != 0 {

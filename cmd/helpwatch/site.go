@@ -14,6 +14,7 @@ import (
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher/output"
 	"github.com/helpwatch/helpwatch/watcher/site"
+	"github.com/helpwatch/helpwatch/watcher/store"
 )
 
 const siteUsage = `usage: helpwatch site check [--file PAGE --domain NAME] [URL|NAME]...
@@ -264,4 +265,47 @@ func loadLibrary(path string) (*site.Library, error) {
 		return nil, fmt.Errorf("--refs: %w", err)
 	}
 	return site.LoadLibrary(path)
+}
+
+const campaignsUsage = `usage: helpwatch campaigns [--db PATH] [--format table|json]
+
+Groups the checked sites that show the same phone number: one number on several domains is
+one operation, and reporting them together gets them taken down together.`
+
+func runCampaigns(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("campaigns", campaignsUsage, stderr)
+	dbPath := fs.String("db", store.DefaultPath, "findings database")
+	format := fs.String("format", "table", "table or json")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	db, err := openExistingDB(*dbPath)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	cs, err := db.Campaigns(context.Background())
+	if err != nil {
+		return err
+	}
+	switch *format {
+	case "json":
+		return json.NewEncoder(stdout).Encode(cs)
+	case "table":
+		if len(cs) == 0 {
+			fmt.Fprintln(stdout, "no phone number is shared by two checked sites yet")
+		}
+		for _, c := range cs {
+			kind := ""
+			if c.TollFree {
+				kind = " (toll-free)"
+			}
+			fmt.Fprintf(stdout, "%s%s: %d domains, %d flagged\n", c.Phone, kind, len(c.Domains), c.Flagged)
+			for _, d := range c.Domains {
+				fmt.Fprintf(stdout, "  %s\n", output.Printable(d))
+			}
+		}
+		return nil
+	}
+	return usageError("--format %q: table or json", *format)
 }

@@ -112,7 +112,7 @@ func TestTuningMalformedCorpus(t *testing.T) {
 // Labels go into the store and come back in the backtest, with the alerts per day.
 func TestTuningLabelsAndBacktest(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "h.db")
-	if _, stderr, code := runCLI(t, "", "watch", "--enrich=false", "--source", demoFile(t), "--db", db); code != 0 {
+	if _, stderr, code := runCLI(t, "", "watch", "--enrich=false", "--site-check=false", "--source", demoFile(t), "--db", db); code != 0 {
 		t.Fatal(stderr)
 	}
 	for _, args := range [][]string{

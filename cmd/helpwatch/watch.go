@@ -22,6 +22,7 @@ import (
 	"github.com/helpwatch/helpwatch/watcher/metrics"
 	"github.com/helpwatch/helpwatch/watcher/output"
 	"github.com/helpwatch/helpwatch/watcher/pipeline"
+	"github.com/helpwatch/helpwatch/watcher/site"
 	"github.com/helpwatch/helpwatch/watcher/source"
 	"github.com/helpwatch/helpwatch/watcher/store"
 )
@@ -124,6 +125,8 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 	dedupeSize := fs.Int("dedupe-size", 1<<17, "names remembered to skip repeats (about 150 bytes each)")
 	doEnrich := fs.Bool("enrich", true, "enrich findings in the background (DNS, RDAP, WHOIS) and revise their scores")
 	enrichWorkers := fs.Int("enrich-workers", 16, "concurrent enrichment lookups")
+	doSite := fs.Bool("site-check", true, "fetch each finding's site and check what it shows (re-checked at 1 h, 6 h, 24 h and 3 days while it is down)")
+	refsPath := fs.String("refs", "", "fingerprint library for the site check (see 'helpwatch refs')")
 	ef := addEnrichFlags(fs)
 	rest, err := parseFlags(fs, args)
 	if err != nil {
@@ -212,7 +215,23 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 		go func() { enrichDone <- q.Run(enrichCtx) }()
 	}
 
-	log.Info("watching", "source", src.String(), "db", db.Path(), "rules", rs.Version, "enrich", *doEnrich)
+	siteDone := make(chan error, 1)
+	siteDone <- nil
+	if *doSite {
+		lib, err := loadLibrary(*refsPath)
+		if err != nil {
+			return err
+		}
+		<-siteDone
+		q := &site.Queue{Store: db, Rules: rs, Fetcher: &site.Fetcher{}, Library: lib, AfterEnrichment: *doEnrich, Log: log, Stats: stats,
+			Checked: func(f *watcher.Finding, c *store.SiteCheck) {
+				log.Info("site checked", "name", output.Printable(f.Domain), "verdict", c.Verdict, "content_score", c.Score,
+					"phones", len(c.Phones), "status", c.Status)
+			}}
+		go func() { siteDone <- q.Run(enrichCtx) }()
+	}
+
+	log.Info("watching", "source", src.String(), "db", db.Path(), "rules", rs.Version, "enrich", *doEnrich, "site_check", *doSite)
 	started := time.Now()
 	runErr := pipeline.Run(ctx, src, pipeline.Config{
 		Rules: rs, Store: db, Stats: stats, Log: log, Emit: emit, DedupeSize: *dedupeSize, ShutdownBudget: 2 * time.Second,
@@ -220,6 +239,9 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 	stopEnrich()
 	if err := <-enrichDone; err != nil {
 		log.Error("enrichment stopped with an error", "err", err)
+	}
+	if err := <-siteDone; err != nil {
+		log.Error("the site check stopped with an error", "err", err)
 	}
 	pending, _ := db.PendingEnrichment(context.Background())
 	health.Finished()

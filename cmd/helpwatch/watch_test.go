@@ -67,7 +67,7 @@ func domains(fs []watcher.Finding) string {
 // End to end: replay a file → store → `helpwatch findings` shows the expected rows.
 func TestWatchReplayThenFindings(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "h.db")
-	stdout, stderr, code := runCLI(t, "", "watch", "--enrich=false", "--source", demoFile(t), "--db", db)
+	stdout, stderr, code := runCLI(t, "", "watch", "--enrich=false", "--site-check=false", "--source", demoFile(t), "--db", db)
 	if code != 0 {
 		t.Fatalf("watch exit %d: %s", code, stderr)
 	}
@@ -104,7 +104,7 @@ func TestWatchReplayThenFindings(t *testing.T) {
 	}
 
 	// Replaying the same file again creates nothing new and counts no certificate twice.
-	stdout, _, code = runCLI(t, "", "watch", "--enrich=false", "--source", demoFile(t), "--db", db)
+	stdout, _, code = runCLI(t, "", "watch", "--enrich=false", "--site-check=false", "--source", demoFile(t), "--db", db)
 	if code != 0 || strings.TrimSpace(stdout) != "" {
 		t.Errorf("second replay: exit %d, printed %q", code, stdout)
 	}
@@ -145,7 +145,7 @@ func TestFindingsErrors(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, stderr)
 		}
 	}
-	if _, stderr, code := runCLI(t, "", "watch", "--enrich=false", "--source", "no-such-file.jsonl", "--db", filepath.Join(t.TempDir(), "x.db")); code != 1 || !strings.Contains(stderr, "no-such-file.jsonl") {
+	if _, stderr, code := runCLI(t, "", "watch", "--enrich=false", "--site-check=false", "--source", "no-such-file.jsonl", "--db", filepath.Join(t.TempDir(), "x.db")); code != 1 || !strings.Contains(stderr, "no-such-file.jsonl") {
 		t.Errorf("missing replay file: exit %d, %s", code, stderr)
 	}
 }
@@ -230,7 +230,7 @@ func countFindings(t *testing.T, path string) (int, string) {
 
 func childWatch(t *testing.T, args ...string) (*exec.Cmd, *strings.Builder) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], append([]string{"watch", "--enrich=false"}, args...)...)
+	cmd := exec.Command(os.Args[0], append([]string{"watch", "--enrich=false", "--site-check=false"}, args...)...)
 	cmd.Env = append(os.Environ(), "HELPWATCH_MAIN=1")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -308,7 +308,7 @@ func TestRecordThenReplay(t *testing.T) {
 		t.Fatalf("recorded %d lines (%v), want 25", strings.Count(string(data), "\n"), err)
 	}
 	db := filepath.Join(t.TempDir(), "h.db")
-	stdout, stderr, code := runCLI(t, "", "watch", "--enrich=false", "--source", out, "--db", db)
+	stdout, stderr, code := runCLI(t, "", "watch", "--enrich=false", "--site-check=false", "--source", out, "--db", db)
 	if code != 0 || len(decodeFindings(t, stdout)) != 25 {
 		t.Errorf("replay of the recording: exit %d, %d findings\n%s", code, len(decodeFindings(t, stdout)), stderr)
 	}
@@ -328,7 +328,7 @@ func TestWatchLiveInProcessWithMetrics(t *testing.T) {
 		cancel()
 	}()
 	db := filepath.Join(t.TempDir(), "h.db")
-	stdout, stderr, code := runCLI(t, "", "watch", "--enrich=false", "--source", url, "--db", db, "--metrics-addr", "127.0.0.1:0", "--min-verdict", "alert")
+	stdout, stderr, code := runCLI(t, "", "watch", "--enrich=false", "--site-check=false", "--source", url, "--db", db, "--metrics-addr", "127.0.0.1:0", "--min-verdict", "alert")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}

@@ -84,6 +84,7 @@ type Source interface {
 	Findings(ctx context.Context, q store.Query) ([]watcher.Finding, error)
 	ReportedNames(ctx context.Context) (map[string]bool, error)
 	RecordAbuseReport(ctx context.Context, r *store.AbuseReport) error
+	LatestSiteChecks(ctx context.Context) (map[string]*store.SiteCheck, error)
 }
 
 // PrepareOptions choose what to report.
@@ -128,6 +129,10 @@ func Prepare(ctx context.Context, src Source, rep *Reporter, opts PrepareOptions
 	if err != nil {
 		return nil, err
 	}
+	sites, err := src.LatestSiteChecks(ctx)
+	if err != nil {
+		return nil, err
+	}
 	type group struct {
 		registrar, email string
 		findings         []*watcher.Finding
@@ -160,7 +165,7 @@ func Prepare(ctx context.Context, src Source, rep *Reporter, opts PrepareOptions
 	for _, k := range keys {
 		g := groups[k]
 		sort.Slice(g.findings, func(i, j int) bool { return g.findings[i].Domain < g.findings[j].Domain })
-		msg, err := compose(rep, g.registrar, g.email, g.findings, opts.Now)
+		msg, err := compose(rep, g.registrar, g.email, g.findings, sites, opts.Now)
 		if err != nil {
 			return out, err
 		}
@@ -266,7 +271,7 @@ func oneLine(s string) string {
 }
 
 // compose builds the message: text body with the facts per domain, JSON attachment.
-func compose(rep *Reporter, registrar, to string, fs []*watcher.Finding, now time.Time) (*composed, error) {
+func compose(rep *Reporter, registrar, to string, fs []*watcher.Finding, sites map[string]*store.SiteCheck, now time.Time) (*composed, error) {
 	h := sha256.New()
 	for _, f := range fs {
 		h.Write([]byte(f.Domain + "\n"))
@@ -307,7 +312,7 @@ func compose(rep *Reporter, registrar, to string, fs []*watcher.Finding, now tim
 	body.WriteString("the sites pose as the brand's printer setup or support pages and push victims to call a phone number, where they are charged for fake support and asked for remote access to their computers.\n\n")
 	body.WriteString("We ask you to suspend these domains under your abuse policy (RAA 3.18). The facts for each are below and, machine-readable, in the attached JSON file.\n\n")
 	for i, f := range fs {
-		writeDomainFacts(&body, i+1, f)
+		writeDomainFacts(&body, i+1, f, sites[f.Domain])
 	}
 	fmt.Fprintf(&body, "Reported by %s <%s>", oneLine(sender), rep.Email)
 	if rep.OnBehalfOf != "" {
@@ -375,7 +380,7 @@ func compose(rep *Reporter, registrar, to string, fs []*watcher.Finding, now tim
 	return c, nil
 }
 
-func writeDomainFacts(b *strings.Builder, n int, f *watcher.Finding) {
+func writeDomainFacts(b *strings.Builder, n int, f *watcher.Finding, sc *store.SiteCheck) {
 	score, verdict, reasons := f.Score, f.Verdict, f.Reasons
 	if f.Revised != nil {
 		score, verdict, reasons = f.Revised.Score, f.Revised.Verdict, f.Revised.Reasons
@@ -424,8 +429,36 @@ func writeDomainFacts(b *strings.Builder, n int, f *watcher.Finding) {
 			fmt.Fprintf(b, "   Name servers: %s\n", oneLine(strings.Join(en.DNS.NS, ", ")))
 		}
 	}
-	b.WriteString("   Phone numbers on the site: none recorded (site not checked)\n")
-	b.WriteString("   Clone evidence: none recorded (site not checked)\n\n")
+	switch {
+	case sc == nil:
+		b.WriteString("   Phone numbers on the site: none recorded (site not checked)\n")
+		b.WriteString("   Clone evidence: none recorded (site not checked)\n\n")
+		return
+	case sc.Verdict == rules.SiteUnreachable:
+		fmt.Fprintf(b, "   Site: did not answer when checked %s\n\n", sc.At.UTC().Format("2006-01-02 15:04 UTC"))
+		return
+	}
+	var phones []string
+	for _, p := range sc.Phones {
+		s := p.E164
+		if p.TollFree {
+			s += " (toll-free)"
+		}
+		phones = append(phones, s)
+	}
+	if len(phones) == 0 {
+		phones = []string{"none"}
+	}
+	fmt.Fprintf(b, "   Phone numbers on the site: %s\n", oneLine(strings.Join(phones, ", ")))
+	fmt.Fprintf(b, "   Site check %s: %s, content score %d of 100; page %s (HTTP %d, SHA-256 %s)\n", sc.At.UTC().Format("2006-01-02 15:04 UTC"),
+		sc.Verdict, sc.Score, oneLine(sc.URL), sc.Status, sc.SHA256)
+	if len(sc.Indicators) > 0 {
+		fmt.Fprintf(b, "   Clone evidence: %s\n", oneLine(strings.Join(sc.Indicators, ", ")))
+	}
+	if sc.SimilarTo != "" {
+		fmt.Fprintf(b, "   Similar to: %s\n", oneLine(sc.SimilarTo))
+	}
+	b.WriteString("\n")
 }
 
 type attachmentDomain struct {

@@ -24,6 +24,7 @@ type Source interface {
 	RecordReportRun(ctx context.Context, run *store.ReportRun) error
 	AlertsPerDay(ctx context.Context, from, to time.Time, brand string) ([]store.DayCount, error)
 	ReportedDomains(ctx context.Context, open bool) ([]store.ReportedDomain, error)
+	LatestSiteChecks(ctx context.Context) (map[string]*store.SiteCheck, error)
 }
 
 // Options choose the period and the brand.
@@ -89,6 +90,7 @@ type Item struct {
 	CertCount   int                 `json:"cert_count"`
 	Cert        watcher.Certificate `json:"certificate"`
 	State       string              `json:"state"`
+	Site        string              `json:"site_verdict,omitempty"` // clone, helpline, parked, benign
 	RulesUsed   string              `json:"rules_version"`
 }
 
@@ -150,10 +152,22 @@ func Build(ctx context.Context, src Source, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	sites, err := src.LatestSiteChecks(ctx)
+	if err != nil {
+		return nil, err
+	}
 	bySection := map[string]*Section{}
 	states := map[string]string{}
 	for i := range found {
 		it := itemOf(&found[i], checks)
+		if sc := sites[it.Domain]; sc != nil && sc.Verdict != rules.SiteUnreachable {
+			for _, p := range sc.Phones {
+				it.Phones = append(it.Phones, p.E164)
+			}
+			score := sc.Score
+			it.CloneScore = &score
+			it.Site = string(sc.Verdict)
+		}
 		if it.Verdict.Rank() < rules.VerdictWatch.Rank() {
 			continue // enrichment lowered it below watch (parked, long-registered)
 		}

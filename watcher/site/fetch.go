@@ -62,6 +62,9 @@ type Fetcher struct {
 	Allow func(netip.Addr) bool
 	// Global and PerHost bound concurrent fetches (defaults 16 and 2).
 	Global, PerHost int
+	// Rewrite maps the host:port a request dials to another (tests send every name to a local
+	// server); the guard still checks the address dialled.
+	Rewrite func(hostport string) string
 
 	once    sync.Once
 	client  *http.Client
@@ -119,8 +122,14 @@ func (f *Fetcher) init() {
 			}
 			return nil
 		}}
+		dial := dialer.DialContext
+		if f.Rewrite != nil {
+			dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return dialer.DialContext(ctx, network, f.Rewrite(addr))
+			}
+		}
 		transport := &http.Transport{
-			DialContext:            dialer.DialContext,
+			DialContext:            dial,
 			TLSHandshakeTimeout:    5 * time.Second,
 			ResponseHeaderTimeout:  f.Timeout,
 			MaxResponseHeaderBytes: 64 << 10,

@@ -132,6 +132,43 @@ var migrations = []string{
 		labeled_at INTEGER NOT NULL
 	);
 	CREATE INDEX labels_name ON labels(name, labeled_at);`,
+	// 5: the site check: evidence per check, phone numbers across domains (campaigns), and a
+	// queue with re-check times for sites that are not up yet.
+	`CREATE TABLE site_checks (
+		id            INTEGER PRIMARY KEY,
+		name          TEXT    NOT NULL,
+		checked_at    INTEGER NOT NULL,
+		url           TEXT    NOT NULL DEFAULT '',
+		status        INTEGER NOT NULL DEFAULT 0,
+		title         TEXT    NOT NULL DEFAULT '',
+		verdict       TEXT    NOT NULL,
+		content_score INTEGER NOT NULL DEFAULT 0,
+		brand         TEXT    NOT NULL DEFAULT '',
+		reasons       TEXT    NOT NULL DEFAULT '[]', -- JSON
+		indicators    TEXT    NOT NULL DEFAULT '[]', -- JSON
+		phones        TEXT    NOT NULL DEFAULT '[]', -- JSON
+		sha256        TEXT    NOT NULL DEFAULT '',
+		tlsh          TEXT    NOT NULL DEFAULT '',
+		similar_to    TEXT    NOT NULL DEFAULT '',
+		error         TEXT    NOT NULL DEFAULT '',
+		body_gz       BLOB -- the page, gzip, at most 256 KiB compressed
+	);
+	CREATE INDEX site_checks_name ON site_checks(name, checked_at);
+	CREATE TABLE site_phones (
+		e164       TEXT    NOT NULL,
+		name       TEXT    NOT NULL,
+		toll_free  INTEGER NOT NULL DEFAULT 0,
+		flagged    INTEGER NOT NULL DEFAULT 0, -- the site was clone or helpline
+		first_seen INTEGER NOT NULL,
+		PRIMARY KEY (e164, name)
+	) WITHOUT ROWID;
+	CREATE TABLE site_queue (
+		name       TEXT    PRIMARY KEY,
+		due_at     INTEGER NOT NULL,
+		attempts   INTEGER NOT NULL DEFAULT 0,
+		last_error TEXT    NOT NULL DEFAULT ''
+	);
+	INSERT INTO site_queue (name, due_at) SELECT name, 0 FROM findings;`,
 }
 
 // SQLite is the embedded Store. It is safe for concurrent use; writes are serialized.
@@ -257,6 +294,10 @@ func (s *SQLite) Save(ctx context.Context, batch []Sighting, counts Counts) ([]w
 	if err != nil {
 		return nil, err
 	}
+	enqueueSite, err := tx.PrepareContext(ctx, `INSERT INTO site_queue (name, due_at) VALUES (?,?) ON CONFLICT DO NOTHING`)
+	if err != nil {
+		return nil, err
+	}
 	var created []watcher.Finding
 	for i := range batch {
 		sg := &batch[i]
@@ -291,6 +332,9 @@ func (s *SQLite) Save(ctx context.Context, batch []Sighting, counts Counts) ([]w
 		if isNew {
 			if _, err := enqueue.ExecContext(ctx, r.Domain, at, at); err != nil {
 				return nil, fmt.Errorf("%s: queueing %s for enrichment: %w", s.path, r.Domain, err)
+			}
+			if _, err := enqueueSite.ExecContext(ctx, r.Domain, at); err != nil {
+				return nil, fmt.Errorf("%s: queueing %s for the site check: %w", s.path, r.Domain, err)
 			}
 			f := watcher.Finding{Result: *r, FirstSeen: sg.At, LastSeen: sg.At, CTSeen: sg.CTSeen, Cert: sg.Cert}
 			if certKey(&sg.Cert) != "" {

@@ -1,0 +1,100 @@
+package site
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/helpwatch/helpwatch/rules"
+	"github.com/helpwatch/helpwatch/watcher"
+	"github.com/helpwatch/helpwatch/watcher/store"
+)
+
+func TestQueueStoresEvidenceAndLinksCampaigns(t *testing.T) {
+	clone := fixture(t, "clone.html")
+	sameKitOtherName := []byte(strings.ReplaceAll(string(clone), "123.hp.com", "hp-setup.example"))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.Host)
+		if host == "" {
+			host = r.Host
+		}
+		switch host {
+		case "hp-printer-setup-help.com":
+			w.Write(clone)
+		case "hp-setup-assist.net":
+			w.Write(sameKitOtherName) // another domain, the same toll-free number
+		case "canon-printer-support-247.com":
+			w.Write(fixture(t, "helpline.html"))
+		default:
+			http.Error(w, "no", http.StatusBadGateway)
+		}
+	}))
+	defer srv.Close()
+	local := srv.Listener.Addr().String()
+	fetcher := &Fetcher{Timeout: 2 * time.Second, Allow: onlyLocal127001, Rewrite: func(hostport string) string {
+		if strings.HasPrefix(hostport, "epson-down.com:") {
+			return "127.0.0.1:1" // nothing listens: the site is down
+		}
+		return local
+	}}
+	db, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rs := ruleSet(t)
+	sc := rs.NewScorer()
+	var batch []store.Sighting
+	for _, n := range []string{"hp-printer-setup-help.com", "hp-setup-assist.net", "canon-printer-support-247.com", "epson-down.com"} {
+		r := sc.Score(n)
+		r.Verdict = rules.VerdictWatch // stored regardless of the name's own score
+		batch = append(batch, store.Sighting{Result: r, At: time.Now(), Cert: watcher.Certificate{Index: -1}})
+	}
+	if _, err := db.Save(context.Background(), batch, store.Counts{}); err != nil {
+		t.Fatal(err)
+	}
+	q := &Queue{Store: db, Rules: rs, Fetcher: fetcher, Workers: 1, Drain: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := q.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	checks, err := db.LatestSiteChecks(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]rules.SiteVerdict{"hp-printer-setup-help.com": rules.SiteClone, "hp-setup-assist.net": rules.SiteClone,
+		"canon-printer-support-247.com": rules.SiteHelpline, "epson-down.com": rules.SiteUnreachable} {
+		if c := checks[name]; c == nil || c.Verdict != want {
+			t.Errorf("%s: %+v, want %s", name, c, want)
+		}
+	}
+	hp := checks["hp-printer-setup-help.com"]
+	if hp.SHA256 == "" || hp.TLSH == "" || hp.Status != 200 || len(hp.Phones) != 1 || hp.Title == "" {
+		t.Errorf("evidence %+v", hp)
+	}
+	// The number shared by the two kits makes one campaign.
+	cs, _ := db.Campaigns(context.Background())
+	if len(cs) != 1 || cs[0].Phone != "+18882157421" || len(cs[0].Domains) != 2 || cs[0].Flagged != 2 {
+		t.Errorf("campaigns %+v", cs)
+	}
+	// The revised score carries the site's reasons; the second kit also the known number.
+	fs, _ := db.Findings(context.Background(), store.Query{Name: "hp-setup-assist.net"})
+	var rulesSeen []string
+	for _, r := range fs[0].Revised.Reasons {
+		rulesSeen = append(rulesSeen, r.Rule)
+	}
+	if !strings.Contains(strings.Join(rulesSeen, " "), "site:clone") {
+		t.Errorf("revised reasons %v", rulesSeen)
+	}
+	// The site that was down is due again in an hour; the others are done.
+	again, attempts, _ := db.ClaimSiteChecks(context.Background(), 10, time.Now().Add(61*time.Minute), time.Minute, false)
+	if len(again) != 1 || again[0].Domain != "epson-down.com" || attempts[0] != 2 {
+		t.Errorf("re-check queue: %v %v", again, attempts)
+	}
+}
