@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,6 +45,7 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 	userAgent := fs.String("user-agent", site.DefaultUserAgent, "User-Agent of fetches")
 	allowPrivate := fs.Bool("allow-private", false, "allow fetching private and loopback addresses (tests only)")
 	refs := fs.String("refs", "", "fingerprint library (brand reference pages and known kits; see 'helpwatch refs')")
+	render := fs.Bool("render", false, "render script-built pages in headless Chromium (needs Debian's chromium)")
 	targets, err := parseFlags(fs, args[1:])
 	if err != nil {
 		return err
@@ -79,13 +79,21 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	fetcher := &site.Fetcher{UserAgent: *userAgent}
+	var renderer *site.Renderer
+	if *render {
+		renderer = &site.Renderer{}
+		if !renderer.Available() {
+			return site.ErrNoBrowser
+		}
+	}
 	if *allowPrivate {
 		fetcher.Allow = func(netip.Addr) bool { return true }
 	}
 	ctx, stop := watchContext()
 	defer stop()
 	for _, t := range targets {
-		if err := enc.Encode(checkLive(ctx, rs, lib, fetcher, t)); err != nil {
+		rep, _ := site.CheckLive(ctx, rs, lib, fetcher, renderer, t)
+		if err := enc.Encode(rep); err != nil {
 			return err
 		}
 	}
@@ -93,45 +101,6 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("some files could not be read")
 	}
 	return nil
-}
-
-// checkLive fetches and analyzes one site; a fetch that fails is an "unreachable" report with
-// the reason.
-func checkLive(ctx context.Context, rs *rules.RuleSet, lib *site.Library, f *site.Fetcher, target string) *site.Report {
-	got := f.Fetch(ctx, target)
-	name := target
-	if u, err := url.Parse(target); err == nil && u.Host != "" {
-		name = u.Hostname()
-	}
-	if got.Status == 0 {
-		reason := "no answer"
-		if got.Err != nil {
-			reason = got.Err.Error()
-		}
-		return &site.Report{Domain: name, URL: got.URL, Error: reason, Verdict: rules.SiteUnreachable, Phones: []rules.SitePhone{},
-			Reasons: []rules.Reason{{Rule: "site:unreachable", Detail: reason}}, Indicate: []string{}}
-	}
-	base, _ := url.Parse(got.FinalURL)
-	rep := site.Analyze(rs, lib, name, got.Body, site.IsHTML(got.ContentType, got.Body), base)
-	rep.URL, rep.Status = got.FinalURL, got.Status
-	if got.Err != nil {
-		rep.Error = "partial page: " + got.Err.Error()
-	}
-	return rep
-}
-
-// readBounded reads at most limit bytes of a file: a saved page over that is cut, as a fetch
-// would cut it.
-func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		return nil, fmt.Errorf("%s is a directory", path)
-	}
-	return io.ReadAll(io.LimitReader(f, limit))
 }
 
 // analyzeFile reads a saved page by its extension: HTML parsed, anything else as text.
@@ -308,4 +277,18 @@ func runCampaigns(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	return usageError("--format %q: table or json", *format)
+}
+
+// readBounded reads at most limit bytes of a file: a saved page over that is cut, as a fetch
+// would cut it.
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("%s is a directory", path)
+	}
+	return io.ReadAll(io.LimitReader(f, limit))
 }

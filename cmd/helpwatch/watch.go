@@ -127,6 +127,7 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 	enrichWorkers := fs.Int("enrich-workers", 16, "concurrent enrichment lookups")
 	doSite := fs.Bool("site-check", true, "fetch each finding's site and check what it shows (re-checked at 1 h, 6 h, 24 h and 3 days while it is down)")
 	refsPath := fs.String("refs", "", "fingerprint library for the site check (see 'helpwatch refs')")
+	render := fs.Bool("render", false, "site check: render script-built pages in headless Chromium")
 	ef := addEnrichFlags(fs)
 	rest, err := parseFlags(fs, args)
 	if err != nil {
@@ -223,7 +224,13 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		<-siteDone
-		q := &site.Queue{Store: db, Rules: rs, Fetcher: &site.Fetcher{}, Library: lib, AfterEnrichment: *doEnrich, Log: log, Stats: stats,
+		var renderer *site.Renderer
+		if *render {
+			if renderer = (&site.Renderer{}); !renderer.Available() {
+				return site.ErrNoBrowser
+			}
+		}
+		q := &site.Queue{Store: db, Rules: rs, Fetcher: &site.Fetcher{}, Renderer: renderer, Library: lib, AfterEnrichment: *doEnrich, Log: log, Stats: stats,
 			Checked: func(f *watcher.Finding, c *store.SiteCheck) {
 				log.Info("site checked", "name", output.Printable(f.Domain), "verdict", c.Verdict, "content_score", c.Score,
 					"phones", len(c.Phones), "status", c.Status)

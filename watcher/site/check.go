@@ -1,6 +1,7 @@
 package site
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -21,6 +22,7 @@ type Report struct {
 	Page     *Page             `json:"page,omitempty"`
 	TLSH     string            `json:"tlsh,omitempty"`
 	Similar  string            `json:"similar_to,omitempty"`
+	Rendered bool              `json:"rendered,omitempty"`
 	Verdict  rules.SiteVerdict `json:"verdict"`
 	Score    int               `json:"content_score"`
 	Brand    string            `json:"brand,omitempty"`
@@ -60,4 +62,41 @@ func Analyze(rs *rules.RuleSet, lib *Library, domain string, body []byte, isHTML
 	}
 	rep.Verdict, rep.Score, rep.Brand, rep.Reasons, rep.Indicate = res.Verdict, res.Score, res.Brand, res.Reasons, res.Indicators
 	return rep
+}
+
+// CheckLive fetches target and analyzes it; with a renderer, a page that is only a script
+// shell is rendered in the browser and the built page is analyzed instead. A fetch that fails
+// is an "unreachable" report with the reason.
+func CheckLive(ctx context.Context, rs *rules.RuleSet, lib *Library, f *Fetcher, r *Renderer, target string) (*Report, *Fetched) {
+	got := f.Fetch(ctx, target)
+	name := target
+	if u, err := url.Parse(target); err == nil && u.Host != "" {
+		name = u.Hostname()
+	}
+	if got.Status == 0 {
+		reason := "no answer"
+		if got.Err != nil {
+			reason = got.Err.Error()
+		}
+		return &Report{Domain: name, URL: got.URL, Error: reason, Verdict: rules.SiteUnreachable, Phones: []rules.SitePhone{},
+			Reasons: []rules.Reason{{Rule: "site:unreachable", Detail: reason}}, Indicate: []string{}}, got
+	}
+	base, _ := url.Parse(got.FinalURL)
+	isHTML := IsHTML(got.ContentType, got.Body)
+	rep := Analyze(rs, lib, name, got.Body, isHTML, base)
+	if r != nil && isHTML && NeedsRender(rep.Page) {
+		if dom, err := r.Render(ctx, got.FinalURL, got.Addr); err == nil && len(dom) > 0 {
+			if built := Analyze(rs, lib, name, dom, true, base); built.Score >= rep.Score {
+				built.Rendered = true
+				rep = built
+			}
+		} else if err != nil {
+			rep.Error = "render: " + err.Error()
+		}
+	}
+	rep.URL, rep.Status = got.FinalURL, got.Status
+	if got.Err != nil {
+		rep.Error = "partial page: " + got.Err.Error()
+	}
+	return rep, got
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -81,8 +82,10 @@ type Fetched struct {
 	ContentType string   `json:"content_type,omitempty"`
 	Redirects   []string `json:"redirects,omitempty"`
 	Truncated   bool     `json:"truncated,omitempty"`
-	Body        []byte   `json:"-"`
-	Err         error    `json:"-"`
+	// Addr is the IP the final request connected to (what a renderer is pinned to).
+	Addr string `json:"addr,omitempty"`
+	Body []byte `json:"-"`
+	Err  error  `json:"-"`
 }
 
 func (f *Fetcher) init() {
@@ -205,6 +208,11 @@ func (f *Fetcher) fetchURL(ctx context.Context, target string) *Fetched {
 	req.Header.Set("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
 	req.Header.Set("Accept-Encoding", "gzip, deflate, br")
 	req.Header.Set("Accept-Language", "en-US,en;q=0.9")
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if host, _, err := net.SplitHostPort(info.Conn.RemoteAddr().String()); err == nil {
+			out.Addr = host
+		}
+	}}))
 	resp, err := f.client.Do(req)
 	if err != nil {
 		out.Err = err

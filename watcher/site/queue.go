@@ -3,7 +3,6 @@ package site
 import (
 	"context"
 	"log/slog"
-	"net/url"
 	"sync"
 	"time"
 
@@ -30,6 +29,7 @@ type Queue struct {
 	Store           QueueStore
 	Rules           *rules.RuleSet
 	Fetcher         *Fetcher
+	Renderer        *Renderer // optional: script-built pages
 	Library         *Library
 	Workers         int           // default 8
 	Lease           time.Duration // default 5 min
@@ -97,25 +97,14 @@ func (q *Queue) Run(ctx context.Context) error {
 }
 
 func (q *Queue) check(ctx context.Context, f *watcher.Finding, attempt int) {
-	got := q.Fetcher.Fetch(ctx, f.Domain)
+	rep, got := CheckLive(ctx, q.Rules, q.Library, q.Fetcher, q.Renderer, f.Domain)
 	if ctx.Err() != nil {
 		return // claimed: due again after the lease
 	}
-	c := &store.SiteCheck{Name: f.Domain, At: time.Now().UTC(), URL: got.FinalURL, Status: got.Status}
-	var res rules.SiteResult
-	if got.Status == 0 {
-		c.Verdict, c.Error = rules.SiteUnreachable, "no answer"
-		if got.Err != nil {
-			c.Error = got.Err.Error()
-		}
-		res = rules.SiteResult{Verdict: rules.SiteUnreachable}
-	} else {
-		base, _ := url.Parse(got.FinalURL)
-		rep := Analyze(q.Rules, q.Library, f.Domain, got.Body, IsHTML(got.ContentType, got.Body), base)
-		c.Title, c.Verdict, c.Score, c.Brand, c.Reasons, c.Indicators, c.Phones = rep.Title, rep.Verdict, rep.Score, rep.Brand, rep.Reasons, rep.Indicate, rep.Phones
-		c.SHA256, c.TLSH, c.SimilarTo, c.Body = rep.SHA256, rep.TLSH, rep.Similar, got.Body
-		res = rules.SiteResult{Verdict: rep.Verdict, Score: rep.Score, Brand: rep.Brand, Reasons: rep.Reasons}
-	}
+	c := &store.SiteCheck{Name: f.Domain, At: time.Now().UTC(), URL: rep.URL, Status: rep.Status, Title: rep.Title,
+		Verdict: rep.Verdict, Score: rep.Score, Brand: rep.Brand, Reasons: rep.Reasons, Indicators: rep.Indicate, Phones: rep.Phones,
+		SHA256: rep.SHA256, TLSH: rep.TLSH, SimilarTo: rep.Similar, Error: rep.Error, Body: got.Body}
+	res := rules.SiteResult{Verdict: rep.Verdict, Score: rep.Score, Brand: rep.Brand, Reasons: rep.Reasons}
 	known := 0
 	for _, p := range c.Phones {
 		n, _ := q.Store.FlaggedSitesWithPhone(ctx, p.E164, f.Domain)

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestSiteCheckCommand(t *testing.T) {
+	page, err := os.ReadFile("../../testdata/site/clone.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(page) }))
+	defer srv.Close()
+	// A live check (loopback allowed for the test), a saved page, and a refused private address.
+	out, stderr, code := runCLI(t, "", "site", "check", "--allow-private", srv.URL+"/setup",
+		"--file", "../../testdata/site/helpline.html", "--domain", "canon-printer-support-247.com")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	type siteReport struct {
+		Domain  string `json:"domain"`
+		Verdict string `json:"verdict"`
+		Score   int    `json:"content_score"`
+		Brand   string `json:"brand"`
+		Phones  []struct {
+			E164     string `json:"e164"`
+			TollFree bool   `json:"toll_free"`
+			Source   string `json:"source"`
+		} `json:"phones"`
+		Indicators []string `json:"indicators"`
+		Reasons    []any    `json:"reasons"`
+	}
+	var reps []siteReport
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var one siteReport
+		if err := json.Unmarshal([]byte(line), &one); err != nil {
+			t.Fatalf("bad JSON %q: %v", line, err)
+		}
+		reps = append(reps, one)
+	}
+	if len(reps) != 2 {
+		t.Fatalf("%d reports:\n%s", len(reps), out)
+	}
+	// Saved pages are printed first, then the live checks.
+	if reps[0].Domain != "canon-printer-support-247.com" || reps[0].Verdict != "helpline" || reps[0].Brand != "Canon" {
+		t.Errorf("saved page: %+v", reps[0])
+	}
+	live := reps[1]
+	if live.Verdict != "clone" || live.Score == 0 || len(live.Phones) != 1 || !live.Phones[0].TollFree || live.Phones[0].Source != "tel" || len(live.Reasons) == 0 {
+		t.Errorf("live check: %+v", live)
+	}
+	// Without --allow-private the guard refuses the loopback server: unreachable, with why.
+	out, _, _ = runCLI(t, "", "site", "check", srv.URL+"/")
+	if !strings.Contains(out, `"verdict":"unreachable"`) || !strings.Contains(out, "refusing to connect") {
+		t.Errorf("guarded check: %s", out)
+	}
+	if _, _, code := runCLI(t, "", "site", "check"); code != 2 {
+		t.Errorf("no targets: exit %d", code)
+	}
+	// site test on the fixtures, with gates.
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "bakery.html"), []byte("<html><body>Fresh bread. Call now (212) 555-0187.</body></html>"), 0o644)
+	out, _, code = runCLI(t, "", "site", "test", "--scam", "../../testdata/site/clone.html", "--scam", "../../testdata/site/fake-error.jsx",
+		"--benign", dir, "--min-recall", "1", "--max-flag-rate", "0")
+	if code != 0 || !strings.Contains(out, "scam pages: 2, clone or helpline 2") {
+		t.Errorf("site test: exit %d\n%s", code, out)
+	}
+	if _, stderr, code := runCLI(t, "", "campaigns", "--db", filepath.Join(dir, "missing.db")); code != 1 || !strings.Contains(stderr, "missing.db") {
+		t.Errorf("campaigns without a database: exit %d %s", code, stderr)
+	}
+}
