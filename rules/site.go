@@ -36,6 +36,7 @@ type SiteFacts struct {
 	// Hosts are the hosts of links, scripts, frames and form actions.
 	Hosts      []string
 	FormFields []string // names, ids and placeholders of form inputs
+	Images     []string // image file names
 	Phones     []SitePhone
 	// Similarity to the closest brand reference page or known kit (0-1), and which.
 	Similarity float64
@@ -91,7 +92,29 @@ func (rs *RuleSet) ScoreSite(f *SiteFacts) SiteResult {
 			best, bestCount = i, n
 		}
 	}
+	// A logo named after the brand ("hp-logo.png", "canonlogo.svg") is brand evidence too, and
+	// names the brand when the text does not.
+	var logos []string
+	imgWords := newWordIndex(strings.ToLower(strings.Join(f.Images, " ")))
+	for i, b := range rs.brands {
+		if best >= 0 && i != best {
+			continue
+		}
+		for _, tok := range b.tokens {
+			for _, word := range []string{tok, tok + "logo", "logo" + tok} {
+				if imgWords.count(word) > 0 {
+					logos = append(logos, word)
+					if best < 0 {
+						best, bestCount = i, 1
+					}
+				}
+			}
+		}
+	}
 	brandCopy := found(sp.BrandCopy, true, true)
+	if len(logos) > 0 {
+		brandCopy = append(brandCopy, "brand image "+strings.Join(logos, ", "))
+	}
 	ownedLinks := 0
 	if best >= 0 {
 		for _, o := range rs.brands[best].owned {
@@ -300,7 +323,7 @@ func (rs *RuleSet) WithSite(r Result, s SiteResult, knownPhoneSites int) Result 
 	}
 	if knownPhoneSites > 0 {
 		out.Reasons = append(out.Reasons, Reason{Rule: "site:known-phone", Points: rs.Source.Site.Points["known-phone"],
-			Detail: fmt.Sprintf("its phone number is on %d other flagged site(s)", knownPhoneSites)})
+			Detail: fmt.Sprintf("its phone number or chat account is on %d other flagged site(s)", knownPhoneSites)})
 	}
 	out.Score = 0
 	for _, re := range out.Reasons {

@@ -238,8 +238,9 @@ func loadLibrary(path string) (*site.Library, error) {
 
 const campaignsUsage = `usage: helpwatch campaigns [--db PATH] [--format table|json]
 
-Groups the checked sites that show the same phone number: one number on several domains is
-one operation, and reporting them together gets them taken down together.`
+Groups the checked sites that share a phone number, a live-chat account, a known kit or an
+identical page: one of these on several domains is one operation, and reporting the domains
+together gets them taken down together.`
 
 func runCampaigns(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("campaigns", campaignsUsage, stderr)
@@ -262,14 +263,14 @@ func runCampaigns(args []string, stdout, stderr io.Writer) error {
 		return json.NewEncoder(stdout).Encode(cs)
 	case "table":
 		if len(cs) == 0 {
-			fmt.Fprintln(stdout, "no phone number is shared by two checked sites yet")
+			fmt.Fprintln(stdout, "no phone number, chat account or kit is shared by two checked sites yet")
 		}
 		for _, c := range cs {
 			kind := ""
 			if c.TollFree {
 				kind = " (toll-free)"
 			}
-			fmt.Fprintf(stdout, "%s%s: %d domains, %d flagged\n", c.Phone, kind, len(c.Domains), c.Flagged)
+			fmt.Fprintf(stdout, "%s %s%s: %d domains, %d flagged\n", c.Kind, output.Printable(c.Value), kind, len(c.Domains), c.Flagged)
 			for _, d := range c.Domains {
 				fmt.Fprintf(stdout, "  %s\n", output.Printable(d))
 			}

@@ -23,6 +23,8 @@ type Report struct {
 	TLSH     string            `json:"tlsh,omitempty"`
 	Similar  string            `json:"similar_to,omitempty"`
 	Rendered bool              `json:"rendered,omitempty"`
+	Chats    []string          `json:"chat_accounts,omitempty"`
+	Kit      string            `json:"-"` // the known kit matched (similarity >= 0.5)
 	Verdict  rules.SiteVerdict `json:"verdict"`
 	Score    int               `json:"content_score"`
 	Brand    string            `json:"brand,omitempty"`
@@ -52,11 +54,14 @@ func Analyze(rs *rules.RuleSet, lib *Library, domain string, body []byte, isHTML
 			facts.Similarity, facts.SimilarTo = sim, best.Kind+" "+best.Name
 			if sim >= 0.5 {
 				rep.Similar = fmt.Sprintf("%s %s (%.0f%%)", best.Kind, best.Name, 100*sim)
+				if best.Kind == "kit" {
+					rep.Kit = best.Name
+				}
 			}
 		}
 	}
 	res := rs.ScoreSite(facts)
-	rep.Title, rep.Page, rep.Phones = p.Title, p, phones
+	rep.Title, rep.Page, rep.Phones, rep.Chats = p.Title, p, phones, p.Chats
 	if rep.Phones == nil {
 		rep.Phones = []rules.SitePhone{}
 	}

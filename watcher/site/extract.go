@@ -6,6 +6,7 @@ package site
 import (
 	"bytes"
 	"net/url"
+	"path"
 	"strings"
 
 	"golang.org/x/net/html"
@@ -28,6 +29,10 @@ type Page struct {
 	TelLinks    []string `json:"-"`
 	// Markup is the page's normalized markup, for fingerprints (see NormalizeHTML).
 	Markup []byte `json:"-"`
+	// Chats are the live-chat widget accounts the page loads ("tawk.to/5f...").
+	Chats []string `json:"chat_accounts,omitempty"`
+	// Images are the file names of the page's images (brand logos are named after the brand).
+	Images []string `json:"-"`
 }
 
 // IsHTML guesses whether a body is HTML from its content type or first bytes.
@@ -62,6 +67,7 @@ func ExtractHTML(body []byte, base *url.URL) *Page {
 	// Inline scripts name chat widgets and remote tools: the hosts they load count, their code
 	// does not read as prose.
 	p.ScriptHosts = append(p.ScriptHosts, hostsIn(w.scripts.String())...)
+	p.Chats = ChatAccounts(w.scripts.String() + " " + strings.Join(w.srcs, " "))
 	return p
 }
 
@@ -71,6 +77,7 @@ type walker struct {
 	hosts                 map[string]map[string]bool
 	text, scripts, markup bytes.Buffer
 	titleDone             bool
+	srcs                  []string
 }
 
 func (w *walker) host(kind, ref string) {
@@ -149,6 +156,12 @@ func (w *walker) walk(n *html.Node, hidden bool) {
 		case "script", "iframe", "img", "frame", "embed":
 			if v, ok := attr(n, "src"); ok {
 				w.host("script", v)
+				if len(w.srcs) < 256 {
+					w.srcs = append(w.srcs, v)
+				}
+				if n.Data == "img" && len(w.p.Images) < 64 {
+					w.p.Images = append(w.p.Images, path.Base(strings.SplitN(v, "?", 2)[0]))
+				}
 			}
 		case "meta":
 			if v, ok := attr(n, "content"); ok && len(w.p.Meta) < 64 {
@@ -194,7 +207,7 @@ func (w *walker) walk(n *html.Node, hidden bool) {
 // hosts it names, and tel: links.
 func ExtractText(body []byte) *Page {
 	s := bounded(string(body))
-	p := &Page{Text: s, LinkHosts: hostsIn(s), Markup: bytes.Join(bytes.Fields(body[:min(len(body), 1<<20)]), []byte(" "))}
+	p := &Page{Text: s, LinkHosts: hostsIn(s), Markup: bytes.Join(bytes.Fields(body[:min(len(body), 1<<20)]), []byte(" ")), Chats: ChatAccounts(s)}
 	for _, m := range reTel.FindAllStringSubmatch(s, 64) {
 		p.TelLinks = append(p.TelLinks, m[1])
 	}
@@ -203,7 +216,7 @@ func ExtractText(body []byte) *Page {
 
 // Facts turns an extracted page into what the rules score.
 func (p *Page) Facts(phones []rules.SitePhone) *rules.SiteFacts {
-	return &rules.SiteFacts{Reachable: true, Title: p.Title, Text: p.Text + " " + strings.Join(p.Meta, " "),
+	return &rules.SiteFacts{Reachable: true, Title: p.Title, Text: p.Text + " " + strings.Join(p.Meta, " "), Images: p.Images,
 		Hosts: append(append(append([]string(nil), p.LinkHosts...), p.ScriptHosts...), p.FormActions...), FormFields: p.FormFields, Phones: phones}
 }
 

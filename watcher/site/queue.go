@@ -16,7 +16,7 @@ import (
 type QueueStore interface {
 	ClaimSiteChecks(ctx context.Context, n int, now time.Time, lease time.Duration, afterEnrichment bool) ([]watcher.Finding, []int, error)
 	SaveSiteCheck(ctx context.Context, c *store.SiteCheck, revised *rules.Result, next time.Time) error
-	FlaggedSitesWithPhone(ctx context.Context, e164, except string) (int, error)
+	FlaggedSitesSharing(ctx context.Context, kind, value, except string) (int, error)
 }
 
 // Recheck is when a site that showed nothing yet is fetched again, by check number: sites
@@ -103,11 +103,16 @@ func (q *Queue) check(ctx context.Context, f *watcher.Finding, attempt int) {
 	}
 	c := &store.SiteCheck{Name: f.Domain, At: time.Now().UTC(), URL: rep.URL, Status: rep.Status, Title: rep.Title,
 		Verdict: rep.Verdict, Score: rep.Score, Brand: rep.Brand, Reasons: rep.Reasons, Indicators: rep.Indicate, Phones: rep.Phones,
-		SHA256: rep.SHA256, TLSH: rep.TLSH, SimilarTo: rep.Similar, Error: rep.Error, Body: got.Body}
+		SHA256: rep.SHA256, TLSH: rep.TLSH, SimilarTo: rep.Similar, Error: rep.Error, Body: got.Body, Chats: rep.Chats, Kit: rep.Kit}
 	res := rules.SiteResult{Verdict: rep.Verdict, Score: rep.Score, Brand: rep.Brand, Reasons: rep.Reasons}
+	// A phone number or chat account already seen on flagged sites is known at once.
 	known := 0
 	for _, p := range c.Phones {
-		n, _ := q.Store.FlaggedSitesWithPhone(ctx, p.E164, f.Domain)
+		n, _ := q.Store.FlaggedSitesSharing(ctx, "phone", p.E164, f.Domain)
+		known += n
+	}
+	for _, ch := range c.Chats {
+		n, _ := q.Store.FlaggedSitesSharing(ctx, "chat", ch, f.Domain)
 		known += n
 	}
 	base := f.Result

@@ -5,16 +5,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/chromedp"
 )
 
 // Renderer builds script-made pages (React and Next.js kits ship an empty shell) in headless
-// Chromium and returns the resulting DOM. It is bounded: a time budget, a cap on the output,
+// Chromium (driven by chromedp) and returns the resulting DOM. It is bounded: a time budget, a cap on the output,
 // a small JavaScript heap, a throw-away profile, and name resolution pinned to the address the
 // guarded fetch already accepted, so neither the page nor its scripts reach any other host (no
 // detour to a private address, no third-party downloads).
@@ -42,8 +44,10 @@ func (r *Renderer) browser() (string, error) {
 	return "", ErrNoBrowser
 }
 
-// Render loads target with its host pinned to addr (the IP the fetch connected to; empty
-// for an IP-literal URL) and returns the DOM after scripts ran.
+// Render loads target in headless Chromium through chromedp, with its host pinned to addr (the
+// IP the fetch connected to; ignored for an IP-literal URL), and returns the DOM after the
+// page's scripts ran. Downloads are denied, images are not loaded, and the whole render is
+// bounded by the timeout.
 func (r *Renderer) Render(ctx context.Context, target, addr string) ([]byte, error) {
 	bin, err := r.browser()
 	if err != nil {
@@ -61,11 +65,6 @@ func (r *Renderer) Render(ctx context.Context, target, addr string) ([]byte, err
 	if maxDOM <= 0 {
 		maxDOM = 2 << 20
 	}
-	profile, err := os.MkdirTemp("", "helpwatch-render-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(profile)
 	// Only the page's own host resolves, and only to the address already checked; an IP
 	// literal must be mapped to itself (Chromium applies the rules to literals too).
 	host := u.Hostname()
@@ -76,34 +75,48 @@ func (r *Renderer) Render(ctx context.Context, target, addr string) ([]byte, err
 	if pinned == "" {
 		return nil, fmt.Errorf("render: no checked address for %s", host)
 	}
-	rules := fmt.Sprintf("MAP %s %s, MAP * ~NOTFOUND", host, pinned)
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
-		"--user-data-dir="+profile, "--disable-extensions", "--disable-background-networking", "--disable-sync",
-		"--blink-settings=imagesEnabled=false", "--js-flags=--max-old-space-size=128", "--host-resolver-rules="+rules,
-		"--virtual-time-budget=5000", "--dump-dom", u.String())
-	var out bytes.Buffer
-	stdout, err := cmd.StdoutPipe()
+	profile, err := os.MkdirTemp("", "helpwatch-render-")
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
+	defer os.RemoveAll(profile)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.UserDataDir(profile),
+		chromedp.Flag("host-resolver-rules", fmt.Sprintf("MAP %s %s, MAP * ~NOTFOUND", host, pinned)),
+		chromedp.Flag("blink-settings", "imagesEnabled=false"),
+		chromedp.Flag("js-flags", "--max-old-space-size=128"),
+		chromedp.Flag("disable-background-networking", true),
+	)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	defer cancelAlloc()
+	tabCtx, cancelTab := chromedp.NewContext(allocCtx)
+	defer cancelTab()
+	err = chromedp.Do(tabCtx,
+		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			_, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior,
+				browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorDeny})
+			return err
+		}),
+		chromedp.Navigate(u.String()),
+		// Kits build the page in their first moments; give the scripts a short while.
+		chromedp.Sleep(1500*time.Millisecond),
+	)
+	var dom string
+	if err == nil {
+		dom, err = chromedp.Run(tabCtx, chromedp.OuterHTML(chromedp.CSS("html")))
 	}
-	_, copyErr := io.Copy(&out, io.LimitReader(stdout, maxDOM))
-	io.Copy(io.Discard, stdout) // let the browser finish writing; nothing past the cap is kept
-	waitErr := cmd.Wait()
-	if ctx.Err() != nil {
-		return out.Bytes(), fmt.Errorf("render: %s did not finish within %s", target, timeout)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("render: %s did not finish within %s", target, timeout)
+		}
+		return nil, fmt.Errorf("render: %w", err)
 	}
-	if copyErr != nil {
-		return out.Bytes(), copyErr
+	if int64(len(dom)) > maxDOM {
+		dom = dom[:maxDOM]
 	}
-	if waitErr != nil && out.Len() == 0 {
-		return nil, fmt.Errorf("render: %w", waitErr)
-	}
-	return out.Bytes(), nil
+	return []byte(dom), nil
 }
 
 // NeedsRender guesses that a page is a script shell: little text to read, scripts to run.

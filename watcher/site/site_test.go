@@ -121,3 +121,18 @@ func BenchmarkAnalyze100KB(b *testing.B) {
 		Analyze(rs, nil, "hp-printer-setup-help.com", page, true, nil)
 	}
 }
+
+func TestChatAccountsAndBrandImages(t *testing.T) {
+	got := ChatAccounts(`s1.src='https://embed.tawk.to/65be18d78d261e1b5f5bf30e/1hlm4'; <script src="//code.jivosite.com/widget/AbCdEf123"></script>
+		window.__lc.license = 12345678; CRISP_WEBSITE_ID="0f8d3b2a-1111-2222-3333-444455556666"`)
+	want := "crisp/0f8d3b2a-1111-2222-3333-444455556666 jivochat/AbCdEf123 livechat/12345678 tawk.to/65be18d78d261e1b5f5bf30e"
+	if strings.Join(got, " ") != want {
+		t.Errorf("chat accounts %v", got)
+	}
+	// A logo named after the brand on a page about printers is brand evidence.
+	page := []byte(`<html><body><img src="/assets/hp-logo.png?v=2"><p>Printer setup: downloading driver, connecting to server.</p></body></html>`)
+	rep := Analyze(ruleSet(t), nil, "printer-setup-now.com", page, true, nil)
+	if !strings.Contains(strings.Join(rep.Indicate, ","), "brand image hplogo") && !strings.Contains(strings.Join(rep.Indicate, ","), "brand image hp") {
+		t.Errorf("logo not read as brand evidence: %v %v", rep.Indicate, rep.Page.Images)
+	}
+}

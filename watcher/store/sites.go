@@ -27,6 +27,8 @@ type SiteCheck struct {
 	Reasons    []rules.Reason    `json:"reasons"`
 	Indicators []string          `json:"indicators"`
 	Phones     []rules.SitePhone `json:"phones"`
+	Chats      []string          `json:"chat_accounts,omitempty"`
+	Kit        string            `json:"kit,omitempty"` // the known kit it matches, if any
 	SHA256     string            `json:"sha256,omitempty"`
 	TLSH       string            `json:"tlsh,omitempty"`
 	SimilarTo  string            `json:"similar_to,omitempty"`
@@ -107,9 +109,28 @@ func (s *SQLite) SaveSiteCheck(ctx context.Context, c *SiteCheck, revised *rules
 		return err
 	}
 	flagged := c.Verdict == rules.SiteClone || c.Verdict == rules.SiteHelpline
+	link := func(kind, value string, tollFree bool) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO site_links (kind, value, name, toll_free, flagged, first_seen) VALUES (?,?,?,?,?,?)
+			ON CONFLICT DO UPDATE SET flagged = MAX(flagged, excluded.flagged)`, kind, value, c.Name, tollFree, flagged, c.At.UnixMilli())
+		return err
+	}
 	for _, p := range c.Phones {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO site_phones (e164, name, toll_free, flagged, first_seen) VALUES (?,?,?,?,?)
-			ON CONFLICT DO UPDATE SET flagged = MAX(flagged, excluded.flagged)`, p.E164, c.Name, p.TollFree, flagged, c.At.UnixMilli()); err != nil {
+		if err := link("phone", p.E164, p.TollFree); err != nil {
+			return err
+		}
+	}
+	for _, ch := range c.Chats {
+		if err := link("chat", ch, false); err != nil {
+			return err
+		}
+	}
+	if c.Kit != "" {
+		if err := link("kit", c.Kit, false); err != nil {
+			return err
+		}
+	}
+	if c.SHA256 != "" && flagged {
+		if err := link("page", c.SHA256, false); err != nil {
 			return err
 		}
 	}
@@ -158,42 +179,47 @@ func (s *SQLite) LatestSiteChecks(ctx context.Context) (map[string]*SiteCheck, e
 	return out, rows.Err()
 }
 
-// FlaggedSitesWithPhone counts the other names whose clone or helpline site showed e164.
-func (s *SQLite) FlaggedSitesWithPhone(ctx context.Context, e164, except string) (int, error) {
+// FlaggedSitesSharing counts the other names whose clone or helpline site showed the same
+// phone number, chat account, kit or page (kind as in Campaign).
+func (s *SQLite) FlaggedSitesSharing(ctx context.Context, kind, value, except string) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM site_phones WHERE e164 = ? AND name != ? AND flagged = 1`, e164, except).Scan(&n)
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM site_links WHERE kind = ? AND value = ? AND name != ? AND flagged = 1`,
+		kind, value, except).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
 	return n, err
 }
 
-// Campaign is a set of domains that share a phone number.
+// Campaign is a set of domains whose sites share a phone number, a chat account, a known kit
+// or an identical page.
 type Campaign struct {
-	Phone    string   `json:"phone"`
-	TollFree bool     `json:"toll_free"`
+	Kind     string   `json:"kind"` // phone, chat, kit, page
+	Value    string   `json:"value"`
+	TollFree bool     `json:"toll_free,omitempty"`
 	Domains  []string `json:"domains"`
 	Flagged  int      `json:"flagged"`
 }
 
-// Campaigns groups the checked sites by phone number; only numbers on two or more domains.
+// Campaigns lists what two or more checked sites share, largest groups first.
 func (s *SQLite) Campaigns(ctx context.Context) ([]Campaign, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT e164, name, toll_free, flagged FROM site_phones ORDER BY e164, name`)
+	rows, err := s.db.QueryContext(ctx, `SELECT kind, value, name, toll_free, flagged FROM site_links ORDER BY kind, value, name`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	by := map[string]*Campaign{}
+	by := map[[2]string]*Campaign{}
 	for rows.Next() {
-		var e164, name string
+		var kind, value, name string
 		var toll, flagged bool
-		if err := rows.Scan(&e164, &name, &toll, &flagged); err != nil {
+		if err := rows.Scan(&kind, &value, &name, &toll, &flagged); err != nil {
 			return nil, err
 		}
-		c := by[e164]
+		key := [2]string{kind, value}
+		c := by[key]
 		if c == nil {
-			c = &Campaign{Phone: e164}
-			by[e164] = c
+			c = &Campaign{Kind: kind, Value: value}
+			by[key] = c
 		}
 		c.TollFree = c.TollFree || toll
 		c.Domains = append(c.Domains, name)
@@ -211,7 +237,10 @@ func (s *SQLite) Campaigns(ctx context.Context) ([]Campaign, error) {
 		if len(out[i].Domains) != len(out[j].Domains) {
 			return len(out[i].Domains) > len(out[j].Domains)
 		}
-		return out[i].Phone < out[j].Phone
+		if out[i].Kind != out[j].Kind {
+			return out[i].Kind < out[j].Kind
+		}
+		return out[i].Value < out[j].Value
 	})
 	return out, rows.Err()
 }

@@ -132,8 +132,8 @@ var migrations = []string{
 		labeled_at INTEGER NOT NULL
 	);
 	CREATE INDEX labels_name ON labels(name, labeled_at);`,
-	// 5: the site check: evidence per check, phone numbers across domains (campaigns), and a
-	// queue with re-check times for sites that are not up yet.
+	// 5: the site check: evidence per check, what sites share (phone numbers, chat accounts,
+	// kits: campaigns), and a queue with re-check times for sites that are not up yet.
 	`CREATE TABLE site_checks (
 		id            INTEGER PRIMARY KEY,
 		name          TEXT    NOT NULL,
@@ -154,13 +154,14 @@ var migrations = []string{
 		body_gz       BLOB -- the page, gzip, at most 256 KiB compressed
 	);
 	CREATE INDEX site_checks_name ON site_checks(name, checked_at);
-	CREATE TABLE site_phones (
-		e164       TEXT    NOT NULL,
+	CREATE TABLE site_links (
+		kind       TEXT    NOT NULL, -- phone, chat (a chat widget account), kit, page (identical body)
+		value      TEXT    NOT NULL,
 		name       TEXT    NOT NULL,
 		toll_free  INTEGER NOT NULL DEFAULT 0,
 		flagged    INTEGER NOT NULL DEFAULT 0, -- the site was clone or helpline
 		first_seen INTEGER NOT NULL,
-		PRIMARY KEY (e164, name)
+		PRIMARY KEY (kind, value, name)
 	) WITHOUT ROWID;
 	CREATE TABLE site_queue (
 		name       TEXT    PRIMARY KEY,
