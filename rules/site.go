@@ -88,6 +88,14 @@ func (rs *RuleSet) ScoreSite(f *SiteFacts) SiteResult {
 		for _, tok := range b.tokens {
 			n += words.count(tok)
 		}
+		// Product lines name the brand too (OfficeJet, PIXMA, EcoTank), unless they are
+		// ordinary words.
+		spec := &rs.Source.Brands[i]
+		for _, prod := range spec.Products {
+			if !b.common[prod] {
+				n += words.count(prod)
+			}
+		}
 		if n > bestCount {
 			best, bestCount = i, n
 		}

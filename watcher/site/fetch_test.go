@@ -2,10 +2,12 @@ package site
 
 import (
 	"bytes"
+
 	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/andybalholm/brotli"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -60,6 +62,12 @@ func testServer(t *testing.T) *httptest.Server {
 		}
 		gz.Close()
 	})
+	mux.HandleFunc("/brotli", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Encoding", "br")
+		bw := brotli.NewWriter(w)
+		bw.Write([]byte("<html><body>compressed HP support page</body></html>"))
+		bw.Close()
+	})
 	mux.HandleFunc("/latin1", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=windows-1252")
 		w.Write([]byte("<html><body>Caf\xe9 \x93support\x94</body></html>"))
@@ -102,6 +110,9 @@ func TestFetchBounds(t *testing.T) {
 	bomb := f.Fetch(ctx, srv.URL+"/bomb")
 	if !bomb.Truncated || len(bomb.Body) != 2<<20 {
 		t.Errorf("gzip bomb: truncated %v, %d bytes, %v", bomb.Truncated, len(bomb.Body), bomb.Err)
+	}
+	if got := f.Fetch(ctx, srv.URL+"/brotli"); !strings.Contains(string(got.Body), "compressed HP support page") {
+		t.Errorf("brotli body %q %v", got.Body, got.Err)
 	}
 	if got := f.Fetch(ctx, srv.URL+"/latin1"); !strings.Contains(string(got.Body), "Café “support”") {
 		t.Errorf("windows-1252 body decoded as %q", got.Body)

@@ -63,3 +63,21 @@ func TestKitSimilaritySurvivesNewNumbersAndNames(t *testing.T) {
 		t.Errorf("a missing library is empty, not an error: %v", err)
 	}
 }
+
+// A copy of a brand's genuine page (a reference) on someone else's domain is a clone; the
+// brand's own domain serving it is not.
+func TestReferenceCopies(t *testing.T) {
+	genuine := []byte(`<html><head><title>HP Smart printer setup</title></head><body><h1>Set up your HP printer</h1>
+		<p>Enter your product name and model number to get the right software and drivers for your printer.</p>
+		<p>Download HP Smart to finish setting up your printer on your network and start printing.</p></body></html>`)
+	gp := ExtractHTML(genuine, nil)
+	lib := &Library{}
+	lib.Add(NewFingerprint("123.hp.com setup", "reference", "HP", gp.Markup, gp.Text))
+	rs := ruleSet(t)
+	if rep := Analyze(rs, lib, "hp-setup-printers.net", genuine, true, nil); rep.Verdict != "clone" || rep.Similar == "" {
+		t.Errorf("copy on another domain: %s %q %v", rep.Verdict, rep.Similar, rep.Reasons)
+	}
+	if rep := Analyze(rs, lib, "123.hp.com", genuine, true, nil); rep.Verdict != "benign" {
+		t.Errorf("the brand's own page: %s", rep.Verdict)
+	}
+}
