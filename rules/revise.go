@@ -66,19 +66,7 @@ func (rs *RuleSet) Revise(r *Result, f Facts) Result {
 			add(RuleMailExchanger, "the domain accepts mail")
 		}
 	}
-	out.Score = 0
-	for _, re := range out.Reasons {
-		out.Score += re.Points
-	}
-	out.Score = min(max(out.Score, 0), 100)
-	switch {
-	case out.Score >= rs.Alert:
-		out.Verdict = VerdictAlert
-	case out.Score >= rs.Watch:
-		out.Verdict = VerdictWatch
-	default:
-		out.Verdict = VerdictIgnore
-	}
+	rs.settle(&out)
 	return out
 }
 
@@ -114,4 +102,22 @@ func (rs *RuleSet) ParkingService(nameServers []string, addrs []netip.Addr) stri
 		}
 	}
 	return ""
+}
+
+// settle recomputes a revised result's score from its reasons (clamped to 0-100) and its
+// verdict from the thresholds; below watch is ignore.
+func (rs *RuleSet) settle(r *Result) {
+	r.Score = 0
+	for _, re := range r.Reasons {
+		r.Score += re.Points
+	}
+	r.Score = min(max(r.Score, 0), 100)
+	switch {
+	case r.Score >= rs.Alert:
+		r.Verdict = VerdictAlert
+	case r.Score >= rs.Watch:
+		r.Verdict = VerdictWatch
+	default:
+		r.Verdict = VerdictIgnore
+	}
 }

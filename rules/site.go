@@ -333,18 +333,6 @@ func (rs *RuleSet) WithSite(r Result, s SiteResult, knownPhoneSites int) Result 
 		out.Reasons = append(out.Reasons, Reason{Rule: "site:known-phone", Points: rs.Source.Site.Points["known-phone"],
 			Detail: fmt.Sprintf("its phone number or chat account is on %d other flagged site(s)", knownPhoneSites)})
 	}
-	out.Score = 0
-	for _, re := range out.Reasons {
-		out.Score += re.Points
-	}
-	out.Score = min(max(out.Score, 0), 100)
-	switch {
-	case out.Score >= rs.Alert:
-		out.Verdict = VerdictAlert
-	case out.Score >= rs.Watch:
-		out.Verdict = VerdictWatch
-	default:
-		out.Verdict = VerdictIgnore
-	}
+	rs.settle(&out)
 	return out
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -55,11 +54,8 @@ func runFindings(args []string, stdout, stderr io.Writer) error {
 	if err != nil || *format == "line" {
 		return usageError("--format %q: use table, jsonl or csv", *format)
 	}
-	if _, err := os.Stat(*dbPath); err != nil {
-		return fmt.Errorf("no findings database at %s (run 'helpwatch watch' first, or pass --db): %w", *dbPath, err)
-	}
 	ctx := context.Background()
-	db, err := store.OpenSQLite(ctx, *dbPath)
+	db, err := openExistingDB(*dbPath)
 	if err != nil {
 		return err
 	}

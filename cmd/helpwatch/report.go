@@ -74,11 +74,8 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 	if !known {
 		return usageError("--format %q: use %s", f, strings.Join(report.Formats, ", "))
 	}
-	if _, err := os.Stat(*dbPath); err != nil {
-		return fmt.Errorf("no findings database at %s (run 'helpwatch watch' first, or pass --db): %w", *dbPath, err)
-	}
 	ctx := context.Background()
-	db, err := store.OpenSQLite(ctx, *dbPath)
+	db, err := openExistingDB(*dbPath)
 	if err != nil {
 		return err
 	}

@@ -222,3 +222,17 @@ func DescribeDecodeError(err error, frame []byte) string {
 	}
 	return fmt.Sprintf("%v (frame of %d bytes starting %q)", err, len(frame), head)
 }
+
+// countSkipped counts a heartbeat or an unused message type and reports whether the message
+// carries no names (and is therefore done with).
+func countSkipped(kind MessageKind, stats *watcher.Stats) bool {
+	switch kind {
+	case KindHeartbeat:
+		stats.Heartbeats.Add(1)
+		return true
+	case KindOther:
+		stats.Other.Add(1)
+		return true
+	}
+	return false
+}

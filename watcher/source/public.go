@@ -237,12 +237,7 @@ func (p *Public) Run(ctx context.Context, emit func(*watcher.Event), stats *watc
 		case jq := <-messages:
 			stats.Touch()
 			ev, kind := convertJSONQ(&jq)
-			switch kind {
-			case KindHeartbeat:
-				stats.Heartbeats.Add(1)
-				continue
-			case KindOther:
-				stats.Other.Add(1)
+			if countSkipped(kind, stats) {
 				continue
 			}
 			if p.Raw != nil {

@@ -89,12 +89,7 @@ func (r *Replay) Run(ctx context.Context, emit func(*watcher.Event), stats *watc
 			report(lineNo, DescribeDecodeError(err, line))
 			return nil
 		}
-		switch kind {
-		case KindHeartbeat:
-			stats.Heartbeats.Add(1)
-			return nil
-		case KindOther:
-			stats.Other.Add(1)
+		if countSkipped(kind, stats) {
 			return nil
 		}
 		stats.Messages.Add(1)

@@ -171,12 +171,7 @@ func (s *Stream) session(ctx context.Context, conn *websocket.Conn, emit func(*w
 			limiter.Warn(s.Log, "malformed", "skipping malformed certstream frame", "url", s.URL, "problem", DescribeDecodeError(err, frame))
 			continue
 		}
-		switch kind {
-		case KindHeartbeat:
-			stats.Heartbeats.Add(1)
-			continue
-		case KindOther:
-			stats.Other.Add(1)
+		if countSkipped(kind, stats) {
 			continue
 		}
 		if s.Raw != nil {
