@@ -11,12 +11,14 @@ import (
 	"strings"
 
 	"github.com/helpwatch/helpwatch/rules"
+	"github.com/helpwatch/helpwatch/watcher"
 	"github.com/helpwatch/helpwatch/watcher/output"
 	"github.com/helpwatch/helpwatch/watcher/site"
 	"github.com/helpwatch/helpwatch/watcher/store"
 )
 
 const siteUsage = `usage: helpwatch site check [--file PAGE --domain NAME] [URL|NAME]...
+       helpwatch site check --queue [--db PATH]
        helpwatch site test --scam FILE... --benign FILE... [--min-recall R] [--max-flag-rate R]
 
 Fetches each site (https, then http; at most 5 redirects, 10 s and 2 MiB; never a private or
@@ -24,6 +26,9 @@ loopback address) or reads saved pages, and prints one JSON object per page: dom
 benign, unreachable), content_score (0-100), brand, phones (e164, toll_free, source),
 indicators and reasons. HTML files are parsed; anything else (JSX, RST, PHP templates) is read
 as text. This is how the check is evaluated offline.
+
+--queue checks the sites the findings database has queued (what 'helpwatch watch' does in the
+background), stores the evidence and exits when nothing is due.
 
 site test measures the check on saved pages: the share of scam pages found clone or helpline
 (recall) and of benign pages found so (flag rate), with the misses listed; exit 1 when a gate
@@ -46,6 +51,8 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 	allowPrivate := fs.Bool("allow-private", false, "allow fetching private and loopback addresses (tests only)")
 	refs := fs.String("refs", "", "fingerprint library (brand reference pages and known kits; see 'helpwatch refs')")
 	render := fs.Bool("render", false, "render script-built pages in headless Chromium (needs Debian's chromium)")
+	queue := fs.Bool("queue", false, "check the sites queued in --db and store the results")
+	dbPath := fs.String("db", store.DefaultPath, "findings database (with --queue)")
 	targets, err := parseFlags(fs, args[1:])
 	if err != nil {
 		return err
@@ -54,8 +61,14 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if *queue {
+		if len(files)+len(targets) > 0 {
+			return usageError("--queue takes no pages or names")
+		}
+		return siteQueue(*dbPath, *refs, *render, *allowPrivate, stdout, stderr)
+	}
 	if len(files)+len(targets) == 0 {
-		return usageError("site check needs URLs or names to fetch, or --file PAGE")
+		return usageError("site check needs URLs or names to fetch, --file PAGE, or --queue")
 	}
 	rs, err := loadRules()
 	if err != nil {
@@ -78,7 +91,8 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	fetcher := &site.Fetcher{UserAgent: *userAgent}
+	fetcher := newSiteFetcher()
+	fetcher.UserAgent = *userAgent
 	var renderer *site.Renderer
 	if *render {
 		renderer = &site.Renderer{}
@@ -292,4 +306,45 @@ func readBounded(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s is a directory", path)
 	}
 	return io.ReadAll(io.LimitReader(f, limit))
+}
+
+// newSiteFetcher makes the site check's fetcher; tests send it to a local server.
+var newSiteFetcher = func() *site.Fetcher { return &site.Fetcher{} }
+
+// siteQueue works through the database's site-check queue once.
+func siteQueue(dbPath, refs string, render, allowPrivate bool, stdout, stderr io.Writer) error {
+	db, err := openExistingDB(dbPath)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rs, err := rules.Default()
+	if err != nil {
+		return err
+	}
+	lib, err := loadLibrary(refs)
+	if err != nil {
+		return err
+	}
+	f := newSiteFetcher()
+	if allowPrivate {
+		f.Allow = func(netip.Addr) bool { return true }
+	}
+	var r *site.Renderer
+	if render {
+		if r = (&site.Renderer{}); !r.Available() {
+			return site.ErrNoBrowser
+		}
+	}
+	ctx, stop := watchContext()
+	defer stop()
+	n := 0
+	q := &site.Queue{Store: db, Rules: rs, Fetcher: f, Renderer: r, Library: lib, Drain: true, Log: newLogger(stderr),
+		Checked: func(f *watcher.Finding, c *store.SiteCheck) {
+			n++
+			fmt.Fprintf(stdout, "%s\t%s\t%d\t%s\n", c.Verdict, output.Printable(f.Domain), c.Score, output.Printable(c.Error))
+		}}
+	err = q.Run(ctx)
+	fmt.Fprintf(stderr, "checked %d site(s)\n", n)
+	return err
 }

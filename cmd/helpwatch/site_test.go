@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/helpwatch/helpwatch/watcher/site"
 )
 
 func TestSiteCheckCommand(t *testing.T) {
@@ -73,5 +76,39 @@ func TestSiteCheckCommand(t *testing.T) {
 	}
 	if _, stderr, code := runCLI(t, "", "campaigns", "--db", filepath.Join(dir, "missing.db")); code != 1 || !strings.Contains(stderr, "missing.db") {
 		t.Errorf("campaigns without a database: exit %d %s", code, stderr)
+	}
+}
+
+// After a replay, the queued site checks run from the command. Every name is sent to a local
+// server (nothing leaves the machine), which serves the clone fixture.
+func TestSiteCheckQueueCommand(t *testing.T) {
+	page, err := os.ReadFile("../../testdata/site/clone.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(page) }))
+	defer srv.Close()
+	old := newSiteFetcher
+	newSiteFetcher = func() *site.Fetcher {
+		return &site.Fetcher{Allow: func(ip netip.Addr) bool { return ip.IsLoopback() },
+			Rewrite: func(string) string { return srv.Listener.Addr().String() }}
+	}
+	defer func() { newSiteFetcher = old }()
+	db := filepath.Join(t.TempDir(), "h.db")
+	if _, stderr, code := runCLI(t, "", "watch", "--enrich=false", "--site-check=false", "--source", demoFile(t), "--db", db); code != 0 {
+		t.Fatal(stderr)
+	}
+	out, stderr, code := runCLI(t, "", "site", "check", "--queue", "--db", db)
+	if code != 0 || !strings.Contains(stderr, "checked 15 site(s)") || strings.Count(out, "clone\t") != 15 {
+		t.Errorf("exit %d\n%s\n%s", code, out, stderr)
+	}
+	camp, _, _ := runCLI(t, "", "campaigns", "--db", db)
+	if !strings.Contains(camp, "phone +18882157421 (toll-free): 15 domains, 15 flagged") {
+		t.Errorf("campaigns:\n%s", camp)
+	}
+	// The report now shows the phone numbers and the clone score.
+	md, _, _ := runCLI(t, "", "report", "--db", db, "--no-record", "--brand", "hp")
+	if !strings.Contains(md, "phones: +18882157421") || !strings.Contains(md, "clone score: ") || strings.Contains(md, "clone score: not checked") {
+		t.Errorf("report:\n%.1500s", md)
 	}
 }

@@ -230,7 +230,7 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 				return site.ErrNoBrowser
 			}
 		}
-		q := &site.Queue{Store: db, Rules: rs, Fetcher: &site.Fetcher{}, Renderer: renderer, Library: lib, AfterEnrichment: *doEnrich, Log: log, Stats: stats,
+		q := &site.Queue{Store: db, Rules: rs, Fetcher: newSiteFetcher(), Renderer: renderer, Library: lib, AfterEnrichment: *doEnrich, Log: log, Stats: stats,
 			Checked: func(f *watcher.Finding, c *store.SiteCheck) {
 				log.Info("site checked", "name", output.Printable(f.Domain), "verdict", c.Verdict, "content_score", c.Score,
 					"phones", len(c.Phones), "status", c.Status)
@@ -262,8 +262,8 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 		"elapsed", elapsed.Round(time.Millisecond),
 		"messages_per_s", int64(float64(stats.Messages.Load())/max(elapsed.Seconds(), 1e-3)))
 	if pending > 0 && *doEnrich && !src.Live() {
-		log.Info("the replay ended before every finding was enriched; the rest stays queued",
-			"queued", pending, "finish_with", "helpwatch enrich --queue --db "+db.Path())
+		log.Info("the replay ended before every finding was enriched and checked; the rest stays queued",
+			"queued", pending, "finish_with", "helpwatch enrich --queue --db "+db.Path()+"; helpwatch site check --queue --db "+db.Path())
 	}
 	if runErr != nil {
 		return runErr
