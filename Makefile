@@ -33,6 +33,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzScore$$' -fuzztime $(FUZZTIME) ./rules/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRules$$' -fuzztime $(FUZZTIME) ./rules/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeMessage$$' -fuzztime $(FUZZTIME) ./watcher/source/
+	$(GO) test -run '^$$' -fuzz '^FuzzAnalyze$$' -fuzztime $(FUZZTIME) ./watcher/site/
+	$(GO) test -run '^$$' -fuzz '^FuzzWHOISText$$' -fuzztime $(FUZZTIME) ./watcher/enrich/
 
 clean:
 	rm -rf bin
