@@ -60,7 +60,8 @@ func runRecord(args []string, stdout, stderr io.Writer) error {
 	var written atomic.Int64
 	var writeErr error
 	raw := func(frame []byte) {
-		if writeErr != nil {
+		// A frame can arrive between the last wanted one and the source noticing the stop.
+		if writeErr != nil || (*maxMessages > 0 && written.Load() >= *maxMessages) {
 			return
 		}
 		if writeErr = rec.Write(frame); writeErr != nil {
