@@ -75,7 +75,7 @@ func (q *Queue) Run(ctx context.Context) error {
 		if len(batch) == 0 {
 			if q.Drain {
 				wg.Wait()
-				if more, err := q.Store.ClaimEnrichment(ctx, 1, time.Now(), 0); err == nil && len(more) == 0 {
+				if due, err := q.Store.DueEnrichment(ctx, time.Now()); err == nil && due == 0 {
 					return nil
 				}
 				continue
@@ -108,12 +108,17 @@ func (q *Queue) process(ctx context.Context, f *watcher.Finding) {
 		return
 	}
 	if en.DNS.State == watcher.Unknown && en.Registration.State == watcher.Unknown {
-		q.Stats.EnrichLate.Add(1)
 		reason := en.DNS.Reason + "; " + en.Registration.Reason
-		if err := q.Store.RetryEnrichment(context.Background(), f.Domain, time.Now().Add(q.Retry), reason); err != nil {
+		giveUp, err := q.Store.RetryEnrichment(context.Background(), f.Domain, time.Now().Add(q.Retry), reason)
+		if err != nil {
 			q.Log.Error("could not requeue enrichment", "name", f.Domain, "err", err)
 		}
-		return
+		if !giveUp {
+			q.Stats.EnrichLate.Add(1)
+			return
+		}
+		// Nothing answered, many times: keep the unknowns with their reasons, so the report and
+		// the abuse mail say why, and the site check can go ahead.
 	}
 	revised := q.Enricher.Rules.Revise(&f.Result, Facts(en))
 	if err := q.Store.SaveEnrichment(context.Background(), en, &revised); err != nil {
@@ -132,7 +137,7 @@ func (q *Queue) process(ctx context.Context, f *watcher.Finding) {
 func (q *Queue) putBack(fs []watcher.Finding, reason string) {
 	for i := range fs {
 		q.Stats.EnrichLate.Add(1)
-		if err := q.Store.RetryEnrichment(context.Background(), fs[i].Domain, time.Now(), reason); err != nil {
+		if _, err := q.Store.RetryEnrichment(context.Background(), fs[i].Domain, time.Now(), reason); err != nil {
 			q.Log.Error("could not requeue enrichment", "name", fs[i].Domain, "err", err)
 		}
 	}

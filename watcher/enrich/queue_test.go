@@ -164,3 +164,30 @@ func BenchmarkEnrich1000(b *testing.B) {
 		b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MB")
 	}
 }
+
+// A finding nothing ever answers for is tried MaxEnrichAttempts times, then kept with its
+// unknowns and the reasons, and leaves the queue (the site check waits for it otherwise).
+func TestQueueGivesUpAfterMaxAttempts(t *testing.T) {
+	db := storeWithFindings(t, "hp-printer-help-offline.com")
+	stats := &watcher.Stats{}
+	q := &Queue{Store: db, Enricher: &Enricher{Rules: ruleSet(t)}, Drain: true, Retry: time.Millisecond, Lease: time.Millisecond,
+		Stats: stats, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for i := 0; i < 20; i++ {
+		if n, _ := db.PendingEnrichment(context.Background()); n == 0 {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+		if err := q.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := db.PendingEnrichment(context.Background()); n != 0 {
+		t.Fatalf("still queued after %d retries", stats.EnrichLate.Load())
+	}
+	fs, _ := db.Findings(context.Background(), store.Query{Name: "hp-printer-help-offline.com"})
+	en := fs[0].Enrichment
+	if en == nil || en.Registration.State != watcher.Unknown || !strings.Contains(en.Registration.Reason, "off") ||
+		stats.EnrichLate.Load() != store.MaxEnrichAttempts-1 {
+		t.Errorf("gave up with %+v after %d retries", en, stats.EnrichLate.Load())
+	}
+}

@@ -63,6 +63,13 @@ func (s *SQLite) ClaimEnrichment(ctx context.Context, n int, now time.Time, leas
 	return out, nil
 }
 
+// DueEnrichment counts the queued findings due at now.
+func (s *SQLite) DueEnrichment(ctx context.Context, now time.Time) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM enrich_queue WHERE due_at <= ?`, now.UnixMilli()).Scan(&n)
+	return n, err
+}
+
 // PendingEnrichment counts the queue.
 func (s *SQLite) PendingEnrichment(ctx context.Context) (int, error) {
 	var n int
@@ -96,10 +103,25 @@ func (s *SQLite) SaveEnrichment(ctx context.Context, e *watcher.Enrichment, revi
 	return tx.Commit()
 }
 
-// RetryEnrichment leaves a finding on the queue, due again at next, with the reason it failed.
-func (s *SQLite) RetryEnrichment(ctx context.Context, name string, next time.Time, reason string) error {
+// MaxEnrichAttempts bounds how often a finding nothing answered for is tried again (about a
+// day and a half at the default 15-minute retry and lease).
+const MaxEnrichAttempts = 6
+
+// RetryEnrichment leaves a finding on the queue, due again at next, with the reason it failed;
+// after MaxEnrichAttempts it leaves the queue alone and says to give up.
+func (s *SQLite) RetryEnrichment(ctx context.Context, name string, next time.Time, reason string) (bool, error) {
+	var attempts int
+	if err := s.db.QueryRowContext(ctx, `SELECT attempts FROM enrich_queue WHERE name = ?`, name).Scan(&attempts); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil
+		}
+		return false, err
+	}
+	if attempts >= MaxEnrichAttempts {
+		return true, nil
+	}
 	_, err := s.db.ExecContext(ctx, `UPDATE enrich_queue SET due_at = ?, last_error = ? WHERE name = ?`, next.UnixMilli(), reason, name)
-	return err
+	return false, err
 }
 
 // CachedRegistration returns the cached registration data of a registrable domain, if fresh.

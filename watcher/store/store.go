@@ -52,11 +52,14 @@ type Store interface {
 	// finding), oldest first, and holds them for lease: a finding claimed but never finished is
 	// handed out again after the lease, so a crash loses no pending enrichment.
 	ClaimEnrichment(ctx context.Context, n int, now time.Time, lease time.Duration) ([]watcher.Finding, error)
+	// DueEnrichment counts the findings whose enrichment is due at now, without claiming them.
+	DueEnrichment(ctx context.Context, now time.Time) (int, error)
 	// SaveEnrichment stores the enrichment and the revised score of a finding and takes it off
 	// the queue; the first score is not touched.
 	SaveEnrichment(ctx context.Context, e *watcher.Enrichment, revised *rules.Result) error
 	// RetryEnrichment keeps a claimed finding queued, due again at next, noting why it failed.
-	RetryEnrichment(ctx context.Context, name string, next time.Time, reason string) error
+	// After MaxEnrichAttempts it declines (giveUp true) and the caller stores what it has.
+	RetryEnrichment(ctx context.Context, name string, next time.Time, reason string) (giveUp bool, err error)
 	// CachedRegistration returns registration data cached for a registrable domain and not
 	// expired at now.
 	CachedRegistration(ctx context.Context, registrable string, now time.Time) (*watcher.Registration, bool, error)
