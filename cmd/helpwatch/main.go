@@ -30,11 +30,11 @@ func init() {
 		"label":     {"record an analyst's label (scam, benign, unsure) for names", runLabel},
 		"site":      {"check what a site or saved page shows (clone, helpline, parked, benign)", runSite},
 		"refs":      {"the site check's fingerprints of brand pages and known scam kits", runRefs},
-		"campaigns": {"groups of checked sites that share a phone number", runCampaigns},
+		"campaigns": {"checked sites that share a phone number, chat account or kit", runCampaigns},
 		"enrich":    {"look names up (DNS, RDAP, WHOIS) and revise their scores, or work through the queue", runEnrich},
 		"record":    {"write a live certstream to a file for replay", runRecord},
 		"score":     {"score names from files or stdin (one per line)", runScore},
-		"rules":     {"lint, explain, test or show rule files", runRules},
+		"rules":     {"lint, explain, test, diff, sweep or show rule files", runRules},
 		"version":   {"print the version and the default rule-set version", runVersion},
 	}
 }

@@ -22,9 +22,9 @@ const siteUsage = `usage: helpwatch site check [--file PAGE --domain NAME] [URL|
        helpwatch site test --scam FILE... --benign FILE... [--min-recall R] [--max-flag-rate R]
 
 Fetches each site (https, then http; at most 5 redirects, 10 s and 2 MiB; never a private or
-loopback address) or reads saved pages, and prints one JSON object per page: domain, verdict (clone, helpline, parked,
-benign, unreachable), content_score (0-100), brand, phones (e164, toll_free, source),
-indicators and reasons. HTML files are parsed; anything else (JSX, RST, PHP templates) is read
+loopback address) or reads saved pages, and prints one JSON object per page: domain, verdict
+(clone, helpline, parked, benign, unreachable), content_score (0-100), brand, phones (e164,
+toll_free, source), indicators and reasons. HTML files are parsed; anything else (JSX, RST, PHP templates) is read
 as text. This is how the check is evaluated offline.
 
 --queue checks the sites the findings database has queued (what 'helpwatch watch' does in the
