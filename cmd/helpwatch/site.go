@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher"
@@ -339,8 +340,11 @@ func siteQueue(dbPath, refs string, render, allowPrivate bool, stdout, stderr io
 	ctx, stop := watchContext()
 	defer stop()
 	n := 0
+	var mu sync.Mutex // workers report concurrently
 	q := &site.Queue{Store: db, Rules: rs, Fetcher: f, Renderer: r, Library: lib, Drain: true, Log: newLogger(stderr),
 		Checked: func(f *watcher.Finding, c *store.SiteCheck) {
+			mu.Lock()
+			defer mu.Unlock()
 			n++
 			fmt.Fprintf(stdout, "%s\t%s\t%d\t%s\n", c.Verdict, output.Printable(f.Domain), c.Score, output.Printable(c.Error))
 		}}

@@ -149,6 +149,9 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 	if *format != "jsonl" && *format != "line" {
 		return usageError("--format %q: use auto, line or jsonl", *format)
 	}
+	// Signals are caught from here on: a stop during start-up still ends cleanly.
+	ctx, stop := watchContext()
+	defer stop()
 	log := newLogger(stderr)
 	src, err := sf.open(log, nil)
 	if err != nil {
@@ -158,8 +161,6 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := watchContext()
-	defer stop()
 	db, err := store.OpenSQLite(ctx, *dbPath)
 	if err != nil {
 		return err

@@ -285,9 +285,14 @@ func TestWatchSurvivesKill9AndCarriesOn(t *testing.T) {
 	}
 	t.Logf("kill -9 after %d messages: %d stored", atKill, n)
 
-	// A restart on the same file carries on.
+	// A restart on the same file carries on. The signal goes once it has stored something new
+	// (a process still starting up has no handler yet, and a slow machine starts slowly).
 	cmd2, stderr2 := childWatch(t, "--source", url, "--db", db, "--status-every", "0")
-	time.Sleep(1500 * time.Millisecond)
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if n2, _ := countFindings(t, db); n2 > n {
+			break
+		}
+	}
 	cmd2.Process.Signal(syscall.SIGTERM)
 	if err := cmd2.Wait(); err != nil {
 		t.Fatalf("restart: %v\n%s", err, stderr2)
