@@ -366,3 +366,23 @@ func TestRateLimitsHoldPerServer(t *testing.T) {
 		t.Errorf("server b was served only after server a (or the reverse): their limits look shared")
 	}
 }
+
+// A WHOIS lookup in progress ends as soon as its context does (a stopping watch must not wait
+// for a slow server's timeout).
+func TestWHOISLookupStopsWithContext(t *testing.T) {
+	stall := enrichtest.StartWHOIS(t, func(q string) (string, bool) { return "", true })
+	w := &WHOIS{Server: stall.Addr, Timeout: 10 * time.Second}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan watcher.Registration, 1)
+	go func() { done <- w.Lookup(ctx, "slow.com") }()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	select {
+	case reg := <-done:
+		if reg.State != watcher.Unknown {
+			t.Errorf("cancelled lookup: %+v", reg)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the lookup ran on after its context ended")
+	}
+}

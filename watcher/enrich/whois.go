@@ -65,6 +65,9 @@ func (d *whoisDialer) Dial(network, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	// likexian/whois reads without a context: closing the socket when the lookup is cancelled
+	// is what lets a stopping watch return at once. d.ctx is per lookup, so this is released.
+	context.AfterFunc(d.ctx, func() { c.Close() })
 	max := d.w.MaxBytes
 	if max <= 0 {
 		max = 256 << 10
@@ -112,6 +115,8 @@ var (
 
 // Lookup asks the TLD's WHOIS server (and the registrar it refers to) about domain.
 func (w *WHOIS) Lookup(ctx context.Context, domain string) watcher.Registration {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	reg := watcher.Registration{Source: "whois"}
 	unknown := func(format string, args ...any) watcher.Registration {
 		reg.State, reg.Reason = watcher.Unknown, fmt.Sprintf(format, args...)
@@ -203,6 +208,8 @@ func (w *WHOIS) serverFor(ctx context.Context, domain string) (string, error) {
 	if w.Server != "" {
 		return w.Server, nil
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	tld := tldOf(domain)
 	if s, ok := w.tldServers.Load(tld); ok {
 		return s.(string), nil
