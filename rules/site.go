@@ -161,7 +161,7 @@ func (rs *RuleSet) ScoreSite(f *SiteFacts) SiteResult {
 			res.Reasons = append(res.Reasons, Reason{Rule: "site:parked", Detail: "parking page: " + strings.Join(parked, ", ")})
 		}
 		res.Score = 0 // scam signs without a brand or printer context are not this kind of scam
-		return finishSite(rs, res)
+		return finishSite(res)
 	}
 	signs := 0
 	group := func(kind string, hits []string, detail string) {
@@ -223,7 +223,7 @@ func (rs *RuleSet) ScoreSite(f *SiteFacts) SiteResult {
 			res.Verdict = SiteBenign
 			res.Reasons = append(res.Reasons, Reason{Rule: "site:brand-owned", Detail: "the brand's own site: " + rs.brands[n.owner].name})
 			res.Score = 0
-			return finishSite(rs, res)
+			return finishSite(res)
 		}
 	}
 	switch {
@@ -232,10 +232,10 @@ func (rs *RuleSet) ScoreSite(f *SiteFacts) SiteResult {
 	case signs > 0 && res.Score >= sp.Thresholds.Helpline:
 		res.Verdict = SiteHelpline
 	}
-	return finishSite(rs, res)
+	return finishSite(res)
 }
 
-func finishSite(rs *RuleSet, res SiteResult) SiteResult {
+func finishSite(res SiteResult) SiteResult {
 	sort.Strings(res.Indicators)
 	res.Indicators = dedupe(res.Indicators)
 	return res

@@ -25,7 +25,8 @@ type Queue struct {
 	// Drain makes Run return once the queue is empty (one-off runs, tests, benchmarks);
 	// otherwise Run waits for new findings until ctx ends.
 	Drain bool
-	// Enriched is called (from a worker) after each finding's enrichment is stored.
+	// Enriched is called after each finding's enrichment is stored, from the worker
+	// goroutines: concurrently.
 	Enriched func(f *watcher.Finding)
 }
 

@@ -38,7 +38,8 @@ type Queue struct {
 	Drain           bool
 	Log             *slog.Logger
 	Stats           *watcher.Stats
-	Checked         func(f *watcher.Finding, c *store.SiteCheck)
+	// Checked is told of each stored check, from the worker goroutines: concurrently.
+	Checked func(f *watcher.Finding, c *store.SiteCheck)
 }
 
 // Run works the queue until ctx ends (or, with Drain, until nothing is due).

@@ -178,9 +178,6 @@ type SQLite struct {
 	path string
 }
 
-// SchemaVersion is the schema this build writes.
-func SchemaVersion() int { return len(migrations) }
-
 // OpenSQLite opens (creating if needed) the database at path and brings its schema up to date.
 // WAL journaling with synchronous=NORMAL: a crash, even kill -9, loses no committed transaction
 // and never leaves a corrupt file; a power loss may lose the last few.
