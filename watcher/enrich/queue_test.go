@@ -47,7 +47,7 @@ func TestQueueEnrichesAndRevises(t *testing.T) {
 	db := storeWithFindings(t, "hp-printer-help.com", "www.hp-printer-help.com", "canon-printer-setup.com")
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	e := &Enricher{Rules: ruleSet(t), DNS: &Resolver{Servers: []string{dnsSrv.Addr}, Timeout: 200 * time.Millisecond},
-		WHOIS: &WHOIS{Server: registry.Addr, Timeout: time.Second}, Cache: db, Now: func() time.Time { return now }}
+		WHOIS: &WHOIS{Server: registry.Addr, Timeout: time.Second, Guard: allowLocal(t, registry.Addr)}, Cache: db, Now: func() time.Time { return now }}
 	stats := &watcher.Stats{}
 	var seen []string
 	var mu sync.Mutex
@@ -146,7 +146,7 @@ func BenchmarkEnrich1000(b *testing.B) {
 		b.StopTimer()
 		db := storeWithFindings(b, names...)
 		e := &Enricher{Rules: ruleSet(b), DNS: &Resolver{Servers: []string{dnsSrv.Addr}, Timeout: time.Second},
-			RDAP: &RDAP{Bootstrap: boot, Limits: &Limits{}}, Cache: db}
+			RDAP: &RDAP{Bootstrap: boot, Limits: &Limits{}, Guard: allowLocal(b, rdapSrv.Listener.Addr().String())}, Cache: db}
 		stats := &watcher.Stats{}
 		b.StartTimer()
 		start := time.Now()
@@ -170,7 +170,8 @@ func BenchmarkEnrich1000(b *testing.B) {
 func TestQueueGivesUpAfterMaxAttempts(t *testing.T) {
 	db := storeWithFindings(t, "hp-printer-help-offline.com")
 	stats := &watcher.Stats{}
-	q := &Queue{Store: db, Enricher: &Enricher{Rules: ruleSet(t)}, Drain: true, Retry: time.Millisecond, Lease: time.Millisecond,
+	// The lease outlasts a lookup: a lease shorter than the work hands the same item out twice.
+	q := &Queue{Store: db, Enricher: &Enricher{Rules: ruleSet(t)}, Drain: true, Retry: time.Millisecond, Lease: time.Minute,
 		Stats: stats, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for i := 0; i < 20; i++ {
 		if n, _ := db.PendingEnrichment(context.Background()); n == 0 {
