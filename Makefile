@@ -35,6 +35,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeMessage$$' -fuzztime $(FUZZTIME) ./watcher/source/
 	$(GO) test -run '^$$' -fuzz '^FuzzAnalyze$$' -fuzztime $(FUZZTIME) ./watcher/site/
 	$(GO) test -run '^$$' -fuzz '^FuzzWHOISText$$' -fuzztime $(FUZZTIME) ./watcher/enrich/
+	$(GO) test -run '^$$' -fuzz '^FuzzWHOISReferral$$' -fuzztime $(FUZZTIME) ./watcher/enrich/
 
 clean:
 	rm -rf bin

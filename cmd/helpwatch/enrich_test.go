@@ -43,7 +43,8 @@ func lookupWorld(t *testing.T) []string {
 		}
 		return "No match for \"" + strings.ToUpper(q) + "\".\n", false
 	})
-	return []string{"--resolver", dnsSrv.Addr, "--rdap-bootstrap", boot, "--whois-server", whoisSrv.Addr, "--lookup-rate", "0", "--lookup-timeout", "2s"}
+	return []string{"--resolver", dnsSrv.Addr, "--rdap-bootstrap", boot, "--whois-server", whoisSrv.Addr, "--lookup-rate", "0", "--lookup-timeout", "2s",
+		"--allow-host", rdapSrv.Listener.Addr().String(), "--allow-host", whoisSrv.Addr}
 }
 
 func TestEnrichQueueAfterReplay(t *testing.T) {

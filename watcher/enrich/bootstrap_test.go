@@ -25,7 +25,8 @@ func TestLoadBootstrapOrder(t *testing.T) {
 		w.Write(*body)
 	})
 	dir := t.TempDir()
-	opts := BootstrapOptions{IANAURL: iana.URL + "/dns.json", CacheDir: dir}
+	opts := BootstrapOptions{IANAURL: iana.URL + "/dns.json", CacheDir: dir,
+		HTTP: allowLocal(t, iana.Listener.Addr().String()).HTTPClient(time.Second, 0)}
 	cachePath := filepath.Join(dir, "rdap-dns.json")
 
 	// Nothing cached and IANA down: the built-in list, which knows .com.
@@ -54,6 +55,14 @@ func TestLoadBootstrapOrder(t *testing.T) {
 	served.Store(nil)
 	if b, _ = LoadBootstrap(ctx, opts); !strings.Contains(b.Source, "stale") || len(b.Servers("x.zz")) != 1 {
 		t.Errorf("stale cache: %s", b.Source)
+	}
+	// The download goes through the address guard: without the server let through, the
+	// loopback "IANA" is refused and the built-in list is used, saying why.
+	served.Store(&file)
+	guarded := opts
+	guarded.HTTP, guarded.CacheDir = nil, t.TempDir()
+	if b, _ = LoadBootstrap(ctx, guarded); !strings.HasPrefix(b.Source, "built-in") || !strings.Contains(b.Source, "--allow-host") {
+		t.Errorf("guarded download: %s", b.Source)
 	}
 	// A configured location is used as is, and its failure is an error naming it.
 	local := filepath.Join(dir, "mine.json")

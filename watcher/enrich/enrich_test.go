@@ -3,7 +3,6 @@ package enrich
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher"
 	"github.com/helpwatch/helpwatch/watcher/enrich/enrichtest"
+	"github.com/helpwatch/helpwatch/watcher/netguard"
 )
 
 func ruleSet(t testing.TB) *rules.RuleSet {
@@ -143,7 +143,7 @@ func TestRDAPLookupFollowsRegistrarAndHandlesFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	limits := &Limits{}
-	r := &RDAP{Bootstrap: boot, Limits: limits, HTTP: &http.Client{Timeout: 300 * time.Millisecond}}
+	r := &RDAP{Bootstrap: boot, Limits: limits, Timeout: 300 * time.Millisecond, Guard: allowLocal(t, "127.0.0.1")}
 	ctx := context.Background()
 
 	reg := r.Lookup(ctx, "hp-printer-help.test")
@@ -189,23 +189,25 @@ func TestRDAPRealVerisignAnswer(t *testing.T) {
 	boot, _ := parseBootstrap(enrichtest.BootstrapFor(srv.URL, "com"), "test")
 	// The related link points at rdap.markmonitor.com, which the test client cannot reach: the
 	// registry's answer must stand on its own.
-	reg := (&RDAP{Bootstrap: boot, HTTP: &http.Client{Timeout: 200 * time.Millisecond, Transport: localOnly()}}).Lookup(context.Background(), "google.com")
+	reg := (&RDAP{Bootstrap: boot, Timeout: 200 * time.Millisecond, Guard: allowLocal(t, srv.Listener.Addr().String())}).Lookup(context.Background(), "google.com")
 	if reg.State != watcher.Found || reg.Registrar != "MarkMonitor Inc." || reg.RegistrarIANAID != "292" ||
 		reg.AbuseEmail != "abusecomplaints@markmonitor.com" || reg.Created.Year() != 1997 {
 		t.Errorf("real answer: %+v", reg)
 	}
 }
 
-// localOnly refuses every connection that is not to 127.0.0.1, so tests never leave the machine.
-func localOnly() *http.Transport {
-	return &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		host, _, _ := net.SplitHostPort(addr)
-		if host != "127.0.0.1" {
-			return nil, fmt.Errorf("test refuses to dial %s", addr)
+// allowLocal is the address guard with exactly the named local servers let through: tests
+// reach their own servers and nothing else (no other loopback port, nothing off the machine
+// but what the guard lets through, and the public names tests use do not resolve here).
+func allowLocal(t testing.TB, hosts ...string) *netguard.Guard {
+	t.Helper()
+	g := &netguard.Guard{}
+	for _, h := range hosts {
+		if err := g.AllowHost(h); err != nil {
+			t.Fatal(err)
 		}
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
-	}}
+	}
+	return g
 }
 
 func TestWHOISLookupWithReferralAndFaults(t *testing.T) {
@@ -230,7 +232,7 @@ func TestWHOISLookupWithReferralAndFaults(t *testing.T) {
 		return fmt.Sprintf("No match for %q.\n>>> Last update of whois database: 2026-11-27T10:00:00Z <<<\n", strings.ToUpper(q)), false
 	})
 	limits := &Limits{}
-	w := &WHOIS{Server: registry.Addr, Timeout: 300 * time.Millisecond, MaxBytes: 64 << 10, Limits: limits}
+	w := &WHOIS{Server: registry.Addr, Timeout: 300 * time.Millisecond, MaxBytes: 64 << 10, Limits: limits, Guard: allowLocal(t, "127.0.0.1")}
 	ctx := context.Background()
 
 	reg := w.Lookup(ctx, "epson-setup-help.com")
@@ -254,7 +256,7 @@ func TestWHOISLookupWithReferralAndFaults(t *testing.T) {
 	if reg := w.Lookup(ctx, "limited.com"); reg.State != watcher.Unknown || !strings.Contains(reg.Reason, "rate limited") {
 		t.Errorf("rate limit text: %+v", reg)
 	}
-	refused := &WHOIS{Server: "127.0.0.1:1", Timeout: 200 * time.Millisecond}
+	refused := &WHOIS{Server: "127.0.0.1:1", Timeout: 200 * time.Millisecond, Guard: allowLocal(t, "127.0.0.1:1")}
 	if reg := refused.Lookup(ctx, "x.com"); reg.State != watcher.Unknown || !strings.Contains(reg.Reason, "127.0.0.1:1") {
 		t.Errorf("refused: %+v", reg)
 	}
@@ -265,7 +267,7 @@ func TestWHOISServerFromIANA(t *testing.T) {
 	iana := enrichtest.StartWHOIS(t, func(q string) (string, bool) {
 		return "% IANA WHOIS server\ndomain:       COM\n\nrefer:        " + registry.Addr + "\n", false
 	})
-	w := &WHOIS{IANAServer: iana.Addr, Timeout: 300 * time.Millisecond}
+	w := &WHOIS{IANAServer: iana.Addr, Timeout: 300 * time.Millisecond, Guard: allowLocal(t, iana.Addr, registry.Addr)}
 	for i := 0; i < 3; i++ {
 		if reg := w.Lookup(context.Background(), fmt.Sprintf("hp-%d.com", i)); reg.State != watcher.Found {
 			t.Fatalf("lookup %d: %+v", i, reg)
@@ -284,8 +286,8 @@ func TestEnricherFallsBackToWHOISAndCaches(t *testing.T) {
 	dnsSrv.Add("canon-help.com. 600 IN A 192.0.2.40")
 	cache := &memCache{}
 	e := &Enricher{Rules: ruleSet(t), DNS: &Resolver{Servers: []string{dnsSrv.Addr}, Timeout: 200 * time.Millisecond},
-		RDAP:  &RDAP{Bootstrap: boot, HTTP: &http.Client{Timeout: time.Second}},
-		WHOIS: &WHOIS{Server: registry.Addr, Timeout: time.Second}, Cache: cache,
+		RDAP:  &RDAP{Bootstrap: boot, Timeout: time.Second, Guard: allowLocal(t, rdapSrv.Listener.Addr().String())},
+		WHOIS: &WHOIS{Server: registry.Addr, Timeout: time.Second, Guard: allowLocal(t, registry.Addr)}, Cache: cache,
 		Now: func() time.Time { return time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC) }}
 	en := e.Enrich(context.Background(), "canon-help.com", "canon-help.com")
 	if en.Registration.Source != "whois" || en.Registration.State != watcher.Found || en.DNS.State != watcher.Found {
@@ -336,8 +338,8 @@ func TestRateLimitsHoldPerServer(t *testing.T) {
 	bootB, _ := parseBootstrap(enrichtest.BootstrapFor(b.URL, "bb"), "test")
 	const rps, n = 20, 30
 	limits := &Limits{Rate: rps, Burst: 1}
-	ra := &RDAP{Bootstrap: bootA, Limits: limits}
-	rb := &RDAP{Bootstrap: bootB, Limits: limits}
+	ra := &RDAP{Bootstrap: bootA, Limits: limits, Guard: allowLocal(t, "127.0.0.1")}
+	rb := &RDAP{Bootstrap: bootB, Limits: limits, Guard: allowLocal(t, "127.0.0.1")}
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		wg.Add(2)
@@ -371,7 +373,7 @@ func TestRateLimitsHoldPerServer(t *testing.T) {
 // for a slow server's timeout).
 func TestWHOISLookupStopsWithContext(t *testing.T) {
 	stall := enrichtest.StartWHOIS(t, func(q string) (string, bool) { return "", true })
-	w := &WHOIS{Server: stall.Addr, Timeout: 10 * time.Second}
+	w := &WHOIS{Server: stall.Addr, Timeout: 10 * time.Second, Guard: allowLocal(t, stall.Addr)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan watcher.Registration, 1)
 	go func() { done <- w.Lookup(ctx, "slow.com") }()

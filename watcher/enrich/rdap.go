@@ -19,6 +19,8 @@ import (
 	"github.com/openrdap/rdap/bootstrap"
 
 	"github.com/helpwatch/helpwatch/watcher"
+	"github.com/helpwatch/helpwatch/watcher/internal/safe"
+	"github.com/helpwatch/helpwatch/watcher/netguard"
 )
 
 // IANABootstrapURL is where IANA publishes the RDAP servers of each TLD.
@@ -46,7 +48,8 @@ type BootstrapOptions struct {
 	// CacheDir keeps the downloaded IANA file; it is refreshed when older than MaxAge (1 day).
 	CacheDir string
 	MaxAge   time.Duration
-	HTTP     *http.Client
+	// HTTP downloads the file (default: a client through the default address guard).
+	HTTP *http.Client
 }
 
 // LoadBootstrap finds a bootstrap file: the configured one; else the cached IANA copy while
@@ -55,7 +58,7 @@ type BootstrapOptions struct {
 func LoadBootstrap(ctx context.Context, opts BootstrapOptions) (*Bootstrap, error) {
 	client := opts.HTTP
 	if client == nil {
-		client = &http.Client{Timeout: 20 * time.Second}
+		client = (*netguard.Guard)(nil).HTTPClient(20*time.Second, 5)
 	}
 	if opts.Location != "" {
 		data, err := readLocation(ctx, client, opts.Location)
@@ -132,7 +135,12 @@ func readLocation(ctx context.Context, client *http.Client, loc string) ([]byte,
 }
 
 func parseBootstrap(data []byte, source string) (*Bootstrap, error) {
-	reg, err := bootstrap.NewDNSRegistry(data)
+	var reg *bootstrap.DNSRegistry
+	err := safe.Do("openrdap bootstrap", func() error {
+		var err error
+		reg, err = bootstrap.NewDNSRegistry(data)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("RDAP bootstrap %s: %w", source, err)
 	}
@@ -141,7 +149,12 @@ func parseBootstrap(data []byte, source string) (*Bootstrap, error) {
 
 // Servers returns the RDAP base URLs for domain's TLD (none when the TLD has no RDAP).
 func (b *Bootstrap) Servers(domain string) []*url.URL {
-	ans, err := b.registry.Lookup(&bootstrap.Question{RegistryType: bootstrap.DNS, Query: domain})
+	var ans *bootstrap.Answer
+	err := safe.Do("openrdap bootstrap lookup", func() error {
+		var err error
+		ans, err = b.registry.Lookup(&bootstrap.Question{RegistryType: bootstrap.DNS, Query: domain})
+		return err
+	})
 	if err != nil || ans == nil {
 		return nil
 	}
@@ -163,7 +176,9 @@ func readBounded(r io.Reader, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-// RDAP looks domains up in the registries' RDAP services.
+// RDAP looks domains up in the registries' RDAP services. Every request (the bootstrap
+// download, the registry, the registrar it links to, and every redirect) goes through the
+// address guard: a registry's or registrar's answer must not make us fetch from our own network.
 type RDAP struct {
 	// Bootstrap maps TLDs to servers; when nil it is loaded with BootstrapOptions on the first
 	// lookup, so a watch starts at once even when IANA is slow or unreachable.
@@ -171,16 +186,39 @@ type RDAP struct {
 	BootstrapOptions BootstrapOptions
 	OnBootstrap      func(b *Bootstrap) // told where the bootstrap came from (for the log)
 	bootMu           sync.Mutex
-	HTTP             *http.Client // default: 10 s timeout
-	Limits           *Limits
-	MaxBody          int64 // default 1 MiB
-	UserAgent        string
+	// Guard decides which addresses may be dialled (nil: public addresses only).
+	Guard     *netguard.Guard
+	Timeout   time.Duration // per request, redirects included (default 10 s)
+	Limits    *Limits
+	MaxBody   int64 // default 1 MiB
+	UserAgent string
+
+	clientOnce sync.Once
+	client     *http.Client
+}
+
+// httpClient is built once from the guard: at most 3 redirects, each dial checked.
+func (r *RDAP) httpClient() *http.Client {
+	r.clientOnce.Do(func() {
+		timeout := r.Timeout
+		if timeout <= 0 {
+			timeout = 10 * time.Second
+		}
+		r.client = r.Guard.HTTPClient(timeout, 3)
+	})
+	return r.client
 }
 
 // Lookup asks the TLD's RDAP server for domain and, when the registry points to the
 // registrar's own RDAP (thin registries such as .com), the registrar too; the registrar's
 // answer fills what the registry's lacks. Unknown means "ask WHOIS"; the reason says why.
 func (r *RDAP) Lookup(ctx context.Context, domain string) watcher.Registration {
+	reg := r.lookup(ctx, domain)
+	reg.Sanitize()
+	return reg
+}
+
+func (r *RDAP) lookup(ctx context.Context, domain string) watcher.Registration {
 	boot, err := r.bootstrap(ctx)
 	if err != nil {
 		return watcher.Registration{State: watcher.Unknown, Source: "rdap", Reason: err.Error()}
@@ -218,7 +256,11 @@ func (r *RDAP) bootstrap(ctx context.Context) (*Bootstrap, error) {
 	if r.Bootstrap != nil {
 		return r.Bootstrap, nil
 	}
-	b, err := LoadBootstrap(ctx, r.BootstrapOptions)
+	opts := r.BootstrapOptions
+	if opts.HTTP == nil {
+		opts.HTTP = r.Guard.HTTPClient(20*time.Second, 5)
+	}
+	b, err := LoadBootstrap(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -255,11 +297,7 @@ func (r *RDAP) fetch(ctx context.Context, href string) (watcher.Registration, *r
 	if r.UserAgent != "" {
 		req.Header.Set("User-Agent", r.UserAgent)
 	}
-	client := r.HTTP
-	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
-	}
-	resp, err := client.Do(req)
+	resp, err := r.httpClient().Do(req)
 	if err != nil {
 		return unknown("%s: %v", u.Host, err)
 	}
@@ -284,13 +322,20 @@ func (r *RDAP) fetch(ctx context.Context, href string) (watcher.Registration, *r
 	if err != nil {
 		return unknown("%s: %v", u.Host, err)
 	}
-	obj, err := rdap.NewDecoder(body).Decode()
+	var obj any
+	err = safe.Do("openrdap decoder", func() error {
+		var err error
+		obj, err = rdap.NewDecoder(body).Decode()
+		return err
+	})
 	if err != nil {
 		return unknown("%s: unreadable RDAP answer: %v", u.Host, err)
 	}
 	switch v := obj.(type) {
 	case *rdap.Domain:
-		fillFromRDAP(&reg, v)
+		if err := safe.Do("reading the RDAP domain", func() error { fillFromRDAP(&reg, v); return nil }); err != nil {
+			return unknown("%s: %v", u.Host, err)
+		}
 		reg.State = watcher.Found
 		return reg, v
 	case *rdap.Error:

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,12 +17,17 @@ import (
 	whoisparser "github.com/likexian/whois-parser"
 
 	"github.com/helpwatch/helpwatch/watcher"
+	"github.com/helpwatch/helpwatch/watcher/internal/safe"
+	"github.com/helpwatch/helpwatch/watcher/netguard"
 )
 
 // WHOIS is the fallback for TLDs without RDAP, or when RDAP fails: port 43 through
-// likexian/whois (which follows the registry's referral to the registrar), parsed with
-// likexian/whois-parser. Each answer is bounded in size and time; a server that stops mid-answer
-// still yields what it sent.
+// likexian/whois, parsed with likexian/whois-parser. The referral from the registry to the
+// registrar is followed here, not by the library (whose referral parsing panics on an answer
+// that ends in the referral line), and every connection, referral included, goes through the
+// address guard: a registry answer must not make us connect into our own network. Each answer
+// is bounded in size and time; a server that stops mid-answer still yields what it sent, and a
+// library that crashes on an answer fails that lookup only.
 type WHOIS struct {
 	// IANAServer answers which server holds a TLD (default whois.iana.org:43).
 	IANAServer string
@@ -30,8 +36,12 @@ type WHOIS struct {
 	Timeout  time.Duration // per connection, connect included (default 10 s)
 	MaxBytes int64         // per answer (default 256 KiB)
 	Limits   *Limits
+	// Guard decides which addresses may be dialled (nil: public addresses only).
+	Guard *netguard.Guard
 
 	tldServers sync.Map // TLD -> "host:port"
+	// dial replaces the network in fuzz tests (answers served from memory).
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 func (w *WHOIS) timeout() time.Duration {
@@ -60,8 +70,11 @@ func (d *whoisDialer) Dial(network, addr string) (net.Conn, error) {
 			return nil, err
 		}
 	}
-	nd := net.Dialer{Timeout: d.w.timeout()}
-	c, err := nd.DialContext(d.ctx, network, addr)
+	dial := d.w.dial
+	if dial == nil {
+		dial = d.w.Guard.DialContext(&net.Dialer{Timeout: d.w.timeout()})
+	}
+	c, err := dial(d.ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -110,11 +123,19 @@ var (
 	reAbusePhone  = regexp.MustCompile(`(?im)^\s*(?:registrar abuse contact phone|abuse[- ]phone)\s*:\s*(\+?[0-9][0-9 .()-]{4,})`)
 	reIANAID      = regexp.MustCompile(`(?im)^\s*registrar iana id\s*:\s*(\d+)`)
 	reRefer       = regexp.MustCompile(`(?im)^\s*(?:refer|whois)\s*:\s*(\S+)`)
-	reRateLimit   = regexp.MustCompile(`(?i)(query limit|rate limit|limit exceeded|too many (requests|queries)|exceeded the (maximum|allowed)|try again later)`)
+	// reRegistrar is the thin registry's pointer to the registrar's server.
+	reRegistrar = regexp.MustCompile(`(?im)^\s*(?:registrar whois server|whois server|referralserver)\s*:[ \t]*(\S+)`)
+	reRateLimit = regexp.MustCompile(`(?i)(query limit|rate limit|limit exceeded|too many (requests|queries)|exceeded the (maximum|allowed)|try again later)`)
 )
 
 // Lookup asks the TLD's WHOIS server (and the registrar it refers to) about domain.
 func (w *WHOIS) Lookup(ctx context.Context, domain string) watcher.Registration {
+	reg := w.lookup(ctx, domain)
+	reg.Sanitize()
+	return reg
+}
+
+func (w *WHOIS) lookup(ctx context.Context, domain string) watcher.Registration {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	reg := watcher.Registration{Source: "whois"}
@@ -127,14 +148,28 @@ func (w *WHOIS) Lookup(ctx context.Context, domain string) watcher.Registration 
 		return unknown("%v", err)
 	}
 	reg.Server = server
-	d := &whoisDialer{ctx: ctx, w: w}
-	client := whois.NewClient().SetDialer(d).SetTimeout(w.timeout()).SetDisableStats(true)
-	text, err := client.Whois(domain, server)
+	text, truncated, partial, err := w.query(ctx, domain, server)
 	if strings.TrimSpace(text) == "" {
 		if err == nil {
 			err = errors.New("empty answer")
 		}
 		return unknown("%s: %v", server, err)
+	}
+	// A thin registry names the registrar's server; its answer holds the contacts. The two
+	// answers are read together, registry first, as the library would have joined them.
+	referralNote := ""
+	if ref := referral(text); ref != "" && withPort(ref) != withPort(server) && ctx.Err() == nil {
+		more, t2, p2, rerr := w.query(ctx, domain, ref)
+		if strings.TrimSpace(more) != "" {
+			text += "\n" + more
+			reg.Server = server + " + " + ref
+			truncated, partial = truncated || t2, partial || p2 || rerr != nil
+		} else {
+			if rerr == nil {
+				rerr = errors.New("empty answer")
+			}
+			referralNote = fmt.Sprintf("the registrar's WHOIS server %s did not answer: %v", ref, rerr)
+		}
 	}
 	host := hostOnly(server)
 	if reRateLimit.MatchString(firstLines(text, 5)) {
@@ -144,8 +179,16 @@ func (w *WHOIS) Lookup(ctx context.Context, domain string) watcher.Registration 
 		}
 		return unknown("%s: rate limited (%q), pausing it for %s", server, firstLines(text, 1), pause)
 	}
-	info, perr := whoisparser.Parse(text)
+	var info whoisparser.WhoisInfo
+	perr := safe.Do("whois-parser", func() error {
+		var err error
+		info, err = whoisparser.Parse(text)
+		return err
+	})
+	var crash *safe.PanicError
 	switch {
+	case errors.As(perr, &crash):
+		return unknown("%s: %v", server, perr)
 	case errors.Is(perr, whoisparser.ErrNotFoundDomain):
 		reg.State = watcher.NotFound
 		return reg
@@ -165,12 +208,89 @@ func (w *WHOIS) Lookup(ctx context.Context, domain string) watcher.Registration 
 	fillFromWHOIS(&reg, &info, text)
 	reg.State = watcher.Found
 	switch {
-	case d.truncated.Load():
+	case truncated:
 		reg.Reason = "answer cut at the size limit"
-	case d.partial.Load() || err != nil:
+	case partial || err != nil:
 		reg.Reason = "partial answer (the server stopped mid-answer)"
+	case referralNote != "":
+		reg.Reason = referralNote
 	}
 	return reg
+}
+
+// withPort spells a server as host:port, port 43 when none is given, to compare two servers.
+func withPort(server string) string {
+	if _, _, err := net.SplitHostPort(server); err == nil {
+		return strings.ToLower(server)
+	}
+	return net.JoinHostPort(strings.ToLower(server), "43")
+}
+
+// query asks one server once, referrals off, and says whether the answer was cut at the size
+// limit or by a stalled server. A crash inside the library is an error like any other.
+func (w *WHOIS) query(ctx context.Context, domain, server string) (text string, truncated, partial bool, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d := &whoisDialer{ctx: ctx, w: w}
+	client := whois.NewClient().SetDialer(d).SetTimeout(w.timeout()).SetDisableReferral(true).SetDisableStats(true)
+	err = safe.Do("likexian/whois", func() error {
+		var qerr error
+		text, qerr = client.Whois(domain, server)
+		return qerr
+	})
+	return text, d.truncated.Load(), d.partial.Load(), err
+}
+
+// maxReferralLen bounds the server name taken from an answer.
+const maxReferralLen = 253 + 6
+
+// referral returns the registrar's WHOIS server named in a registry answer ("host" or
+// "host:port"), or "" when there is none or it is not a plain server name. URL-style values
+// (whois://, rwhois://, http://) are reduced to their host and port.
+func referral(text string) string {
+	m := reRegistrar.FindStringSubmatch(text)
+	if m == nil {
+		return ""
+	}
+	v := strings.ToLower(strings.TrimSpace(m[1]))
+	for _, p := range []string{"rwhois://", "whois://", "https://", "http://"} {
+		v = strings.TrimPrefix(v, p)
+	}
+	if i := strings.IndexAny(v, "/?#"); i >= 0 {
+		v = v[:i]
+	}
+	if v == "" || len(v) > maxReferralLen {
+		return ""
+	}
+	host, port := v, ""
+	if h, p, err := net.SplitHostPort(v); err == nil {
+		host, port = h, p
+	}
+	if !plainHost(host) {
+		return ""
+	}
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return ""
+		}
+		return net.JoinHostPort(host, port)
+	}
+	return host
+}
+
+// plainHost accepts a DNS name or an IPv4 literal: letters, digits, hyphens and dots.
+func plainHost(h string) bool {
+	if h == "" || h[0] == '.' || h[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func fillFromWHOIS(reg *watcher.Registration, info *whoisparser.WhoisInfo, text string) {
@@ -208,8 +328,6 @@ func (w *WHOIS) serverFor(ctx context.Context, domain string) (string, error) {
 	if w.Server != "" {
 		return w.Server, nil
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	tld := tldOf(domain)
 	if s, ok := w.tldServers.Load(tld); ok {
 		return s.(string), nil
@@ -218,8 +336,7 @@ func (w *WHOIS) serverFor(ctx context.Context, domain string) (string, error) {
 	if iana == "" {
 		iana = "whois.iana.org:43"
 	}
-	d := &whoisDialer{ctx: ctx, w: w}
-	text, err := whois.NewClient().SetDialer(d).SetTimeout(w.timeout()).SetDisableReferral(true).SetDisableStats(true).Whois(domain, iana)
+	text, _, _, err := w.query(ctx, domain, iana)
 	if strings.TrimSpace(text) == "" {
 		return "", fmt.Errorf("asking %s for the WHOIS server of .%s: %v", iana, tld, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 
 	"github.com/helpwatch/helpwatch/rules"
+	"github.com/helpwatch/helpwatch/watcher/internal/safe"
 )
 
 // Report is one site check as the commands print it and the store keeps it.
@@ -36,6 +37,18 @@ type Report struct {
 // else (JSX, RST, templates) is read as text. lib (may be nil) holds the brand reference pages
 // and known kits the page is compared with.
 func Analyze(rs *rules.RuleSet, lib *Library, domain string, body []byte, isHTML bool, base *url.URL) *Report {
+	var rep *Report
+	// The parsers below (x/net/html, TLSH, phonenumbers) read what an attacker wrote; a crash
+	// in one of them makes this page unreadable, not the process dead.
+	if err := safe.Do("page analysis", func() error { rep = analyze(rs, lib, domain, body, isHTML, base); return nil }); err != nil {
+		sum := sha256.Sum256(body)
+		return &Report{Domain: domain, SHA256: hex.EncodeToString(sum[:]), Error: err.Error(), Verdict: rules.SiteUnreachable,
+			Phones: []rules.SitePhone{}, Indicate: []string{}, Reasons: []rules.Reason{{Rule: "site:unreadable", Detail: err.Error()}}}
+	}
+	return rep
+}
+
+func analyze(rs *rules.RuleSet, lib *Library, domain string, body []byte, isHTML bool, base *url.URL) *Report {
 	sum := sha256.Sum256(body)
 	rep := &Report{Domain: domain, SHA256: hex.EncodeToString(sum[:])}
 	var p *Page

@@ -10,45 +10,23 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/andybalholm/brotli"
 	"golang.org/x/net/html/charset"
+
+	"github.com/helpwatch/helpwatch/watcher/netguard"
 )
 
 // DefaultUserAgent looks like a current desktop browser: kits serve their real page to
 // browsers and something bland to tools.
 const DefaultUserAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 
-// ErrBlockedAddress is the SSRF guard refusing a connection.
-var ErrBlockedAddress = errors.New("refusing to connect to a private, loopback, link-local, multicast or reserved address")
-
-// reserved ranges the guard refuses besides what netip classifies (carrier-grade NAT, the
-// IETF protocol block, benchmarking, the old class E, broadcast).
-var reserved = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"), netip.MustParsePrefix("100.64.0.0/10"), netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"), netip.MustParsePrefix("240.0.0.0/4"), netip.MustParsePrefix("64:ff9b::/96"),
-}
-
-// Blocked reports whether the guard refuses an address.
-func Blocked(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsMulticast() ||
-		ip.IsInterfaceLocalMulticast() || ip.IsUnspecified() || !ip.IsValid() {
-		return true
-	}
-	for _, p := range reserved {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
+// ErrBlockedAddress is the address guard refusing a connection (netguard.ErrBlocked).
+var ErrBlockedAddress = netguard.ErrBlocked
 
 // Fetcher fetches suspect sites safely: every connection (redirect hops included) is checked
 // after DNS resolution, at dial time, so a name that resolves to a private address (or changes
@@ -59,8 +37,9 @@ type Fetcher struct {
 	Timeout      time.Duration // whole fetch, redirects included (default 10 s)
 	MaxBody      int64         // decoded body (default 2 MiB)
 	MaxRedirects int           // default 5
-	// Allow overrides the guard (tests point it at 127.0.0.1); nil uses !Blocked.
-	Allow func(netip.Addr) bool
+	// Guard decides which addresses may be dialled (nil: public addresses only); the
+	// commands' --allow-host and --allow-private configure it.
+	Guard *netguard.Guard
 	// Global and PerHost bound concurrent fetches (defaults 16 and 2).
 	Global, PerHost int
 	// Rewrite maps the host:port a request dials to another (tests send every name to a local
@@ -110,25 +89,11 @@ func (f *Fetcher) init() {
 		}
 		f.global = make(chan struct{}, f.Global)
 		f.perHost = map[string]chan struct{}{}
-		allow := f.Allow
-		if allow == nil {
-			allow = func(ip netip.Addr) bool { return !Blocked(ip) }
-		}
-		dialer := &net.Dialer{Timeout: 5 * time.Second, Control: func(network, address string, _ syscall.RawConn) error {
-			host, _, err := net.SplitHostPort(address)
-			if err != nil {
-				return err
-			}
-			ip, err := netip.ParseAddr(host)
-			if err != nil || !allow(ip) {
-				return fmt.Errorf("%w: %s", ErrBlockedAddress, host)
-			}
-			return nil
-		}}
-		dial := dialer.DialContext
+		dialer := f.Guard.DialContext(&net.Dialer{Timeout: 5 * time.Second})
+		dial := dialer
 		if f.Rewrite != nil {
 			dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
-				return dialer.DialContext(ctx, network, f.Rewrite(addr))
+				return dialer(ctx, network, f.Rewrite(addr))
 			}
 		}
 		transport := &http.Transport{

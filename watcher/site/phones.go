@@ -1,6 +1,7 @@
 package site
 
 import (
+	"errors"
 	"regexp"
 	"sort"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"github.com/nyaruka/phonenumbers"
 
 	"github.com/helpwatch/helpwatch/rules"
+	"github.com/helpwatch/helpwatch/watcher/internal/safe"
 )
 
 var (
@@ -35,16 +37,22 @@ func Phones(tel []string, text string) []rules.SitePhone {
 		if digits < 10 || digits > 15 {
 			return
 		}
-		num, err := phonenumbers.Parse(strings.TrimSpace(raw), "US")
-		if err != nil || !phonenumbers.IsValidNumber(num) {
-			return
-		}
-		e164 := phonenumbers.Format(num, phonenumbers.E164)
-		if seen[e164] {
+		var e164 string
+		var tollFree bool
+		// phonenumbers reads attacker-written text; a crash in it loses this candidate only.
+		err := safe.Do("phonenumbers", func() error {
+			num, err := phonenumbers.Parse(strings.TrimSpace(raw), "US")
+			if err != nil || !phonenumbers.IsValidNumber(num) {
+				return errors.New("not a number")
+			}
+			e164, tollFree = phonenumbers.Format(num, phonenumbers.E164), phonenumbers.GetNumberType(num) == phonenumbers.TOLL_FREE
+			return nil
+		})
+		if err != nil || seen[e164] {
 			return
 		}
 		seen[e164] = true
-		out = append(out, rules.SitePhone{E164: e164, TollFree: phonenumbers.GetNumberType(num) == phonenumbers.TOLL_FREE, Source: source})
+		out = append(out, rules.SitePhone{E164: e164, TollFree: tollFree, Source: source})
 	}
 	for _, t := range tel {
 		add(t, "tel")

@@ -38,7 +38,7 @@ func TestQueueStoresEvidenceAndLinksCampaigns(t *testing.T) {
 	}))
 	defer srv.Close()
 	local := srv.Listener.Addr().String()
-	fetcher := &Fetcher{Timeout: 2 * time.Second, Allow: onlyLocal127001, Rewrite: func(hostport string) string {
+	fetcher := &Fetcher{Timeout: 2 * time.Second, Guard: onlyLocal127001, Rewrite: func(hostport string) string {
 		if strings.HasPrefix(hostport, "epson-down.com:") {
 			return "127.0.0.1:1" // nothing listens: the site is down
 		}
