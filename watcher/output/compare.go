@@ -38,7 +38,10 @@ func WriteDiff(w io.Writer, rep *rules.DiffReport, oldName, newName string, show
 	fmt.Fprintf(bw, "%-34s %-8s %7s  %-30s %-30s %s\n", "corpus", "kind", "names", "flagged old -> new", "alert old -> new", "changed")
 	for _, c := range rep.Corpora {
 		kind := "negative"
-		if c.Old.Positive {
+		switch {
+		case c.Old.Unlabeled:
+			kind = "names"
+		case c.Old.Positive:
 			kind = "positive"
 		}
 		fmt.Fprintf(bw, "%-34s %-8s %7d  %-30s %-30s %d\n", Printable(c.Old.Name), kind, c.Old.Total,

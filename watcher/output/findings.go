@@ -26,7 +26,7 @@ func NewFindingWriter(w io.Writer, format string) (FindingWriter, error) {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	switch format {
 	case "jsonl", "json":
-		return &findingJSONL{w: bw, enc: json.NewEncoder(bw)}, nil
+		return &findingJSONL{w: bw, enc: json.NewEncoder(SafeJSON(bw))}, nil
 	case "table":
 		return &findingTable{w: bw}, nil
 	case "line":
@@ -41,8 +41,9 @@ func NewFindingWriter(w io.Writer, format string) (FindingWriter, error) {
 	return nil, fmt.Errorf("unknown format %q (use jsonl, table, csv or line)", format)
 }
 
-// findingJSONL uses encoding/json: it escapes <, > and & and replaces invalid UTF-8, so a
-// hostile name cannot break out of the line or of an HTML page that embeds it.
+// findingJSONL uses encoding/json (it escapes <, > and & and replaces invalid UTF-8) through
+// SafeJSON (C1 and bidirectional controls), so a hostile value cannot break out of the line,
+// out of an HTML page that embeds it, or reorder what a terminal shows.
 type findingJSONL struct {
 	w   *bufio.Writer
 	enc *json.Encoder
@@ -87,11 +88,15 @@ type findingTable struct {
 	header bool
 }
 
-func (t *findingTable) Write(f *watcher.Finding) error {
+func (t *findingTable) writeHeader() {
 	if !t.header {
 		fmt.Fprintf(t.w, "%-16s %-7s %5s  %-10s %-40s %5s  %s\n", "FIRST SEEN (UTC)", "VERDICT", "SCORE", "BRAND", "DOMAIN", "CERTS", "WHY")
 		t.header = true
 	}
+}
+
+func (t *findingTable) Write(f *watcher.Finding) error {
+	t.writeHeader()
 	verdict, score, why := string(f.Verdict), strconv.Itoa(f.Score), ReasonSummary(&f.Result)
 	if r := f.Rescored; r != nil {
 		// Rescored: the new verdict and score after the stored ones, and the new reasons.
@@ -102,7 +107,11 @@ func (t *findingTable) Write(f *watcher.Finding) error {
 	return err
 }
 
-func (t *findingTable) Flush() error { return t.w.Flush() }
+// Flush writes the header even when no row was written: an empty table still says what it is.
+func (t *findingTable) Flush() error {
+	t.writeHeader()
+	return t.w.Flush()
+}
 
 type findingLine struct{ w *bufio.Writer }
 

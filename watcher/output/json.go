@@ -4,10 +4,12 @@
 package output
 
 import (
+	"io"
 	"strconv"
 	"unicode/utf8"
 
 	"github.com/helpwatch/helpwatch/rules"
+	"github.com/helpwatch/helpwatch/watcher"
 )
 
 // AppendJSON appends r as one JSON object (no newline). Hand-written rather than encoding/json:
@@ -53,8 +55,8 @@ func AppendJSON(b []byte, r *rules.Result) []byte {
 const hexDigits = "0123456789abcdef"
 
 // AppendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD and the characters
-// HTML or terminals treat specially (<, >, &, U+2028, U+2029) are escaped, so the output is safe
-// to embed and to print.
+// HTML or terminals treat specially (<, >, &, C1 controls, U+2028, U+2029, bidirectional
+// controls) are escaped, so the output is safe to embed and to print.
 func AppendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
@@ -83,12 +85,12 @@ func AppendJSONString(b []byte, s string) []byte {
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+		if r == utf8.RuneError && size == 1 || watcher.Unsafe(r) {
 			b = append(b, s[start:i]...)
 			if r == utf8.RuneError {
 				b = append(b, `\ufffd`...)
 			} else {
-				b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+				b = appendUnicodeEscape(b, r)
 			}
 			i += size
 			start = i
@@ -98,4 +100,57 @@ func AppendJSONString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+func appendUnicodeEscape(b []byte, r rune) []byte {
+	return append(b, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
+}
+
+// SafeJSON wraps a writer that receives encoding/json output (an Encoder writes each value in
+// one Write) and escapes the runes encoding/json lets through raw but a terminal or a page must
+// not see as is: C1 controls and bidirectional controls. They can only occur inside JSON
+// strings, where a \uXXXX escape means the same character.
+func SafeJSON(w io.Writer) io.Writer { return &safeJSON{w: w} }
+
+type safeJSON struct {
+	w   io.Writer
+	buf []byte
+}
+
+func (s *safeJSON) Write(p []byte) (int, error) {
+	clean := true
+	for i := 0; i < len(p); {
+		if p[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(p[i:])
+		if watcher.Unsafe(r) && r != utf8.RuneError {
+			clean = false
+			break
+		}
+		i += size
+	}
+	if clean {
+		return s.w.Write(p)
+	}
+	s.buf = s.buf[:0]
+	for i := 0; i < len(p); {
+		if p[i] < utf8.RuneSelf {
+			s.buf = append(s.buf, p[i])
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(p[i:])
+		if watcher.Unsafe(r) && r != utf8.RuneError {
+			s.buf = appendUnicodeEscape(s.buf, r)
+		} else {
+			s.buf = append(s.buf, p[i:i+size]...)
+		}
+		i += size
+	}
+	if _, err := s.w.Write(s.buf); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

@@ -7,9 +7,10 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"unicode"
+	"unicode/utf8"
 
 	"github.com/helpwatch/helpwatch/rules"
+	"github.com/helpwatch/helpwatch/watcher"
 )
 
 // Formats lists the names accepted by NewWriter.
@@ -71,10 +72,18 @@ func (c *csvWriter) Flush() error {
 	return c.bw.Flush()
 }
 
-// SafeCell neutralizes spreadsheet formulas: a cell an attacker controls must not start with
-// =, +, - or @ (or a tab/CR that some spreadsheets strip before looking).
+// SafeCell makes an outside string safe for a spreadsheet cell: unsafe characters are replaced
+// as Printable does (a CR or LF would forge rows in tools that split lines first), and a cell
+// that a spreadsheet would run as a formula (starting with =, +, -, @, a tab or CR, or their
+// fullwidth forms, which some spreadsheets fold to ASCII) gets a leading apostrophe.
 func SafeCell(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+	s = Printable(s)
+	if s == "" {
+		return s
+	}
+	r, _ := utf8.DecodeRuneInString(s)
+	switch r {
+	case '=', '+', '-', '@', '\t', '\r', '\uff1d', '\uff0b', '\uff0d', '\uff20':
 		return "'" + s
 	}
 	return s
@@ -94,11 +103,15 @@ type tableWriter struct {
 	header bool
 }
 
-func (t *tableWriter) Write(r *rules.Result) error {
+func (t *tableWriter) writeHeader() {
 	if !t.header {
 		fmt.Fprintf(t.w, "%-7s %5s  %-14s %-40s %s\n", "VERDICT", "SCORE", "BRAND", "DOMAIN", "WHY")
 		t.header = true
 	}
+}
+
+func (t *tableWriter) Write(r *rules.Result) error {
+	t.writeHeader()
 	why := ReasonSummary(r)
 	if r.Error != "" {
 		why = "error: " + r.Error
@@ -107,24 +120,13 @@ func (t *tableWriter) Write(r *rules.Result) error {
 	return err
 }
 
-func (t *tableWriter) Flush() error { return t.w.Flush() }
-
-// Printable replaces control characters so that hostile input cannot drive the terminal.
-func Printable(s string) string {
-	clean := true
-	for _, r := range s {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == unicode.ReplacementChar {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-			return '?'
-		}
-		return r
-	}, strings.ToValidUTF8(s, "?"))
+// Flush writes the header even when no row was written.
+func (t *tableWriter) Flush() error {
+	t.writeHeader()
+	return t.w.Flush()
 }
+
+// Printable replaces what must not reach a terminal or a page as is (control characters,
+// ESC included; line separators; bidirectional controls; invalid UTF-8) with '?', so hostile
+// input cannot drive the terminal, forge lines or reorder what a reader sees.
+func Printable(s string) string { return watcher.Clean(s, 0) }

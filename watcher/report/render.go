@@ -34,7 +34,7 @@ func Write(w io.Writer, rep *Report, format string) error {
 	case "csv":
 		err = writeCSV(bw, rep)
 	case "json":
-		enc := json.NewEncoder(bw)
+		enc := json.NewEncoder(output.SafeJSON(bw))
 		enc.SetIndent("", "  ")
 		err = enc.Encode(rep)
 	default:

@@ -179,6 +179,9 @@ func TestReportEscapesHostileFields(t *testing.T) {
 func TestReportHTMLInChromium(t *testing.T) {
 	browser, err := exec.LookPath("chromium")
 	if err != nil {
+		if os.Getenv("HELPWATCH_REQUIRE_BROWSER") == "1" {
+			t.Fatal("chromium is required here (HELPWATCH_REQUIRE_BROWSER=1) but not installed")
+		}
 		t.Skip("chromium not installed (apt-get install chromium); skipping the browser check")
 	}
 	rep := reportFromPipeline(t)

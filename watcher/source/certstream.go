@@ -64,6 +64,7 @@ func DecodeMessage(frame []byte, ev *watcher.Event) (MessageKind, error) {
 	if err != nil {
 		return KindOther, err
 	}
+	ev.Sanitize()
 	switch string(msgType) {
 	case "certificate_update":
 		if !sawData {

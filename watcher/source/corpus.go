@@ -37,7 +37,13 @@ type Labeled struct {
 type CorpusError struct {
 	File  string
 	Lines []string // "12: no label ..."
+	// Unlabeled counts the lines that had a name and no label; when no line had one, the
+	// file is a plain name list (which `rules diff` accepts as an unlabeled corpus).
+	Unlabeled int
 }
+
+// PlainList reports whether the file had names and no labels at all.
+func (e *CorpusError) PlainList() bool { return e.Unlabeled > 0 && e.Unlabeled == len(e.Lines) }
 
 func (e *CorpusError) Error() string {
 	shown := e.Lines
@@ -75,6 +81,7 @@ func ReadLabeledCorpus(path string) ([]Labeled, error) {
 		}
 		if len(fields) < 2 {
 			cerr.Lines = append(cerr.Lines, fmt.Sprintf("%d: %q has no label (want NAME scam|benign|unsure)", lineNo, fields[0]))
+			cerr.Unlabeled++
 			return nil
 		}
 		label, ok := ParseLabel(fields[1])
@@ -89,6 +96,9 @@ func ReadLabeledCorpus(path string) ([]Labeled, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if len(cerr.Lines) > 0 {
+		if len(out) > 0 {
+			cerr.Unlabeled = -1 // some lines are labeled: not a plain list
+		}
 		return out, cerr
 	}
 	if len(out) == 0 {

@@ -335,6 +335,7 @@ func convertJSONQ(jq *jsonq.JsonQuery) (*watcher.Event, MessageKind) {
 	if ev.Seen.IsZero() {
 		ev.Seen = time.Now().UTC()
 	}
+	ev.Sanitize()
 	return ev, kind
 }
 

@@ -170,6 +170,52 @@ var migrations = []string{
 		last_error TEXT    NOT NULL DEFAULT ''
 	);
 	INSERT INTO site_queue (name, due_at) SELECT name, 0 FROM findings;`,
+	// 6: certificate fields are cleaned where events are made now; clean what older versions
+	// stored (raw control characters, bidirectional controls, invalid UTF-8). Done in Go below.
+	`SELECT 1`,
+}
+
+// goMigrations run after the SQL of their version, in the same transaction: steps SQL cannot
+// express.
+var goMigrations = map[int]func(ctx context.Context, tx *sql.Tx) error{
+	6: cleanStoredCertificateFields,
+}
+
+func cleanStoredCertificateFields(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, log_name, log_url, cert_link, issuer, fingerprint FROM findings`)
+	if err != nil {
+		return err
+	}
+	type fix struct {
+		id   int64
+		cert watcher.Certificate
+	}
+	var fixes []fix
+	for rows.Next() {
+		var f fix
+		if err := rows.Scan(&f.id, &f.cert.LogName, &f.cert.LogURL, &f.cert.Link, &f.cert.Issuer, &f.cert.Fingerprint); err != nil {
+			rows.Close()
+			return err
+		}
+		before := f.cert
+		ev := watcher.Event{Cert: f.cert}
+		ev.Sanitize()
+		if ev.Cert != before {
+			f.cert = ev.Cert
+			fixes = append(fixes, f)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, f := range fixes {
+		if _, err := tx.ExecContext(ctx, `UPDATE findings SET log_name = ?, log_url = ?, cert_link = ?, issuer = ?, fingerprint = ? WHERE id = ?`,
+			f.cert.LogName, f.cert.LogURL, f.cert.Link, f.cert.Issuer, f.cert.Fingerprint, f.id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // SQLite is the embedded Store. It is safe for concurrent use; writes are serialized.
@@ -207,6 +253,9 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 func (s *SQLite) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		if err := s.explain(err); errors.Is(err, ErrDiskFull) || errors.Is(err, ErrCorrupt) {
+			return err
+		}
 		return fmt.Errorf("%s: not a usable SQLite database: %w", s.path, err)
 	}
 	var current int
@@ -223,14 +272,20 @@ func (s *SQLite) migrate(ctx context.Context) error {
 		}
 		if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("%s: migration %d: %w", s.path, v, err)
+			return fmt.Errorf("%s: migration %d: %w", s.path, v, s.explain(err))
+		}
+		if step := goMigrations[v]; step != nil {
+			if err := step(ctx, tx); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("%s: migration %d: %w", s.path, v, err)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)`, v, time.Now().Unix()); err != nil {
 			tx.Rollback()
 			return err
 		}
 		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("%s: migration %d: %w", s.path, v, err)
+			return fmt.Errorf("%s: migration %d: %w", s.path, v, s.explain(err))
 		}
 	}
 	return nil
@@ -264,6 +319,11 @@ func unixOrZero(t time.Time) int64 {
 }
 
 func (s *SQLite) Save(ctx context.Context, batch []Sighting, counts Counts) ([]watcher.Finding, error) {
+	created, err := s.save(ctx, batch, counts)
+	return created, s.explain(err)
+}
+
+func (s *SQLite) save(ctx context.Context, batch []Sighting, counts Counts) ([]watcher.Finding, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: begin: %w", s.path, err)
@@ -448,6 +508,24 @@ func fromMillis(ms int64) time.Time {
 	return time.UnixMilli(ms).UTC()
 }
 
+// Brands lists the brands of the stored findings (as scored; a custom rule file may add some).
+func (s *SQLite) Brands(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT brand FROM findings WHERE brand != '' ORDER BY brand`)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.path, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var b string
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
 // DailyCounts returns the per-day totals, oldest first.
 func (s *SQLite) DailyCounts(ctx context.Context) ([]DayCounts, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT day, messages, names, findings, dropped FROM daily_counts ORDER BY day`)
@@ -477,6 +555,35 @@ func (s *SQLite) Check(ctx context.Context) (string, error) {
 	var res string
 	err := s.db.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&res)
 	return res, err
+}
+
+// QuickCheck runs SQLite's quick_check (the page and index structure, without comparing every
+// index with its table), so a damaged file is found when a command starts, not when storing
+// the first finding fails. It returns an error wrapping ErrCorrupt naming the file.
+func (s *SQLite) QuickCheck(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, `PRAGMA quick_check(5)`)
+	if err != nil {
+		return s.explain(err)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return s.explain(err)
+		}
+		if line != "ok" {
+			problems = append(problems, line)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.explain(err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s failed its check (%s); restore it from a backup, or move it aside to start a new one",
+			ErrCorrupt, s.path, strings.Join(problems, "; "))
+	}
+	return nil
 }
 
 func (s *SQLite) Close() error {
