@@ -22,9 +22,11 @@ import (
 	"time"
 
 	"github.com/helpwatch/helpwatch/rules"
+	"github.com/helpwatch/helpwatch/watcher"
 	"github.com/helpwatch/helpwatch/watcher/enrich"
 	"github.com/helpwatch/helpwatch/watcher/enrich/enrichtest"
 	"github.com/helpwatch/helpwatch/watcher/internal/fixture"
+	"github.com/helpwatch/helpwatch/watcher/netguard"
 	"github.com/helpwatch/helpwatch/watcher/store"
 )
 
@@ -39,6 +41,12 @@ type smtpServer struct {
 	mu     sync.Mutex
 	got    []received
 	reject map[string]string // recipient -> reply to RCPT
+	// cutInData closes the connection in the middle of the message (after 354): it never
+	// reaches the server whole.
+	cutInData bool
+	// queued runs after the server has accepted a message and answered 250 (then the
+	// connection is cut, as a server restarting at that moment would).
+	queued func()
 }
 
 type received struct {
@@ -101,6 +109,13 @@ func (s *smtpServer) serve(c net.Conn) {
 			say("250 ok")
 		case cmd == "DATA":
 			say("354 end with .")
+			s.mu.Lock()
+			cut, queued := s.cutInData, s.queued
+			s.mu.Unlock()
+			if cut {
+				r.ReadString('\n')
+				return
+			}
 			var data []byte
 			for {
 				l, err := r.ReadString('\n')
@@ -118,6 +133,10 @@ func (s *smtpServer) serve(c net.Conn) {
 			s.got = append(s.got, cur)
 			s.mu.Unlock()
 			say("250 queued")
+			if queued != nil {
+				queued()
+				return
+			}
 		case cmd == "QUIT":
 			say("221 bye")
 			return
@@ -285,19 +304,22 @@ func TestSendOnceStopOnErrorAndDryRun(t *testing.T) {
 	if err != nil || len(outs) != 2 || outs[0].Status != "would send" || len(srv.received()) != 0 {
 		t.Fatalf("dry run: %+v %v", outs, err)
 	}
-	// The first message (in file order, the evil registrar's) is refused: Send stops, the
-	// other stays queued.
-	_, err = Send(ctx, db, outbox, cfg, false)
-	if err == nil || !strings.Contains(err.Error(), "550") || !strings.Contains(err.Error(), "stay in") {
-		t.Fatalf("refused recipient: %v", err)
-	}
-	if files, _ := filepath.Glob(filepath.Join(outbox, "*.eml")); len(files) != 2 || len(srv.received()) != 0 {
-		t.Fatalf("after the error: %d files left, %d received", len(files), len(srv.received()))
-	}
-	// The server accepts again: both go, once.
-	delete(srv.reject, "abuse@evil-registrar.test")
+	// The first message (in file order, the evil registrar's) is refused with a 550: it stays
+	// in the outbox, the other registrar's goes out, and the error names the failure.
 	outs, err = Send(ctx, db, outbox, cfg, false)
-	if err != nil || len(outs) != 2 || len(srv.received()) != 2 {
+	if err == nil || !strings.Contains(err.Error(), "550") || !strings.Contains(err.Error(), "1 message(s) not sent") ||
+		len(outs) != 2 || !strings.HasPrefix(outs[0].Status, "failed") || outs[1].Status != "sent" {
+		t.Fatalf("refused recipient: %+v %v", outs, err)
+	}
+	if files, _ := filepath.Glob(filepath.Join(outbox, "*.eml")); len(files) != 1 || len(srv.received()) != 1 {
+		t.Fatalf("after the refusal: %d files left, %d received", len(files), len(srv.received()))
+	}
+	// The server accepts again: the remaining one goes, once.
+	srv.mu.Lock()
+	delete(srv.reject, "abuse@evil-registrar.test")
+	srv.mu.Unlock()
+	outs, err = Send(ctx, db, outbox, cfg, false)
+	if err != nil || len(outs) != 1 || len(srv.received()) != 2 {
 		t.Fatalf("send: %+v %v (%d received)", outs, err, len(srv.received()))
 	}
 	got := srv.received()
@@ -330,6 +352,55 @@ func TestSendOnceStopOnErrorAndDryRun(t *testing.T) {
 	outs, _ = Send(ctx, db, outbox, cfg, false)
 	if last := outs[len(outs)-1]; !strings.Contains(last.Status, "not prepared") || len(srv.received()) != 2 {
 		t.Errorf("foreign message: %+v", last)
+	}
+}
+
+// Ctrl-C right after the server accepted a message (and the connection cut at that moment):
+// the message is recorded as sent and never goes a second time. A connection cut in the
+// middle of a message leaves it queued, and the run says so.
+func TestSendStopAfterAcceptAndCutConnections(t *testing.T) {
+	db, _, outbox := prepared(t)
+	srv := startSMTP(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	srv.queued = cancel
+	cfg := SMTP{Addr: srv.addr, Timeout: 5 * time.Second}
+	outs, err := Send(ctx, db, outbox, cfg, false)
+	if len(srv.received()) != 1 || len(outs) != 1 || outs[0].Status != "sent" || !errors.Is(err, context.Canceled) {
+		t.Fatalf("stopped after the first 250: %+v %v (%d received)", outs, err, len(srv.received()))
+	}
+	rec, ok, _ := db.AbuseReportByMessageID(context.Background(), outs[0].MessageID)
+	if !ok || rec.SentAt.IsZero() {
+		t.Fatalf("accepted message not recorded as sent: %+v", rec)
+	}
+	// The next run sends only the other message.
+	srv.mu.Lock()
+	srv.queued, srv.cutInData = nil, true
+	srv.mu.Unlock()
+	outs, err = Send(context.Background(), db, outbox, cfg, false)
+	if err == nil || len(outs) != 1 || !strings.HasPrefix(outs[0].Status, "failed") || len(srv.received()) != 1 {
+		t.Fatalf("cut during DATA: %+v %v", outs, err)
+	}
+	if files, _ := filepath.Glob(filepath.Join(outbox, "*.eml")); len(files) != 1 {
+		t.Fatalf("%d messages left in the outbox after a cut, want 1", len(files))
+	}
+	srv.mu.Lock()
+	srv.cutInData = false
+	srv.mu.Unlock()
+	if outs, err := Send(context.Background(), db, outbox, cfg, false); err != nil || len(outs) != 1 || len(srv.received()) != 2 {
+		t.Fatalf("after the cut: %+v %v (%d received)", outs, err, len(srv.received()))
+	}
+}
+
+// A mail server nobody answers at stops the run at the first message, naming the server: the
+// others would fail the same way.
+func TestSendStopsWhenTheServerIsUnreachable(t *testing.T) {
+	db, _, outbox := prepared(t)
+	outs, err := Send(context.Background(), db, outbox, SMTP{Addr: "127.0.0.1:1", Timeout: time.Second}, false)
+	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") || !strings.Contains(err.Error(), "stopping") || len(outs) != 1 {
+		t.Fatalf("unreachable server: %+v %v", outs, err)
+	}
+	if files, _ := filepath.Glob(filepath.Join(outbox, "*.eml")); len(files) != 2 {
+		t.Errorf("%d messages left, want 2", len(files))
 	}
 }
 
@@ -371,7 +442,7 @@ func TestStatusRecordsTakedowns(t *testing.T) {
 		}
 	}()
 	checker := &Checker{DNS: &enrich.Resolver{Servers: []string{dnsSrv.Addr}, Timeout: time.Second},
-		RDAP: &enrich.RDAP{Bootstrap: boot}, DialTimeout: time.Second,
+		RDAP: &enrich.RDAP{Bootstrap: boot, Guard: allowOnly(t, rdapSrv.Listener.Addr().String())}, DialTimeout: time.Second,
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			if strings.HasPrefix(addr, "192.0.2.10:") || strings.HasPrefix(addr, "192.0.2.50:") { // these sites are up
 				var d net.Dialer
@@ -416,6 +487,18 @@ func TestStatusRecordsTakedowns(t *testing.T) {
 	}
 }
 
+// allowOnly is the address guard with exactly the named local servers let through.
+func allowOnly(t *testing.T, hosts ...string) *netguard.Guard {
+	t.Helper()
+	g := &netguard.Guard{}
+	for _, h := range hosts {
+		if err := g.AllowHost(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return g
+}
+
 func writeTemp(t *testing.T, data []byte) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "f")
@@ -440,4 +523,51 @@ func TestLoadReporterErrors(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 	_ = rules.VerdictAlert
+}
+
+// fakeStatusStore is a StatusStore in memory: which names were ever seen up is set by the test.
+type fakeStatusStore struct {
+	open      []store.ReportedDomain
+	seenUp    map[string]bool
+	checks    []store.Check
+	takedowns []string
+}
+
+func (f *fakeStatusStore) ReportedDomains(context.Context, bool) ([]store.ReportedDomain, error) {
+	return f.open, nil
+}
+func (f *fakeStatusStore) Findings(context.Context, store.Query) ([]watcher.Finding, error) {
+	return nil, nil
+}
+func (f *fakeStatusStore) RecordCheck(_ context.Context, c store.Check) error {
+	f.checks = append(f.checks, c)
+	return nil
+}
+func (f *fakeStatusStore) RecordTakedown(_ context.Context, _ int64, name string, _ time.Time, _ string) error {
+	f.takedowns = append(f.takedowns, name)
+	return nil
+}
+func (f *fakeStatusStore) SeenUp(_ context.Context, name string) (bool, error) {
+	return f.seenUp[name], nil
+}
+
+// A reported domain that is NXDOMAIN now was taken down only if it was ever up: one that never
+// resolved is "never-up", stays open, and does not make a "0 min" takedown.
+func TestStatusNeverUpIsNoTakedown(t *testing.T) {
+	dnsSrv := enrichtest.StartDNS(t) // knows neither name: both NXDOMAIN
+	st := &fakeStatusStore{open: []store.ReportedDomain{{Name: "never-resolved.test", ReportID: 1}, {Name: "was-up.test", ReportID: 1}},
+		seenUp: map[string]bool{"was-up.test": true}}
+	checks, err := Status(context.Background(), st, &Checker{DNS: &enrich.Resolver{Servers: []string{dnsSrv.Addr}, Timeout: time.Second}})
+	if err != nil || len(checks) != 2 {
+		t.Fatal(checks, err)
+	}
+	if checks[0].State != store.StateNeverUp || !strings.Contains(checks[0].Detail, "never seen up") || checks[1].State != store.StateDark {
+		t.Errorf("checks %+v", checks)
+	}
+	if len(st.takedowns) != 1 || st.takedowns[0] != "was-up.test" {
+		t.Errorf("takedowns %v, want only was-up.test", st.takedowns)
+	}
+	if st.checks[0].State != store.StateNeverUp {
+		t.Errorf("recorded %+v", st.checks[0])
+	}
 }

@@ -52,7 +52,7 @@ type Reporter struct {
 func LoadReporter(path string) (*Reporter, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reporter file: %w (it names who sends the reports: name, organization, email)", err)
+		return nil, fmt.Errorf("reporter file: %w (it names who sends the reports: name, organization, email; start from docs/reporter.example.yaml)", err)
 	}
 	var r Reporter
 	dec := yaml.NewDecoder(bytes.NewReader(data))

@@ -49,9 +49,13 @@ type Outcome struct {
 
 // Send sends every message of the outbox that the store prepared and has not recorded as sent,
 // oldest file first, and moves each sent file to outbox/sent. A message the store already
-// recorded as sent is moved without sending: nothing goes out twice. On an SMTP error Send
-// stops and returns it; the messages not yet sent stay in the outbox for the next run. With
-// dryRun nothing is sent or recorded.
+// recorded as sent is moved without sending: nothing goes out twice. Once the server has
+// accepted a message it is recorded as sent even if the run is being stopped (Ctrl-C) at that
+// moment, so a stop never causes a second copy. A message the server refuses (a 550 for one
+// registrar's address) is reported and stays in the outbox while the others go on; when the
+// server cannot be reached or refuses the session (connect, STARTTLS, AUTH), Send stops, as
+// every other message would fail the same way. The error lists every failure. With dryRun
+// nothing is sent or recorded.
 func Send(ctx context.Context, st SendStore, outbox string, cfg SMTP, dryRun bool) ([]Outcome, error) {
 	files, err := filepath.Glob(filepath.Join(outbox, "*.eml"))
 	if err != nil {
@@ -60,9 +64,16 @@ func Send(ctx context.Context, st SendStore, outbox string, cfg SMTP, dryRun boo
 	sort.Strings(files)
 	sentDir := filepath.Join(outbox, "sent")
 	var outcomes []Outcome
+	var failures []string
+	failed := func() error {
+		if len(failures) == 0 {
+			return nil
+		}
+		return fmt.Errorf("%d message(s) not sent (they stay in %s):\n  %s", len(failures), outbox, strings.Join(failures, "\n  "))
+	}
 	for _, file := range files {
 		if ctx.Err() != nil {
-			return outcomes, ctx.Err()
+			return outcomes, errors.Join(ctx.Err(), failed())
 		}
 		raw, err := os.ReadFile(file)
 		if err != nil {
@@ -107,20 +118,37 @@ func Send(ctx context.Context, st SendStore, outbox string, cfg SMTP, dryRun boo
 			if err != nil {
 				o.Status = "failed: " + err.Error()
 				outcomes = append(outcomes, o)
-				return outcomes, fmt.Errorf("sending %s to %s via %s: %w (this and the remaining messages stay in %s)", filepath.Base(file), to.Address, cfg.Addr, err, outbox)
+				failures = append(failures, fmt.Sprintf("%s to %s: %v", filepath.Base(file), to.Address, err))
+				var session *sessionError
+				if errors.As(err, &session) {
+					return outcomes, fmt.Errorf("%s: %w; stopping: the remaining messages stay in %s", cfg.Addr, err, outbox)
+				}
+				continue
 			}
-			if err := st.MarkAbuseReportSent(ctx, o.MessageID, time.Now().UTC(), reply); err != nil {
+			// Accepted: this must be recorded whatever happens to ctx now, or a stop right
+			// after the server's 250 would send the message again next time.
+			recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			err = st.MarkAbuseReportSent(recordCtx, o.MessageID, time.Now().UTC(), reply)
+			cancel()
+			if err != nil {
 				return outcomes, fmt.Errorf("%s was sent but could not be recorded: %w (move it out of the outbox by hand so it is not sent again)", file, err)
 			}
 			if err := moveTo(sentDir, file); err != nil {
-				return outcomes, err
+				return outcomes, fmt.Errorf("%s was sent and recorded but could not be moved to %s: %w (it will not be sent again)", file, sentDir, err)
 			}
 			o.Status = "sent"
 		}
 		outcomes = append(outcomes, o)
 	}
-	return outcomes, nil
+	return outcomes, failed()
 }
+
+// sessionError is a failure before any message was offered (connect, greeting, STARTTLS,
+// AUTH): every other message would meet it too.
+type sessionError struct{ err error }
+
+func (e *sessionError) Error() string { return e.err.Error() }
+func (e *sessionError) Unwrap() error { return e.err }
 
 func moveTo(dir, file string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -142,13 +170,14 @@ func deliver(ctx context.Context, cfg SMTP, from, to string, raw []byte) (string
 	d := net.Dialer{Timeout: timeout}
 	conn, err := d.DialContext(ctx, "tcp", cfg.Addr)
 	if err != nil {
-		return "", err
+		return "", &sessionError{err}
 	}
+	// A stop does not cut a transaction in the middle: the deadline bounds it instead.
 	conn.SetDeadline(time.Now().Add(timeout))
 	c, err := smtp.NewClient(conn, host)
 	if err != nil {
 		conn.Close()
-		return "", err
+		return "", &sessionError{err}
 	}
 	defer c.Close()
 	hello := cfg.Hello
@@ -156,7 +185,7 @@ func deliver(ctx context.Context, cfg SMTP, from, to string, raw []byte) (string
 		hello = "localhost"
 	}
 	if err := c.Hello(hello); err != nil {
-		return "", err
+		return "", &sessionError{err}
 	}
 	if cfg.StartTLS {
 		tc := cfg.TLS
@@ -164,15 +193,15 @@ func deliver(ctx context.Context, cfg SMTP, from, to string, raw []byte) (string
 			tc = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
 		}
 		if err := c.StartTLS(tc); err != nil {
-			return "", fmt.Errorf("STARTTLS: %w", err)
+			return "", &sessionError{fmt.Errorf("STARTTLS: %w", err)}
 		}
 	}
 	if cfg.User != "" {
 		if ok, _ := c.Extension("AUTH"); !ok {
-			return "", errors.New("the server offers no AUTH")
+			return "", &sessionError{errors.New("the server offers no AUTH")}
 		}
 		if err := c.Auth(smtp.PlainAuth("", cfg.User, cfg.Password, host)); err != nil {
-			return "", fmt.Errorf("AUTH: %w", err)
+			return "", &sessionError{fmt.Errorf("AUTH: %w", err)}
 		}
 	}
 	if err := c.Mail(from); err != nil {
@@ -189,7 +218,9 @@ func deliver(ctx context.Context, cfg SMTP, from, to string, raw []byte) (string
 		return "", err
 	}
 	if err := w.Close(); err != nil {
-		return "", fmt.Errorf("DATA: %w", err)
+		// No reply to the final dot: the server may or may not have the message. It stays in
+		// the outbox (a lost report is worse than a duplicate the desk can see is one).
+		return "", fmt.Errorf("DATA: %w (the server gave no answer to the message; it stays queued)", err)
 	}
 	_ = c.Quit() // the message is accepted; a failed goodbye changes nothing
 	return "250 accepted " + strings.TrimSpace(time.Now().UTC().Format(time.RFC3339)), nil

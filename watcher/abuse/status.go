@@ -12,6 +12,7 @@ import (
 
 	"github.com/helpwatch/helpwatch/watcher"
 	"github.com/helpwatch/helpwatch/watcher/enrich"
+	"github.com/helpwatch/helpwatch/watcher/netguard"
 	"github.com/helpwatch/helpwatch/watcher/store"
 )
 
@@ -21,6 +22,9 @@ type StatusStore interface {
 	Findings(ctx context.Context, q store.Query) ([]watcher.Finding, error)
 	RecordCheck(ctx context.Context, c store.Check) error
 	RecordTakedown(ctx context.Context, reportID int64, name string, at time.Time, state string) error
+	// SeenUp reports whether name was ever seen up: a live check, a site that answered, or an
+	// address in its enrichment. A name never seen up that is dark now was not taken down.
+	SeenUp(ctx context.Context, name string) (bool, error)
 }
 
 // Checker decides whether a domain is still up: its name resolves, its registration is not on
@@ -30,10 +34,11 @@ type Checker struct {
 	RDAP *enrich.RDAP // optional: registry holds and deletions
 	// DialTimeout bounds each web-port probe (default 5 s).
 	DialTimeout time.Duration
-	// AllowPrivate lets probes reach loopback and private addresses (tests only): a scam name
+	// Guard decides which addresses may be probed (nil: public addresses only): a scam name
 	// pointing into our own network must not make us connect there.
-	AllowPrivate bool
-	// Dial opens a probe connection (default net.Dialer); tests route it to 127.0.0.1.
+	Guard *netguard.Guard
+	// Dial opens a probe connection after the guard allowed it (default net.Dialer); tests
+	// route it to 127.0.0.1.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
@@ -94,10 +99,10 @@ func (c *Checker) reachable(ctx context.Context, addrs []string) (bool, string) 
 		if err != nil {
 			continue
 		}
-		if !c.AllowPrivate && (ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() || ip.IsMulticast()) {
-			continue
-		}
 		for _, port := range []string{"443", "80"} {
+			if c.Guard.Check(ip.String(), ip, port) != nil {
+				continue
+			}
 			probed++
 			dctx, cancel := context.WithTimeout(ctx, timeout)
 			conn, err := c.dial(dctx, "tcp", net.JoinHostPort(ip.String(), port))
@@ -118,12 +123,14 @@ func (c *Checker) dial(ctx context.Context, network, addr string) (net.Conn, err
 	if c.Dial != nil {
 		return c.Dial(ctx, network, addr)
 	}
-	var d net.Dialer
-	return d.DialContext(ctx, network, addr)
+	return c.Guard.DialContext(nil)(ctx, network, addr)
 }
 
 // Status re-checks every reported domain not yet taken down, records each check, and records a
-// takedown the first time a domain is dark or suspended.
+// takedown the first time a domain is dark or suspended after having been seen up. A domain
+// that never resolved or answered was not taken down by anyone: it is reported as never up,
+// stays open, and is checked again next time (scam sites often go live days after their
+// certificate).
 func Status(ctx context.Context, st StatusStore, c *Checker) ([]store.Check, error) {
 	open, err := st.ReportedDomains(ctx, true)
 	if err != nil {
@@ -141,6 +148,15 @@ func Status(ctx context.Context, st StatusStore, c *Checker) ([]store.Check, err
 			chk = c.Check(ctx, d.Name, registrable)
 			if ctx.Err() != nil {
 				return out, ctx.Err()
+			}
+			if chk.State == store.StateDark {
+				up, err := st.SeenUp(ctx, d.Name)
+				if err != nil {
+					return out, err
+				}
+				if !up {
+					chk.State, chk.Detail = store.StateNeverUp, chk.Detail+"; never seen up, so not counted as a takedown"
+				}
 			}
 			if err := st.RecordCheck(ctx, chk); err != nil {
 				return out, err

@@ -15,6 +15,9 @@ const (
 	StateDark      = "dark"      // the name no longer resolves, or the registration is gone
 	StateSuspended = "suspended" // the registry or registrar put it on hold
 	StateUnknown   = "unknown"
+	// StateNeverUp: dark now, and never seen up (no live check, no site that answered, no
+	// address when enriched): nothing was taken down.
+	StateNeverUp = "never-up"
 )
 
 // Check is one liveness check of a name.
@@ -30,6 +33,22 @@ func (s *SQLite) RecordCheck(ctx context.Context, c Check) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO domain_checks (name, checked_at, state, detail) VALUES (?,?,?,?)
 		ON CONFLICT DO UPDATE SET state = excluded.state, detail = excluded.detail`, c.Name, c.At.UnixMilli(), c.State, c.Detail)
 	return err
+}
+
+// SeenUp reports whether name was ever seen up: a live check, a site check that got an HTTP
+// answer, or an address in its enrichment.
+func (s *SQLite) SeenUp(ctx context.Context, name string) (bool, error) {
+	var up bool
+	err := s.db.QueryRowContext(ctx, `SELECT
+		EXISTS(SELECT 1 FROM domain_checks WHERE name = ?1 AND state = 'live') OR
+		EXISTS(SELECT 1 FROM site_checks WHERE name = ?1 AND status > 0) OR
+		EXISTS(SELECT 1 FROM findings WHERE name = ?1 AND enrichment != '' AND (
+			json_array_length(enrichment, '$.dns.a') > 0 OR json_array_length(enrichment, '$.dns.aaaa') > 0 OR
+			json_array_length(enrichment, '$.dns.cname') > 0))`, name).Scan(&up)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", s.path, err)
+	}
+	return up, nil
 }
 
 // LatestChecks returns the newest check of each name that has one, at or before at.

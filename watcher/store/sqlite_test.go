@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,5 +137,103 @@ func TestOpenRejectsNewerSchemaAndNonDatabases(t *testing.T) {
 	os.WriteFile(junk, []byte(strings.Repeat("this is not sqlite\n", 100)), 0o644)
 	if _, err := OpenSQLite(ctx, junk); err == nil || !strings.Contains(err.Error(), junk) {
 		t.Errorf("junk file: %v", err)
+	}
+}
+
+func TestSeenUp(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	if _, err := s.Save(ctx, []Sighting{sighting("a.test", "hp", rules.VerdictAlert, 80, t0, "A"), sighting("b.test", "hp", rules.VerdictAlert, 80, t0, "B"),
+		sighting("c.test", "hp", rules.VerdictAlert, 80, t0, "C"), sighting("d.test", "hp", rules.VerdictAlert, 80, t0, "D")}, Counts{}); err != nil {
+		t.Fatal(err)
+	}
+	r := rules.Result{Domain: "a.test"}
+	// a: enriched with an address. b: enriched, no address. c: a live check. d: nothing.
+	if err := s.SaveEnrichment(ctx, &watcher.Enrichment{Name: "a.test", At: t0, DNS: watcher.DNSFacts{State: watcher.Found, A: []string{"192.0.2.1"}}}, &r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveEnrichment(ctx, &watcher.Enrichment{Name: "b.test", At: t0, DNS: watcher.DNSFacts{State: watcher.NotFound}}, &r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordCheck(ctx, Check{Name: "c.test", At: t0, State: StateLive}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"a.test": true, "b.test": false, "c.test": true, "d.test": false, "unknown.test": false} {
+		if got, err := s.SeenUp(ctx, name); err != nil || got != want {
+			t.Errorf("SeenUp(%s) = %v, %v; want %v", name, got, err, want)
+		}
+	}
+}
+
+// SQLite's own "database or disk is full" (here from a page limit) is said as a full disk,
+// naming the file, and the batch is not half-stored.
+func TestDiskFullIsSaidAsSuch(t *testing.T) {
+	ctx := context.Background()
+	s, path := openTemp(t)
+	var pages int
+	if err := s.db.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, fmt.Sprintf(`PRAGMA max_page_count = %d`, pages+1)); err != nil {
+		t.Fatal(err)
+	}
+	var batch []Sighting
+	for i := 0; i < 2000; i++ {
+		batch = append(batch, sighting(fmt.Sprintf("hp-setup-%d.com", i), "hp", rules.VerdictAlert, 80, time.Now(), fmt.Sprint(i)))
+	}
+	_, err := s.Save(ctx, batch, Counts{})
+	if !errors.Is(err, ErrDiskFull) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "safe") {
+		t.Fatalf("full: %v", err)
+	}
+	if fs, _ := s.Findings(ctx, Query{}); len(fs) != 0 {
+		t.Errorf("%d findings stored from a failed batch", len(fs))
+	}
+}
+
+// A damaged file is found by QuickCheck, named, and told apart from other errors.
+func TestQuickCheckFindsCorruption(t *testing.T) {
+	ctx := context.Background()
+	s, path := openTemp(t)
+	var batch []Sighting
+	for i := 0; i < 3000; i++ {
+		batch = append(batch, sighting(fmt.Sprintf("hp-setup-%d.com", i), "hp", rules.VerdictAlert, 80, time.Now(), fmt.Sprint(i)))
+	}
+	if _, err := s.Save(ctx, batch, Counts{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.QuickCheck(ctx); err != nil {
+		t.Fatalf("sound file: %v", err)
+	}
+	s.Close()
+	corrupt(t, path)
+	s2, err := OpenSQLite(ctx, path)
+	if err == nil {
+		defer s2.Close()
+		err = s2.QuickCheck(ctx)
+	}
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("damaged file: %v", err)
+	}
+}
+
+// corrupt overwrites pages in the middle of a database file with garbage.
+func corrupt(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	if st.Size() < 16*4096 {
+		t.Fatalf("database too small to damage: %d bytes", st.Size())
+	}
+	garbage := make([]byte, 8*4096)
+	for i := range garbage {
+		garbage[i] = byte(i*7 + 3)
+	}
+	if _, err := f.WriteAt(garbage, 4*4096); err != nil {
+		t.Fatal(err)
 	}
 }
