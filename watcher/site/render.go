@@ -9,6 +9,10 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/user"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
@@ -16,14 +20,50 @@ import (
 )
 
 // Renderer builds script-made pages (React and Next.js kits ship an empty shell) in headless
-// Chromium (driven by chromedp) and returns the resulting DOM. It is bounded: a time budget, a cap on the output,
-// a small JavaScript heap, a throw-away profile, and name resolution pinned to the address the
-// guarded fetch already accepted, so neither the page nor its scripts reach any other host (no
-// detour to a private address, no third-party downloads).
+// Chromium (driven by chromedp) and returns the resulting DOM.
+//
+// The page is an attacker's, so Chromium runs with its sandbox on (never --no-sandbox): page
+// code lives in sandboxed renderer processes (Linux namespaces and seccomp). Chromium refuses
+// its sandbox to root, so a helpwatch running as root starts Chromium as an unprivileged user
+// (User, default "nobody") rather than turning the sandbox off. Around that: a time budget, a
+// cap on the output, a small JavaScript heap, a throw-away profile owned by that user, images
+// and downloads off, and name resolution pinned to the address the guarded fetch already
+// accepted, so neither the page nor its scripts reach any other host (no detour to a private
+// address, no third-party downloads).
 type Renderer struct {
 	Browser string        // path of chromium; empty looks it up
 	Timeout time.Duration // default 15 s
 	MaxDOM  int64         // default 2 MiB
+	// User runs Chromium when helpwatch runs as root (default "nobody"); ignored otherwise.
+	User string
+
+	// inspect, when set (tests), is called with the browser's process id once the page loaded.
+	inspect func(pid int)
+}
+
+// ErrNoSandbox is returned when Chromium could not start with its sandbox.
+var ErrNoSandbox = errors.New("Chromium could not start with its sandbox (it needs unprivileged user namespaces, or run helpwatch as a user Chromium accepts); pages are not rendered without one")
+
+// runAs returns the credential Chromium is started with: nil when helpwatch is not root (it
+// then runs as the current user, sandboxed), else the unprivileged User.
+func (r *Renderer) runAs() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	name := r.User
+	if name == "" {
+		name = "nobody"
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("render: Chromium must not run as root and user %q is unknown: %w", name, err)
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err1 != nil || err2 != nil || uid == 0 {
+		return nil, fmt.Errorf("render: user %q cannot run Chromium (uid %s)", name, u.Uid)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
 }
 
 // ErrNoBrowser is returned when no Chromium is installed.
@@ -75,13 +115,29 @@ func (r *Renderer) Render(ctx context.Context, target, addr string) ([]byte, err
 	if pinned == "" {
 		return nil, fmt.Errorf("render: no checked address for %s", host)
 	}
+	cred, err := r.runAs()
+	if err != nil {
+		return nil, err
+	}
 	profile, err := os.MkdirTemp("", "helpwatch-render-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(profile)
+	if cred != nil {
+		if err := os.Chown(profile, int(cred.Uid), int(cred.Gid)); err != nil {
+			return nil, fmt.Errorf("render: profile for the Chromium user: %w", err)
+		}
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.UserDataDir(profile),
+		chromedp.ExecPath(bin), chromedp.UserDataDir(profile),
+		// chromedp adds --no-sandbox on its own when we are root; this keeps the sandbox on.
+		chromedp.Flag("no-sandbox", false),
+		// Chromium's own files (caches, crash reports) go to the throw-away profile.
+		chromedp.Env("HOME="+profile, "XDG_CONFIG_HOME="+profile, "XDG_CACHE_HOME="+profile),
+		chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+		}),
 		chromedp.Flag("host-resolver-rules", fmt.Sprintf("MAP %s %s, MAP * ~NOTFOUND", host, pinned)),
 		chromedp.Flag("blink-settings", "imagesEnabled=false"),
 		chromedp.Flag("js-flags", "--max-old-space-size=128"),
@@ -105,11 +161,19 @@ func (r *Renderer) Render(ctx context.Context, target, addr string) ([]byte, err
 	)
 	var dom string
 	if err == nil {
+		if r.inspect != nil {
+			if b := chromedp.FromContext(tabCtx).Browser; b != nil && b.Process() != nil {
+				r.inspect(b.Process().Pid)
+			}
+		}
 		dom, err = chromedp.Run(tabCtx, chromedp.OuterHTML(chromedp.CSS("html")))
 	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("render: %s did not finish within %s", target, timeout)
+		}
+		if strings.Contains(err.Error(), "sandbox") || strings.Contains(err.Error(), "zygote") {
+			return nil, fmt.Errorf("render: %w: %v", ErrNoSandbox, err)
 		}
 		return nil, fmt.Errorf("render: %w", err)
 	}
