@@ -27,7 +27,8 @@ func Diff(oldRS, newRS *RuleSet, corpora []Corpus, progress ...Progress) *DiffRe
 	var o, n Result
 	scored := 0
 	for _, c := range corpora {
-		d := CorpusDiff{Old: CorpusReport{Name: c.Name, Positive: c.Positive}, New: CorpusReport{Name: c.Name, Positive: c.Positive}}
+		d := CorpusDiff{Old: CorpusReport{Name: c.Name, Positive: c.Positive, Unlabeled: c.Unlabeled},
+			New: CorpusReport{Name: c.Name, Positive: c.Positive, Unlabeled: c.Unlabeled}}
 		for _, name := range c.Names {
 			scored++
 			tick(progress, scored)

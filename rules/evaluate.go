@@ -9,17 +9,20 @@ import (
 type Corpus struct {
 	Name     string
 	Positive bool
-	Names    []string
+	// Unlabeled: a plain list of names, neither scams nor legitimate (rules diff only).
+	Unlabeled bool
+	Names     []string
 }
 
 // CorpusReport measures a rule set on one corpus.
 type CorpusReport struct {
-	Name     string
-	Positive bool
-	Total    int // names scored, invalid ones included
-	Invalid  int
-	Alerts   int
-	Watches  int
+	Name      string
+	Positive  bool
+	Unlabeled bool
+	Total     int // names scored, invalid ones included
+	Invalid   int
+	Alerts    int
+	Watches   int
 	// Wrong holds the results the rule set got wrong: positives it did not flag, negatives it
 	// flagged (alert or watch), in corpus order.
 	Wrong []Result
@@ -74,7 +77,7 @@ func Evaluate(rs *RuleSet, corpora []Corpus, progress ...Progress) *EvalReport {
 	var r Result
 	scored := 0
 	for _, c := range corpora {
-		cr := CorpusReport{Name: c.Name, Positive: c.Positive}
+		cr := CorpusReport{Name: c.Name, Positive: c.Positive, Unlabeled: c.Unlabeled}
 		for _, name := range c.Names {
 			scored++
 			tick(progress, scored)

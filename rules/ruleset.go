@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -201,16 +202,26 @@ func Parse(data []byte, filename string) (*RuleSet, error) {
 	if len(root.Content) == 0 {
 		return nil, &LoadError{File: filename, Msg: "empty rule file"}
 	}
+	// Every problem is collected before giving up: unknown keys (walked here, so they do not
+	// stop the rest), values of the wrong type (the decoder goes on past them), then the
+	// semantic checks on what did decode. They are reported in file order.
+	keys := keyCheck{file: filename, misspelled: map[string]bool{}}
+	keys.walk(&root, reflect.TypeOf(RuleFile{}), nil)
+	errs := keys.errs
 	var rf RuleFile
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&rf); err != nil {
-		return nil, yamlError(filename, err)
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&rf); err != nil {
+		if le, ok := yamlError(filename, err).(LoadErrors); ok {
+			errs = append(errs, le...)
+		} else {
+			return nil, yamlError(filename, err)
+		}
 	}
-	v := validator{file: filename, root: root.Content[0]}
+	v := validator{file: filename, root: root.Content[0], misspelled: keys.misspelled}
 	v.check(&rf)
-	if len(v.errs) > 0 {
-		return nil, v.errs
+	errs = append(errs, v.errs...)
+	if len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+		return nil, errs
 	}
 	return compile(&rf)
 }
@@ -246,9 +257,17 @@ type validator struct {
 	file string
 	root *yaml.Node
 	errs LoadErrors
+	// misspelled are the keys reported as typos (keyCheck): what is missing because of them
+	// is not reported again.
+	misspelled map[string]bool
 }
 
 func (v *validator) fail(path []any, format string, args ...any) {
+	for i := 1; i <= len(path); i++ {
+		if v.misspelled[pathKey(path[:i])] {
+			return
+		}
+	}
 	v.errs = append(v.errs, &LoadError{File: v.file, Line: lineOf(v.root, path), Msg: fmt.Sprintf(format, args...)})
 }
 
@@ -310,7 +329,7 @@ func (v *validator) check(rf *RuleFile) {
 		spec := rf.Rules[name]
 		p := []any{"rules", name}
 		if !known[name] {
-			v.fail(p, "unknown rule %q (known rules: %s)", name, strings.Join(knownRuleKinds, ", "))
+			v.fail(p, "unknown rule %q%s", name, first(suggest(name, knownRuleKinds, "known rules")))
 			continue
 		}
 		lowest := 0
@@ -321,7 +340,7 @@ func (v *validator) check(rf *RuleFile) {
 			v.fail(append(p, "points"), "rule %q: points must be between %d and 100, got %d", name, lowest, spec.Points)
 		}
 		if (name == RuleRegisteredRecently || name == RuleRegisteredLongAgo) && spec.Days <= 0 {
-			v.fail(p, "rule %q needs days: the age window in days", name)
+			v.fail(append(p, "days"), "rule %q needs days: the age window in days", name)
 		}
 		if spec.Max < 0 || spec.Max > 100 || spec.Min < 0 {
 			v.fail(p, "rule %q: min and max must be 0-100", name)
@@ -396,6 +415,11 @@ func (v *validator) check(rf *RuleFile) {
 	if len(rf.Brands) == 0 {
 		v.fail([]any{"brands"}, "no brands: a rule set needs at least one brand")
 	}
+	for _, kind := range sortedKeys(rf.Site.Points) {
+		if !contains(siteScoreKinds, kind) {
+			v.fail([]any{"site", "points", kind}, "unknown site score %q%s", kind, first(suggest(kind, siteScoreKinds, "site scores")))
+		}
+	}
 	seenBrand := map[string]bool{}
 	seenToken := map[string]string{}
 	seenOwned := map[string]string{}
@@ -409,7 +433,7 @@ func (v *validator) check(rf *RuleFile) {
 		}
 		seenBrand[key] = true
 		if len(b.Tokens) == 0 {
-			v.fail(p, "brand %q has no tokens", b.Name)
+			v.fail(append(append([]any{}, p...), "tokens"), "brand %q has no tokens", b.Name)
 		}
 		for j, tok := range append(append([]string{}, b.Tokens...), b.Products...) {
 			field, idx := "tokens", j
@@ -448,6 +472,17 @@ func (v *validator) words(path []any, what string, words []string) {
 			v.fail(append(append([]any{}, path...), i), "%s %q must be lowercase letters and digits only", what, w)
 		}
 	}
+}
+
+func first(hint, _ string) string { return hint }
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func contains(list []string, s string) bool {

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -32,7 +33,7 @@ func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name, yaml, want string
 	}{
-		{"unknown key", strings.Replace(base, "thresholds:", "colour: blue\nthresholds:", 1), lineOfText("thresholds:") + "field colour not found"},
+		{"unknown key", strings.Replace(base, "thresholds:", "colour: blue\nthresholds:", 1), lineOfText("thresholds:") + `unknown key "colour"`},
 		{"bad points", strings.Replace(base, "brand-token:          {points: 30", "brand-token:          {points: 300", 1), lineOfText("  brand-token:") + `rule "brand-token": points must be between 0 and 100, got 300`},
 		{"unknown rule", strings.Replace(base, "  brand-token:", "  brand-tokn:", 1), `unknown rule "brand-tokn"`},
 		{"bad regex", strings.Replace(base, `regex: '(^|[^0-9])1?8`, `regex: '(^|[^0-9]1?8`, 1), "bad regular expression"},
@@ -49,6 +50,39 @@ func TestParseErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error = %v, want it to contain %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// Three typos of three kinds (a top-level key, a rule name, a brand's key) and a value of the
+// wrong type are all reported in one run, in file order, each with its line and the nearest
+// valid name; nothing that follows from a typo ("thresholds missing") is reported as well.
+func TestParseReportsEveryErrorWithSuggestions(t *testing.T) {
+	base := string(defaultRulesYAML)
+	y := strings.Replace(base, "thresholds:", "threshold:", 1)
+	y = strings.Replace(y, "  brand-token:", "  brand-tokn:", 1)
+	y = strings.Replace(y, "tokens: [pantum]", "tokenz: [pantum]", 1)
+	y = strings.Replace(y, "    fake-flow: 35", "    fake-flwo: 35", 1)
+	y = strings.Replace(y, "  brand-typo:           {points: ", "  brand-typo:           {points: many, x: ", 1)
+	_, err := Parse([]byte(y), "rules.yaml")
+	var errs LoadErrors
+	if !errors.As(err, &errs) {
+		t.Fatalf("error %v is not a list", err)
+	}
+	want := []string{`unknown key "threshold" (did you mean "thresholds"?)`, `unknown rule "brand-tokn" (did you mean "brand-token"?)`,
+		`cannot unmarshal`, `unknown key "x"`, `unknown site score "fake-flwo" (did you mean "fake-flow"?)`, `unknown key "tokenz" (did you mean "tokens"?)`}
+	msgs := err.Error()
+	for _, w := range want {
+		if !strings.Contains(msgs, w) {
+			t.Errorf("missing %q in:\n%s", w, msgs)
+		}
+	}
+	for i := 1; i < len(errs); i++ {
+		if errs[i].Line < errs[i-1].Line || errs[i].Line == 0 {
+			t.Errorf("not in file order or without a line:\n%s", msgs)
+		}
+	}
+	if strings.Contains(msgs, "thresholds must be") || strings.Contains(msgs, "has no tokens") {
+		t.Errorf("consequences of a typo reported as errors of their own:\n%s", msgs)
 	}
 }
 

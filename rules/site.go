@@ -52,6 +52,10 @@ type SiteResult struct {
 	Indicators []string    `json:"indicators"`
 }
 
+// siteScoreKinds are the keys of site.points: what a page can score for.
+var siteScoreKinds = []string{"brand", "brand-copy", "printer", "fake-flow", "problem", "call-to-action", "phone", "toll-free",
+	"chat-widget", "remote-access", "disclaimer", "lead-form", "similarity", "known-phone"}
+
 // ScoreSite reads the facts of one page. A brand or printer context is needed for anything to
 // count as a scam sign: "call now" on a pizza site is not a helpline scam.
 func (rs *RuleSet) ScoreSite(f *SiteFacts) SiteResult {
