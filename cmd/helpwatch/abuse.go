@@ -23,11 +23,14 @@ prepare  writes one e-mail (.eml) per registrar abuse desk to the outbox: every 
          registration and where it resolves, with a JSON attachment. Domains without a usable
          abuse contact are listed in the outbox with the reason. The sender comes from the
          reporter file (YAML: name, organization, email, phone, website, on_behalf_of).
-send     sends the outbox; each message once, ever. The SMTP password is read from the
-         HELPWATCH_SMTP_PASSWORD environment variable. Stops at the first SMTP error; the rest
-         stay in the outbox.
+send     sends the outbox; each message once, ever (a message the server accepted is recorded
+         as sent even when the run is stopped at that moment). The SMTP password is read from
+         the HELPWATCH_SMTP_PASSWORD environment variable. A message the server refuses stays in
+         the outbox while the others go on; the command exits 1 and lists every failure. When the
+         server cannot be reached (or refuses the session), it stops at once.
 status   re-checks reported domains (NXDOMAIN, registry hold, site down) and records takedowns;
-         the daily report shows the time to takedown per registrar.`
+         the daily report shows the time to takedown per registrar. A domain that is dark but
+         was never seen up (never resolved, no site answered) is "never-up", not a takedown.`
 
 func runAbuse(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
@@ -148,7 +151,6 @@ func abuseStatus(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("abuse status", abuseUsage, stderr)
 	dbPath := fs.String("db", store.DefaultPath, "findings database")
 	ef := addEnrichFlags(fs)
-	allowPrivate := fs.Bool("allow-private", false, "probe loopback and private addresses too (tests only)")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -165,20 +167,24 @@ func abuseStatus(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	e, err := ef.build(rs, nil, nil)
+	guard, err := ef.guard.build()
+	if err != nil {
+		return err
+	}
+	e, err := ef.build(rs, nil, guard, nil)
 	if err != nil {
 		return err
 	}
 	ctx, stop := watchContext()
 	defer stop()
-	checks, err := abuse.Status(ctx, db, &abuse.Checker{DNS: e.DNS, RDAP: e.RDAP, AllowPrivate: *allowPrivate})
+	checks, err := abuse.Status(ctx, db, &abuse.Checker{DNS: e.DNS, RDAP: e.RDAP, Guard: guard})
 	counts := map[string]int{}
 	for _, c := range checks {
 		counts[c.State]++
 		fmt.Fprintf(stdout, "%s\t%s\t%s\n", c.State, output.Printable(c.Name), output.Printable(c.Detail))
 	}
 	var parts []string
-	for _, s := range []string{store.StateLive, store.StateDark, store.StateSuspended, store.StateUnknown} {
+	for _, s := range []string{store.StateLive, store.StateDark, store.StateSuspended, store.StateNeverUp, store.StateUnknown} {
 		parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 	}
 	fmt.Fprintf(stderr, "checked %d reported domain(s): %s\n", len(checks), strings.Join(parts, ", "))

@@ -3,15 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -19,6 +17,8 @@ import (
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher"
 	"github.com/helpwatch/helpwatch/watcher/enrich"
+	"github.com/helpwatch/helpwatch/watcher/netguard"
+	"github.com/helpwatch/helpwatch/watcher/output"
 	"github.com/helpwatch/helpwatch/watcher/store"
 )
 
@@ -35,6 +35,7 @@ does in the background), stores the results, and exits when the queue is empty.`
 
 // enrichFlags configure the lookups; watch and enrich share them.
 type enrichFlags struct {
+	guard       *guardFlags
 	resolvers   listFlag
 	bootstrap   *string
 	whoisServer *string
@@ -45,7 +46,7 @@ type enrichFlags struct {
 }
 
 func addEnrichFlags(fs *flag.FlagSet) *enrichFlags {
-	ef := &enrichFlags{}
+	ef := &enrichFlags{guard: addGuardFlags(fs)}
 	fs.Var(&ef.resolvers, "resolver", "DNS resolver host:port (repeatable; default: /etc/resolv.conf)")
 	ef.bootstrap = fs.String("rdap-bootstrap", "", "RDAP bootstrap file or URL (default: IANA's, cached for a day, with a built-in fallback)")
 	ef.whoisServer = fs.String("whois-server", "", "ask this WHOIS server (host:port) for every TLD instead of IANA's referral")
@@ -56,8 +57,8 @@ func addEnrichFlags(fs *flag.FlagSet) *enrichFlags {
 	return ef
 }
 
-// build makes the Enricher; cache may be nil.
-func (ef *enrichFlags) build(rs *rules.RuleSet, cache enrich.RegistrationCache, log func(msg string, args ...any)) (*enrich.Enricher, error) {
+// build makes the Enricher; cache may be nil. RDAP and WHOIS connect through guard.
+func (ef *enrichFlags) build(rs *rules.RuleSet, cache enrich.RegistrationCache, guard *netguard.Guard, log func(msg string, args ...any)) (*enrich.Enricher, error) {
 	servers := []string(ef.resolvers)
 	for i, s := range servers {
 		if !strings.Contains(s, ":") {
@@ -81,14 +82,14 @@ func (ef *enrichFlags) build(rs *rules.RuleSet, cache enrich.RegistrationCache, 
 	return &enrich.Enricher{
 		Rules: rs,
 		DNS:   &enrich.Resolver{Servers: servers, Timeout: 2 * time.Second, Retries: 2},
-		RDAP: &enrich.RDAP{Limits: limits, HTTP: newLookupHTTPClient(*ef.timeout), UserAgent: "helpwatch (+https://github.com/helpwatch/helpwatch)",
+		RDAP: &enrich.RDAP{Limits: limits, Guard: guard, Timeout: *ef.timeout, UserAgent: "helpwatch (+https://github.com/helpwatch/helpwatch)",
 			BootstrapOptions: enrich.BootstrapOptions{Location: *ef.bootstrap, CacheDir: cacheDir},
 			OnBootstrap: func(b *enrich.Bootstrap) {
 				if log != nil {
 					log("RDAP bootstrap loaded", "source", b.Source)
 				}
 			}},
-		WHOIS: &enrich.WHOIS{Server: *ef.whoisServer, IANAServer: *ef.ianaWhois, Timeout: *ef.timeout, Limits: limits},
+		WHOIS: &enrich.WHOIS{Server: *ef.whoisServer, IANAServer: *ef.ianaWhois, Timeout: *ef.timeout, Limits: limits, Guard: guard},
 		Cache: cache,
 	}, nil
 }
@@ -99,7 +100,7 @@ func runEnrich(args []string, stdout, stderr io.Writer) error {
 	loadRules := addRulesFlag(fs)
 	queue := fs.Bool("queue", false, "enrich the findings queued in --db and store the results")
 	dbPath := fs.String("db", store.DefaultPath, "findings database (with --queue)")
-	workers := fs.Int("workers", 16, "concurrent lookups (with --queue)")
+	workers := fs.Int("workers", 16, "concurrent lookups (each RDAP and WHOIS server is still paced by --lookup-rate)")
 	names, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -123,7 +124,11 @@ func runEnrich(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer db.Close()
-		e, err := ef.build(rs, db, log.Info)
+		guard, err := ef.guard.build()
+		if err != nil {
+			return err
+		}
+		e, err := ef.build(rs, db, guard, log.Info)
 		if err != nil {
 			return err
 		}
@@ -134,47 +139,105 @@ func runEnrich(args []string, stdout, stderr io.Writer) error {
 		log.Info("enrichment done", "enriched", stats.Enriched.Load(), "requeued", stats.EnrichLate.Load(), "still_queued", pending)
 		return err
 	}
-	e, err := ef.build(rs, nil, nil)
+	guard, err := ef.guard.build()
 	if err != nil {
 		return err
 	}
-	enc := json.NewEncoder(stdout)
-	sc := rs.NewScorer()
-	type record struct {
-		Name       string              `json:"name"`
-		Score      rules.Result        `json:"score"`
-		Enrichment *watcher.Enrichment `json:"enrichment"`
-		Revised    rules.Result        `json:"revised"`
+	e, err := ef.build(rs, nil, guard, nil)
+	if err != nil {
+		return err
 	}
-	var failed error
-	for _, name := range names {
-		first := sc.Score(name)
-		if first.Verdict == rules.VerdictInvalid {
-			failed = errors.Join(failed, fmt.Errorf("%s: %s", name, first.Error))
-			continue
-		}
-		en := e.Enrich(ctx, first.Domain, first.Registrable)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if err := enc.Encode(record{Name: first.Domain, Score: first, Enrichment: en, Revised: rs.Revise(&first, enrich.Facts(en))}); err != nil {
-			return err
-		}
-	}
-	return failed
+	return enrichNames(ctx, rs, e, names, *workers, stdout, stderr)
 }
 
-// newLookupHTTPClient bounds every RDAP request: connect, headers and the whole exchange.
-func newLookupHTTPClient(timeout time.Duration) *http.Client {
-	return &http.Client{
-		Timeout: timeout,
-		Transport: &http.Transport{
-			Proxy:                  http.ProxyFromEnvironment,
-			DialContext:            (&net.Dialer{Timeout: min(timeout, 5*time.Second)}).DialContext,
-			TLSHandshakeTimeout:    min(timeout, 5*time.Second),
-			ResponseHeaderTimeout:  timeout,
-			MaxResponseHeaderBytes: 64 << 10,
-			MaxIdleConnsPerHost:    4,
-		},
+// enrichRecord is what `enrich NAME...` prints per name.
+type enrichRecord struct {
+	Name       string              `json:"name"`
+	Score      rules.Result        `json:"score"`
+	Enrichment *watcher.Enrichment `json:"enrichment"`
+	Revised    rules.Result        `json:"revised"`
+}
+
+// enrichNames looks names up in parallel (each server still paced by its own limit) and prints
+// the records in the order the names were given, each as soon as the ones before it are done.
+// It fails when a name could not be scored or when every source failed for a name.
+func enrichNames(ctx context.Context, rs *rules.RuleSet, e *enrich.Enricher, names []string, workers int, stdout, stderr io.Writer) error {
+	sc := rs.NewScorer()
+	firsts := make([]rules.Result, len(names))
+	var failed []string
+	for i, name := range names {
+		firsts[i] = sc.Score(name)
+		if firsts[i].Verdict == rules.VerdictInvalid {
+			failed = append(failed, fmt.Sprintf("%s: %s", name, firsts[i].Error))
+		}
 	}
+	results := make([]*enrichRecord, len(names))
+	done := make(chan int, len(names))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < max(1, min(workers, len(names))); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				first := &firsts[i]
+				if first.Verdict != rules.VerdictInvalid {
+					en := e.Enrich(ctx, first.Domain, first.Registrable)
+					if ctx.Err() == nil {
+						results[i] = &enrichRecord{Name: first.Domain, Score: *first, Enrichment: en, Revised: rs.Revise(first, enrich.Facts(en))}
+					}
+				}
+				done <- i
+			}
+		}()
+	}
+	go func() {
+		defer close(work)
+		for i := range names {
+			select {
+			case work <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() { wg.Wait(); close(done) }()
+
+	enc := json.NewEncoder(output.SafeJSON(stdout))
+	progress := isTerminal(stderr) && len(names) > 1
+	finished, next, unanswered := 0, 0, 0
+	ready := make([]bool, len(names))
+	for i := range done {
+		finished++
+		ready[i] = true
+		for next < len(names) && ready[next] {
+			if r := results[next]; r != nil {
+				if err := enc.Encode(r); err != nil {
+					return err
+				}
+				if r.Enrichment.DNS.State == watcher.Unknown && r.Enrichment.Registration.State == watcher.Unknown {
+					unanswered++
+					failed = append(failed, fmt.Sprintf("%s: every lookup failed (DNS: %s; registration: %s)", r.Name,
+						r.Enrichment.DNS.Reason, r.Enrichment.Registration.Reason))
+				}
+			}
+			next++
+		}
+		if progress {
+			fmt.Fprintf(stderr, "\renriching: %d of %d names", finished, len(names))
+		}
+	}
+	if progress {
+		fmt.Fprintln(stderr)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted after %d of %d names", finished, len(names))
+	}
+	if len(failed) > 0 {
+		for _, f := range failed {
+			fmt.Fprintf(stderr, "helpwatch enrich: %s\n", output.Printable(f))
+		}
+		return fmt.Errorf("%d of %d names could not be enriched", len(failed), len(names))
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -60,6 +61,9 @@ func runFindings(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
+	if err := checkBrand(ctx, db, *brand); err != nil {
+		return err
+	}
 	found, err := db.Findings(ctx, q)
 	if err != nil {
 		return err
@@ -84,8 +88,8 @@ func runFindings(args []string, stdout, stderr io.Writer) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	if len(found) == 0 && isTerminal(stderr) {
-		fmt.Fprintln(stderr, "no findings match")
+	if len(found) == 0 {
+		fmt.Fprintf(stderr, "no findings match (%d stored in %s)\n", total(ctx, db), *dbPath)
 	}
 	return nil
 }
@@ -108,4 +112,43 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%q is neither a duration (24h, 7d) nor a date (2026-11-26)", s)
 	}
 	return now.Add(-d), nil
+}
+
+// total is the number of findings stored, for the "no findings match" line.
+func total(ctx context.Context, db *store.SQLite) int {
+	all, err := db.Findings(ctx, store.Query{})
+	if err != nil {
+		return 0
+	}
+	return len(all)
+}
+
+// checkBrand refuses a --brand that neither the default rules nor any stored finding knows, and
+// lists the ones that exist: a typo must not look like "no findings".
+func checkBrand(ctx context.Context, db *store.SQLite, brand string) error {
+	if brand == "" {
+		return nil
+	}
+	known := map[string]string{}
+	if rs, err := rules.Default(); err == nil {
+		for _, b := range rs.Brands() {
+			known[strings.ToLower(b)] = b
+		}
+	}
+	stored, err := db.Brands(ctx)
+	if err != nil {
+		return err
+	}
+	for _, b := range stored {
+		known[strings.ToLower(b)] = b
+	}
+	if _, ok := known[strings.ToLower(strings.TrimSpace(brand))]; ok {
+		return nil
+	}
+	names := make([]string, 0, len(known))
+	for _, b := range known {
+		names = append(names, b)
+	}
+	sort.Strings(names)
+	return usageError("--brand %q: no such brand (known: %s)", brand, strings.Join(names, ", "))
 }

@@ -46,6 +46,14 @@ type exitError struct {
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// quietError is a failure the command already reported in full as it happened: main sets the
+// exit status and prints nothing more.
+type quietError struct{ err error }
+
+func (e *quietError) Error() string { return e.err.Error() }
+func (e *quietError) Unwrap() error { return e.err }
 
 func usageError(format string, args ...any) error {
 	return &exitError{2, fmt.Errorf(format, args...)}
@@ -63,6 +71,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
+	if args[0] == "--version" || args[0] == "-version" || args[0] == "-v" {
+		args = append([]string{"version"}, args[1:]...)
+	}
 	cmd, ok := commands[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "helpwatch: unknown command %q\n\n", args[0])
@@ -76,7 +87,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	fmt.Fprintf(stderr, "helpwatch %s: %v\n", args[0], err)
+	var quiet *quietError
+	if !errors.As(err, &quiet) {
+		fmt.Fprintf(stderr, "helpwatch %s: %v\n", args[0], err)
+	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
@@ -138,4 +152,11 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		positional = append(positional, rest[0])
 		args = rest[1:]
 	}
+}
+
+// flagSet reports whether the flag name was given on the command line (not just defaulted).
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

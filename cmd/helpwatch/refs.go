@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -20,9 +21,16 @@ pages; 'update' fetches the reference URLs of the rule file (site.references) th
 guarded fetcher as the site check.`
 
 func runRefs(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintln(stderr, refsUsage)
-		return usageError("refs needs a subcommand: add, update or list")
+		if len(args) == 0 {
+			return usageError("refs needs a subcommand: add, update or list")
+		}
+		return flag.ErrHelp
+	}
+	if args[0] != "add" && args[0] != "update" && args[0] != "list" {
+		fmt.Fprintln(stderr, refsUsage)
+		return usageError("unknown refs subcommand %q (add, update or list)", args[0])
 	}
 	fs := newFlagSet("refs "+args[0], refsUsage, stderr)
 	path := fs.String("refs", "refs.json", "fingerprint library file")
@@ -30,6 +38,7 @@ func runRefs(args []string, stdout, stderr io.Writer) error {
 	brand := fs.String("brand", "", "add: the brand the page belongs to or imitates")
 	name := fs.String("name", "", "add: the fingerprint's name (default: the file name)")
 	loadRules := addRulesFlag(fs)
+	gf := addGuardFlags(fs)
 	rest, err := parseFlags(fs, args[1:])
 	if err != nil {
 		return err
@@ -74,7 +83,11 @@ func runRefs(args []string, stdout, stderr io.Writer) error {
 		}
 		ctx, stop := watchContext()
 		defer stop()
-		f := &site.Fetcher{}
+		guard, err := gf.build()
+		if err != nil {
+			return err
+		}
+		f := newSiteFetcher(guard)
 		brands := make([]string, 0, len(rs.Source.Site.References))
 		for b := range rs.Source.Site.References {
 			brands = append(brands, b)

@@ -43,6 +43,9 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 	if len(rest) > 0 {
 		return usageError("unexpected argument %q", rest[0])
 	}
+	if *day != "" && flagSet(fs, "since") {
+		return usageError("--date and --since both choose the period: give one of them")
+	}
 	now := reportNow()
 	opts := report.Options{Brand: *brand, Now: now, Record: !*noRecord, To: now}
 	if *day != "" {
@@ -80,6 +83,9 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
+	if err := checkBrand(ctx, db, *brand); err != nil {
+		return err
+	}
 	rep, err := report.Build(ctx, db, opts)
 	if err != nil {
 		return err

@@ -153,7 +153,7 @@ func rulesTest(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	} else {
-		corpora, err := cf.load(stderr)
+		corpora, err := cf.load(stderr, false)
 		if err != nil {
 			return err
 		}

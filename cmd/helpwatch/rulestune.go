@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,8 +33,9 @@ func (c *corpusFlags) register(fs *flag.FlagSet) {
 func (c *corpusFlags) empty() bool { return len(c.positives)+len(c.negatives)+len(c.labeled) == 0 }
 
 // load reads every corpus. A labeled file becomes two corpora (its scam and its benign names);
-// unsure names are left out and counted on stderr.
-func (c *corpusFlags) load(stderr io.Writer) ([]rules.Corpus, error) {
+// unsure names are left out and counted on stderr. With plainOK, a --corpus file without any
+// labels is a plain name list: one unlabeled corpus (rules diff shows what changes in it).
+func (c *corpusFlags) load(stderr io.Writer, plainOK bool) ([]rules.Corpus, error) {
 	drop := map[string]bool{}
 	for _, f := range c.excludes {
 		names, err := source.ReadNameFile(f, source.NameListOptions{FirstField: true})
@@ -68,6 +70,15 @@ func (c *corpusFlags) load(stderr io.Writer) ([]rules.Corpus, error) {
 	}
 	for _, f := range c.labeled {
 		lines, err := source.ReadLabeledCorpus(f)
+		var cerr *source.CorpusError
+		if plainOK && errors.As(err, &cerr) && cerr.PlainList() {
+			names, err := source.ReadNameFile(f, source.NameListOptions{FirstField: true})
+			if err != nil {
+				return nil, err
+			}
+			corpora = append(corpora, rules.Corpus{Name: filepath.Base(f), Unlabeled: true, Names: keep(names)})
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -130,7 +141,9 @@ const rulesDiffUsage = `usage: helpwatch rules diff OLD.yaml NEW.yaml --corpus F
 
 Scores the corpora with both rule files ("default" is the embedded one) and shows the net change
 in recall (positives) and in alert and flag rate (negatives) per corpus, then every name whose
-verdict or brand changes, with the reasons under each rule set.`
+verdict or brand changes, with the reasons under each rule set. A --corpus file is either
+labeled (NAME scam|benign|unsure per line) or a plain list of names (then only its changes and
+rates are shown).`
 
 func rulesDiff(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("rules diff", rulesDiffUsage, stderr)
@@ -155,7 +168,7 @@ func rulesDiff(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	corpora, err := cf.load(stderr)
+	corpora, err := cf.load(stderr, true)
 	if err != nil {
 		return err
 	}
@@ -195,7 +208,7 @@ func rulesSweep(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	corpora, err := cf.load(stderr)
+	corpora, err := cf.load(stderr, false)
 	if err != nil {
 		return err
 	}

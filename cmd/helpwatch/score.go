@@ -37,11 +37,13 @@ func runScore(args []string, stdout, stderr io.Writer) error {
 	}
 	sc := rs.NewScorer()
 	var r rules.Result
-	var readErr error
+	// A file that cannot be read is said once, when it is met, and the others are still
+	// scored; the exit status says that something was missed.
+	var unread []string
 	for _, path := range files {
 		f, err := source.OpenNameFile(path)
 		if err != nil {
-			readErr = err
+			unread = append(unread, path)
 			fmt.Fprintf(stderr, "helpwatch score: %v\n", err)
 			continue
 		}
@@ -55,12 +57,15 @@ func runScore(args []string, stdout, stderr io.Writer) error {
 		})
 		f.Close()
 		if err != nil {
-			readErr = fmt.Errorf("%s: %w", path, err)
-			fmt.Fprintf(stderr, "helpwatch score: %v\n", readErr)
+			unread = append(unread, path)
+			fmt.Fprintf(stderr, "helpwatch score: %s: %v\n", path, err)
 		}
 	}
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	return readErr
+	if len(unread) > 0 {
+		return &exitError{1, &quietError{fmt.Errorf("%d of %d input(s) could not be read", len(unread), len(files))}}
+	}
+	return nil
 }

@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher"
+	"github.com/helpwatch/helpwatch/watcher/netguard"
 	"github.com/helpwatch/helpwatch/watcher/output"
 	"github.com/helpwatch/helpwatch/watcher/site"
 	"github.com/helpwatch/helpwatch/watcher/store"
@@ -27,6 +28,11 @@ loopback address) or reads saved pages, and prints one JSON object per page: dom
 (clone, helpline, parked, benign, unreachable), content_score (0-100), brand, phones (e164,
 toll_free, source), indicators and reasons. HTML files are parsed; anything else (JSX, RST, PHP templates) is read
 as text. This is how the check is evaluated offline.
+
+Exit status: 0 every page was read and checked (whatever its verdict); 1 a saved page could
+not be read; 3 a site could not be reached (no answer, TLS or HTTP failure before a page);
+4 the address guard refused a site (it resolves to a private or loopback address; see
+--allow-host). When several apply, the highest.
 
 --queue checks the sites the findings database has queued (what 'helpwatch watch' does in the
 background), stores the evidence and exits when nothing is due.
@@ -49,7 +55,7 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&files, "file", "saved page to check (repeatable)")
 	domain := fs.String("domain", "", "the domain a saved page belongs to (default: the file name)")
 	userAgent := fs.String("user-agent", site.DefaultUserAgent, "User-Agent of fetches")
-	allowPrivate := fs.Bool("allow-private", false, "allow fetching private and loopback addresses (tests only)")
+	gf := addGuardFlags(fs)
 	refs := fs.String("refs", "", "fingerprint library (brand reference pages and known kits; see 'helpwatch refs')")
 	render := fs.Bool("render", false, "render script-built pages in headless Chromium (needs Debian's chromium)")
 	queue := fs.Bool("queue", false, "check the sites queued in --db and store the results")
@@ -62,11 +68,15 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	guard, err := gf.build()
+	if err != nil {
+		return err
+	}
 	if *queue {
 		if len(files)+len(targets) > 0 {
 			return usageError("--queue takes no pages or names")
 		}
-		return siteQueue(*dbPath, *refs, *render, *allowPrivate, stdout, stderr)
+		return siteQueue(*dbPath, loadRules, lib, *render, guard, stdout, stderr)
 	}
 	if len(files)+len(targets) == 0 {
 		return usageError("site check needs URLs or names to fetch, --file PAGE, or --queue")
@@ -75,7 +85,7 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	enc := json.NewEncoder(stdout)
+	enc := json.NewEncoder(output.SafeJSON(stdout))
 	failed := false
 	for _, f := range files {
 		body, err := readBounded(f, 2<<20)
@@ -92,7 +102,7 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	fetcher := newSiteFetcher()
+	fetcher := newSiteFetcher(guard)
 	fetcher.UserAgent = *userAgent
 	var renderer *site.Renderer
 	if *render {
@@ -101,18 +111,27 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 			return site.ErrNoBrowser
 		}
 	}
-	if *allowPrivate {
-		fetcher.Allow = func(netip.Addr) bool { return true }
-	}
 	ctx, stop := watchContext()
 	defer stop()
+	var unreachable, refused []string
 	for _, t := range targets {
-		rep, _ := site.CheckLive(ctx, rs, lib, fetcher, renderer, t)
+		rep, got := site.CheckLive(ctx, rs, lib, fetcher, renderer, t)
 		if err := enc.Encode(rep); err != nil {
 			return err
 		}
+		switch {
+		case errors.Is(got.Err, netguard.ErrBlocked):
+			refused = append(refused, output.Printable(t))
+		case got.Status == 0:
+			unreachable = append(unreachable, output.Printable(t))
+		}
 	}
-	if failed {
+	switch {
+	case len(refused) > 0:
+		return &exitError{4, fmt.Errorf("refused by the address guard: %s (a private or loopback address; --allow-host lets a server of your own through)", strings.Join(refused, ", "))}
+	case len(unreachable) > 0:
+		return &exitError{3, fmt.Errorf("could not be reached: %s", strings.Join(unreachable, ", "))}
+	case failed:
 		return fmt.Errorf("some files could not be read")
 	}
 	return nil
@@ -275,7 +294,7 @@ func runCampaigns(args []string, stdout, stderr io.Writer) error {
 	}
 	switch *format {
 	case "json":
-		return json.NewEncoder(stdout).Encode(cs)
+		return json.NewEncoder(output.SafeJSON(stdout)).Encode(cs)
 	case "table":
 		if len(cs) == 0 {
 			fmt.Fprintln(stdout, "no phone number, chat account or kit is shared by two checked sites yet")
@@ -309,28 +328,21 @@ func readBounded(path string, limit int64) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f, limit))
 }
 
-// newSiteFetcher makes the site check's fetcher; tests send it to a local server.
-var newSiteFetcher = func() *site.Fetcher { return &site.Fetcher{} }
+// newSiteFetcher makes the site check's fetcher behind guard; tests send it to a local server.
+var newSiteFetcher = func(guard *netguard.Guard) *site.Fetcher { return &site.Fetcher{Guard: guard} }
 
-// siteQueue works through the database's site-check queue once.
-func siteQueue(dbPath, refs string, render, allowPrivate bool, stdout, stderr io.Writer) error {
+// siteQueue works through the database's site-check queue once, with the rules --rules chose.
+func siteQueue(dbPath string, loadRules func() (*rules.RuleSet, error), lib *site.Library, render bool, guard *netguard.Guard, stdout, stderr io.Writer) error {
 	db, err := openExistingDB(dbPath)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	rs, err := rules.Default()
+	rs, err := loadRules()
 	if err != nil {
 		return err
 	}
-	lib, err := loadLibrary(refs)
-	if err != nil {
-		return err
-	}
-	f := newSiteFetcher()
-	if allowPrivate {
-		f.Allow = func(netip.Addr) bool { return true }
-	}
+	f := newSiteFetcher(guard)
 	var r *site.Renderer
 	if render {
 		if r = (&site.Renderer{}); !r.Available() {

@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/helpwatch/helpwatch/watcher/netguard"
 	"github.com/helpwatch/helpwatch/watcher/site"
 )
 
@@ -58,10 +58,18 @@ func TestSiteCheckCommand(t *testing.T) {
 	if live.Verdict != "clone" || live.Score == 0 || len(live.Phones) != 1 || !live.Phones[0].TollFree || live.Phones[0].Source != "tel" || len(live.Reasons) == 0 {
 		t.Errorf("live check: %+v", live)
 	}
-	// Without --allow-private the guard refuses the loopback server: unreachable, with why.
-	out, _, _ = runCLI(t, "", "site", "check", srv.URL+"/")
-	if !strings.Contains(out, `"verdict":"unreachable"`) || !strings.Contains(out, "refusing to connect") {
-		t.Errorf("guarded check: %s", out)
+	// Without --allow-private the guard refuses the loopback server: unreachable, with why,
+	// and exit 4. --allow-host lets exactly that server through.
+	out, stderr, code = runCLI(t, "", "site", "check", srv.URL+"/")
+	if code != 4 || !strings.Contains(out, `"verdict":"unreachable"`) || !strings.Contains(out, "refusing to connect") || !strings.Contains(stderr, "--allow-host") {
+		t.Errorf("guarded check: exit %d %s %s", code, out, stderr)
+	}
+	if out, _, code := runCLI(t, "", "site", "check", "--allow-host", srv.Listener.Addr().String(), srv.URL+"/"); code != 0 || !strings.Contains(out, `"verdict":"clone"`) {
+		t.Errorf("--allow-host: exit %d %s", code, out)
+	}
+	// Nothing listens: unreachable, exit 3.
+	if _, stderr, code := runCLI(t, "", "site", "check", "--allow-host", "127.0.0.1:1", "http://127.0.0.1:1/"); code != 3 || !strings.Contains(stderr, "could not be reached") {
+		t.Errorf("closed port: exit %d %s", code, stderr)
 	}
 	if _, _, code := runCLI(t, "", "site", "check"); code != 2 {
 		t.Errorf("no targets: exit %d", code)
@@ -89,16 +97,23 @@ func TestSiteCheckQueueCommand(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(page) }))
 	defer srv.Close()
 	old := newSiteFetcher
-	newSiteFetcher = func() *site.Fetcher {
-		return &site.Fetcher{Allow: func(ip netip.Addr) bool { return ip.IsLoopback() },
-			Rewrite: func(string) string { return srv.Listener.Addr().String() }}
+	newSiteFetcher = func(guard *netguard.Guard) *site.Fetcher {
+		return &site.Fetcher{Guard: guard, Rewrite: func(string) string { return srv.Listener.Addr().String() }}
 	}
 	defer func() { newSiteFetcher = old }()
 	db := filepath.Join(t.TempDir(), "h.db")
 	if _, stderr, code := runCLI(t, "", "watch", "--enrich=false", "--site-check=false", "--source", demoFile(t), "--db", db); code != 0 {
 		t.Fatal(stderr)
 	}
-	out, stderr, code := runCLI(t, "", "site", "check", "--queue", "--db", db)
+	// Without the local server let through, every check (on a copy of the queue) is refused.
+	copied := filepath.Join(t.TempDir(), "copy.db")
+	if data, err := os.ReadFile(db); err != nil || os.WriteFile(copied, data, 0o644) != nil {
+		t.Fatal(err)
+	}
+	if out, _, _ := runCLI(t, "", "site", "check", "--queue", "--db", copied); strings.Count(out, "refusing to connect") != 15 {
+		t.Errorf("queue run without --allow-host:\n%s", out)
+	}
+	out, stderr, code := runCLI(t, "", "site", "check", "--queue", "--db", db, "--allow-host", srv.Listener.Addr().String())
 	if code != 0 || !strings.Contains(stderr, "checked 15 site(s)") || strings.Count(out, "clone\t") != 15 {
 		t.Errorf("exit %d\n%s\n%s", code, out, stderr)
 	}

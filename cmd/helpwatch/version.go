@@ -10,8 +10,25 @@ import (
 
 func runVersion(args []string, stdout, stderr io.Writer) error {
 	version := "devel"
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		version = bi.Main.Version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			version = bi.Main.Version
+		}
+		// A build from a checkout names its commit, so a report can say which code made it.
+		var rev, dirty string
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = "+changes"
+				}
+			}
+		}
+		if rev != "" {
+			version += " (" + rev[:min(12, len(rev))] + dirty + ")"
+		}
 	}
 	rs, err := rules.Default()
 	if err != nil {

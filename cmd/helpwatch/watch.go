@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -166,6 +167,11 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
+	// A damaged file is said now, before a single certificate is read, not when the first
+	// batch fails to store.
+	if err := db.QuickCheck(ctx); err != nil {
+		return err
+	}
 
 	stats := &watcher.Stats{}
 	health := &metrics.Health{Stats: stats, StaleAfter: *staleAfter, Started: time.Now()}
@@ -202,8 +208,12 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 	defer stopEnrich()
 	enrichDone := make(chan error, 1)
 	enrichDone <- nil
+	guard, err := ef.guard.build()
+	if err != nil {
+		return err
+	}
 	if *doEnrich {
-		e, err := ef.build(rs, db, log.Info)
+		e, err := ef.build(rs, db, guard, log.Info)
 		if err != nil {
 			return err
 		}
@@ -231,7 +241,7 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 				return site.ErrNoBrowser
 			}
 		}
-		q := &site.Queue{Store: db, Rules: rs, Fetcher: newSiteFetcher(), Renderer: renderer, Library: lib, AfterEnrichment: *doEnrich, Log: log, Stats: stats,
+		q := &site.Queue{Store: db, Rules: rs, Fetcher: newSiteFetcher(guard), Renderer: renderer, Library: lib, AfterEnrichment: *doEnrich, Log: log, Stats: stats,
 			Checked: func(f *watcher.Finding, c *store.SiteCheck) {
 				log.Info("site checked", "name", output.Printable(f.Domain), "verdict", c.Verdict, "content_score", c.Score,
 					"phones", len(c.Phones), "status", c.Status)
@@ -263,8 +273,9 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 		"elapsed", elapsed.Round(time.Millisecond),
 		"messages_per_s", int64(float64(stats.Messages.Load())/max(elapsed.Seconds(), 1e-3)))
 	if pending > 0 && *doEnrich && !src.Live() {
+		self := selfCommand()
 		log.Info("the replay ended before every finding was enriched and checked; the rest stays queued",
-			"queued", pending, "finish_with", "helpwatch enrich --queue --db "+db.Path()+"; helpwatch site check --queue --db "+db.Path())
+			"queued", pending, "finish_with", self+" enrich --queue --db "+db.Path()+"; "+self+" site check --queue --db "+db.Path())
 	}
 	if runErr != nil {
 		return runErr
@@ -273,4 +284,20 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("writing findings to stdout: %w (they are stored in %s)", writeErr, db.Path())
 	}
 	return nil
+}
+
+// selfCommand is how the user started helpwatch, for hints they can paste: "helpwatch" for an
+// installed binary, "go run ./cmd/helpwatch" when started with go run (the binary then lives
+// in a temporary build directory and has no name on the PATH).
+func selfCommand() string {
+	exe := os.Args[0]
+	if strings.Contains(exe, string(os.PathSeparator)+"go-build") {
+		return "go run ./cmd/helpwatch"
+	}
+	if strings.ContainsRune(exe, os.PathSeparator) {
+		if found, err := exec.LookPath("helpwatch"); err != nil || found != exe {
+			return exe
+		}
+	}
+	return "helpwatch"
 }
