@@ -12,6 +12,9 @@ type Corpus struct {
 	// Unlabeled: a plain list of names, neither scams nor legitimate (rules diff only).
 	Unlabeled bool
 	Names     []string
+	// Score, when set, scores a name of this corpus instead of the name alone: a backtest on
+	// stored cases scores each with its stored facts (ScoreCase).
+	Score func(name string, r *Result)
 }
 
 // CorpusReport measures a rule set on one corpus.
@@ -81,7 +84,11 @@ func Evaluate(rs *RuleSet, corpora []Corpus, progress ...Progress) *EvalReport {
 		for _, name := range c.Names {
 			scored++
 			tick(progress, scored)
-			sc.ScoreInto(name, &r)
+			if c.Score != nil {
+				c.Score(name, &r)
+			} else {
+				sc.ScoreInto(name, &r)
+			}
 			cr.Total++
 			for _, re := range r.Reasons {
 				if re.Points != 0 || re.Rule == RuleBrandOwned {

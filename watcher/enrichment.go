@@ -12,18 +12,19 @@ const (
 	Unknown  LookupState = "unknown"
 )
 
-// Enrichment is what was learned about a finding after it was seen.
+// Enrichment is what was learned about a case after it was seen: its registration (once for
+// the registrable domain) and the DNS of each of its names.
 type Enrichment struct {
-	Name         string       `json:"name"`
 	Registrable  string       `json:"registrable"`
 	At           time.Time    `json:"at"`
-	DNS          DNSFacts     `json:"dns"`
 	Registration Registration `json:"registration"`
+	DNS          []DNSFacts   `json:"dns"`
 }
 
-// DNSFacts are the name's records (A, AAAA, CNAME for the name; NS, MX, TXT for its
+// DNSFacts are one name's records (A, AAAA, CNAME for the name; NS, MX, TXT for its
 // registrable domain) and what they suggest.
 type DNSFacts struct {
+	Name   string      `json:"name"`
 	State  LookupState `json:"state"`
 	Reason string      `json:"reason,omitempty"`
 	A      []string    `json:"a,omitempty"`
@@ -52,4 +53,22 @@ type Registration struct {
 	AbusePhone      string    `json:"abuse_phone,omitempty"`
 	NameServers     []string  `json:"name_servers,omitempty"`
 	Statuses        []string  `json:"statuses,omitempty"`
+	// RetryAt, for an unknown answer, is when the server that refused us (rate limit) may be
+	// asked again.
+	RetryAt time.Time `json:"retry_at,omitzero"`
+}
+
+// Lookups summarizes the DNS state of all names: found when any name's DNS answered found,
+// not_found when every answer was not_found, unknown otherwise.
+func (e *Enrichment) Lookups() LookupState {
+	state := Unknown
+	for _, d := range e.DNS {
+		switch d.State {
+		case Found:
+			return Found
+		case NotFound:
+			state = NotFound
+		}
+	}
+	return state
 }

@@ -1,13 +1,11 @@
 // Package watcher holds the types every stage of the pipeline shares: the certificate event a
-// source produces, the finding the store keeps, the source contract and the run counters.
+// source produces, the case the store keeps, the source contract and the run counters.
 // The stages themselves live in the packages below it (source, pipeline, store).
 package watcher
 
 import (
 	"context"
 	"time"
-
-	"github.com/helpwatch/helpwatch/rules"
 )
 
 // Event is one certificate (or one batch of names from a names-only feed) as a source saw it.
@@ -15,8 +13,9 @@ import (
 type Event struct {
 	// Names are the DNS names as the certificate lists them (may include "*." wildcards).
 	Names []string
-	// Seen is when the certstream server saw the entry; for replays of plain name lists, when
-	// the line was read.
+	// Seen is the entry's time in Certificate Transparency: the log's timestamp when read from
+	// a log, when the certstream server saw it for certstream, when the line was read for a
+	// plain name list. Cases are dated by it.
 	Seen time.Time
 	Cert Certificate
 }
@@ -38,25 +37,6 @@ type Certificate struct {
 // index) or a fingerprint. Names-only feeds carry no certificate.
 func (c *Certificate) Known() bool {
 	return c.Fingerprint != "" || (c.LogURL != "" && c.Index >= 0)
-}
-
-// Finding is a scored name the store keeps: the first score, when and how often it was seen,
-// and the first certificate that carried it.
-type Finding struct {
-	rules.Result
-	FirstSeen time.Time `json:"first_seen"`
-	LastSeen  time.Time `json:"last_seen"`
-	CertCount int       `json:"cert_count"`
-	// CTSeen is when the certstream server saw the first certificate (the event's Seen).
-	CTSeen time.Time   `json:"ct_seen,omitzero"`
-	Cert   Certificate `json:"certificate"`
-	// Enrichment and Revised are set once the finding was enriched: what was learned, and the
-	// score revised with it (the embedded Result stays the first score).
-	Enrichment *Enrichment   `json:"enrichment,omitempty"`
-	Revised    *rules.Result `json:"revised,omitempty"`
-	// Rescored is the name scored again with another rule file (`findings --rescore`); it is
-	// shown, never stored.
-	Rescored *rules.Result `json:"rescored,omitempty"`
 }
 
 // Source produces certificate events.

@@ -18,11 +18,9 @@ type Stats struct {
 	Names      atomic.Int64 // names scored (after dedupe)
 	Duplicates atomic.Int64 // names answered from the dedupe cache
 	Dropped    atomic.Int64 // events dropped because the pipeline fell behind a live source
-	Findings   atomic.Int64 // new findings stored
+	Findings   atomic.Int64 // new cases stored
 	Updates    atomic.Int64 // sightings of known findings stored
 	StoreErrs  atomic.Int64 // failed store writes (retried)
-	Enriched   atomic.Int64 // findings enriched and re-scored
-	EnrichLate atomic.Int64 // enrichments put back on the queue (nothing answered, or stopped)
 	lastFrame  atomic.Int64 // unix nanoseconds of the last frame of any kind
 }
 

@@ -19,10 +19,13 @@ const abuseUsage = `usage: helpwatch abuse prepare [--since 7d] [--min-verdict a
        helpwatch abuse status [--resolver ADDR] ...
 
 prepare  writes one e-mail (.eml) per registrar abuse desk to the outbox: every reportable
-         domain not reported before, what it impersonates and why, its certificate in CT, its
-         registration and where it resolves, with a JSON attachment. Domains without a usable
-         abuse contact are listed in the outbox with the reason. The sender comes from the
-         reporter file (YAML: name, organization, email, phone, website, on_behalf_of).
+         case (a registrable domain with its names) not reported before, what it impersonates
+         and why, its certificate in CT, its registration and where it resolves, with a JSON
+         attachment. Analysts' labels are obeyed: benign cases are never reported, unsure ones
+         are held until decided, scam ones are reported whatever their score. Cases without a
+         usable abuse contact are listed in the outbox with the reason. The sender comes from the
+         reporter file (YAML: name, organization, email, phone, website, on_behalf_of; see
+         docs/reporter.example.yaml).
 send     sends the outbox; each message once, ever (a message the server accepted is recorded
          as sent even when the run is stopped at that moment). The SMTP password is read from
          the HELPWATCH_SMTP_PASSWORD environment variable. A message the server refuses stays in
@@ -51,11 +54,17 @@ func runAbuse(args []string, stdout, stderr io.Writer) error {
 	return usageError("unknown abuse subcommand %q (prepare, send or status)", args[0])
 }
 
-func openExistingDB(path string) (*store.SQLite, error) {
+// openExistingDB opens a database a watch made; rs (nil: the default rules) scores the cases
+// whose facts this command changes.
+func openExistingDB(path string, rs ...*rules.RuleSet) (*store.SQL, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("no findings database at %s (run 'helpwatch watch' first, or pass --db): %w", path, err)
 	}
-	return store.OpenSQLite(context.Background(), path)
+	var opts store.Options
+	if len(rs) > 0 {
+		opts.Rules = rs[0]
+	}
+	return store.OpenSQLite(context.Background(), path, opts)
 }
 
 // abuseNow is the clock of prepared messages; tests fix it.
@@ -64,8 +73,8 @@ var abuseNow = func() time.Time { return time.Now().UTC() }
 func abusePrepare(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("abuse prepare", abuseUsage, stderr)
 	dbPath := fs.String("db", store.DefaultPath, "findings database")
-	since := fs.String("since", "7d", "report findings first seen within this duration or since this date")
-	minVerdict := fs.String("min-verdict", "alert", "report findings at or above this verdict (revised when enriched)")
+	since := fs.String("since", "7d", "report cases whose first certificate is within this duration or since this date (CT time)")
+	minVerdict := fs.String("min-verdict", "alert", "report cases at or above this verdict (their score now); a scam label reports any")
 	outbox := fs.String("outbox", "outbox", "folder for the prepared messages")
 	reporterPath := fs.String("reporter", "reporter.yaml", "reporter file: who sends the reports")
 	rest, err := parseFlags(fs, args)
@@ -101,7 +110,10 @@ func abusePrepare(args []string, stdout, stderr io.Writer) error {
 		if res.ListFile != "" {
 			fmt.Fprintf(stdout, "%d domain(s) without a usable abuse contact, listed in %s\n", len(res.Unreportable), res.ListFile)
 		}
-		if len(res.Messages) == 0 && len(res.Unreportable) == 0 && err == nil {
+		for _, h := range res.Held {
+			fmt.Fprintf(stdout, "held %s: %s\n", output.Printable(h.Domain), h.Reason)
+		}
+		if len(res.Messages) == 0 && len(res.Unreportable) == 0 && len(res.Held) == 0 && err == nil {
 			fmt.Fprintln(stdout, "nothing new to report")
 		}
 	}

@@ -30,8 +30,9 @@ records, wildcard and parking; registration date, registrar, abuse contact, name
 statuses from RDAP, or WHOIS where RDAP cannot answer) and the score revised with it. Every
 lookup result is found, not_found or unknown (with the reason).
 
---queue works through the findings database's enrichment queue instead (what 'helpwatch watch'
-does in the background), stores the results, and exits when the queue is empty.`
+--queue works through the findings database's enrichment jobs instead (what 'helpwatch watch'
+does in the background; 'helpwatch work --kinds enrich --drain'), stores the results, and exits
+when nothing is due.`
 
 // enrichFlags configure the lookups; watch and enrich share them.
 type enrichFlags struct {
@@ -112,32 +113,14 @@ func runEnrich(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr)
 	ctx, stop := watchContext()
 	defer stop()
 	if *queue {
-		if _, err := os.Stat(*dbPath); err != nil {
-			return fmt.Errorf("no findings database at %s: %w", *dbPath, err)
-		}
-		db, err := store.OpenSQLite(ctx, *dbPath)
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		guard, err := ef.guard.build()
-		if err != nil {
-			return err
-		}
-		e, err := ef.build(rs, db, guard, log.Info)
-		if err != nil {
-			return err
-		}
-		stats := &watcher.Stats{}
-		q := &enrich.Queue{Store: db, Enricher: e, Workers: *workers, Drain: true, Log: log, Stats: stats}
-		err = q.Run(ctx)
-		pending, _ := db.PendingEnrichment(context.Background())
-		log.Info("enrichment done", "enriched", stats.Enriched.Load(), "requeued", stats.EnrichLate.Load(), "still_queued", pending)
-		return err
+		// The same job runner as 'helpwatch work', on the enrichment jobs only.
+		wf := &workerFlags{enrichWorkers: workers, siteWorkers: new(int), refs: new(string), render: new(bool), renderUser: new(string),
+			userAgent: new(string)}
+		return work(workRun{kinds: []string{store.KindEnrich}, drain: true, dbPath: *dbPath, loadRules: func() (*rules.RuleSet, error) { return rs, nil },
+			ef: ef, wf: wf, lines: true}, stdout, stderr)
 	}
 	guard, err := ef.guard.build()
 	if err != nil {
@@ -182,9 +165,11 @@ func enrichNames(ctx context.Context, rs *rules.RuleSet, e *enrich.Enricher, nam
 			for i := range work {
 				first := &firsts[i]
 				if first.Verdict != rules.VerdictInvalid {
-					en := e.Enrich(ctx, first.Domain, first.Registrable)
+					name, _ := rules.Canonical(first.Domain)
+					en := e.Enrich(ctx, first.Registrable, []string{name})
 					if ctx.Err() == nil {
-						results[i] = &enrichRecord{Name: first.Domain, Score: *first, Enrichment: en, Revised: rs.Revise(first, enrich.Facts(en))}
+						revised := rs.ScoreCase(&rules.CaseFacts{Registrable: first.Registrable, Names: []string{name}, Enrichment: ptr(watcher.EnrichmentFacts(en))})
+						results[i] = &enrichRecord{Name: first.Domain, Score: *first, Enrichment: en, Revised: revised}
 					}
 				}
 				done <- i
@@ -215,10 +200,14 @@ func enrichNames(ctx context.Context, rs *rules.RuleSet, e *enrich.Enricher, nam
 				if err := enc.Encode(r); err != nil {
 					return err
 				}
-				if r.Enrichment.DNS.State == watcher.Unknown && r.Enrichment.Registration.State == watcher.Unknown {
+				if enrich.Unanswered(r.Enrichment) {
 					unanswered++
+					dnsReason := ""
+					if len(r.Enrichment.DNS) > 0 {
+						dnsReason = r.Enrichment.DNS[0].Reason
+					}
 					failed = append(failed, fmt.Sprintf("%s: every lookup failed (DNS: %s; registration: %s)", r.Name,
-						r.Enrichment.DNS.Reason, r.Enrichment.Registration.Reason))
+						dnsReason, r.Enrichment.Registration.Reason))
 				}
 			}
 			next++
@@ -241,3 +230,5 @@ func enrichNames(ctx context.Context, rs *rules.RuleSet, e *enrich.Enricher, nam
 	}
 	return nil
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/helpwatch/helpwatch/rules"
+	"github.com/helpwatch/helpwatch/watcher"
 	"github.com/helpwatch/helpwatch/watcher/enrich/enrichtest"
 	"github.com/helpwatch/helpwatch/watcher/store"
 )
@@ -54,66 +56,49 @@ func TestEnrichQueueAfterReplay(t *testing.T) {
 	}
 	args := append([]string{"enrich", "--queue", "--db", db}, lookupWorld(t)...)
 	_, stderr, code := runCLI(t, "", args...)
-	if code != 0 || !strings.Contains(stderr, "enriched=15") || !strings.Contains(stderr, "still_queued=0") {
+	if code != 0 || !strings.Contains(stderr, "enrich_done=11") || !strings.Contains(stderr, "still_queued=0") {
 		t.Fatalf("enrich --queue: exit %d\n%s", code, stderr)
 	}
 	out, _, _ := runCLI(t, "", "findings", "--db", db, "--format", "jsonl")
-	byName := map[string]struct {
-		Score      int `json:"score"`
-		Enrichment *struct {
-			DNS struct {
-				State    string   `json:"state"`
-				A        []string `json:"a"`
-				ParkedBy string   `json:"parked_by"`
-			} `json:"dns"`
-			Registration struct {
-				State      string    `json:"state"`
-				Source     string    `json:"source"`
-				Created    time.Time `json:"created"`
-				Registrar  string    `json:"registrar"`
-				AbuseEmail string    `json:"abuse_email"`
-			} `json:"registration"`
-		} `json:"enrichment"`
-		Revised *struct {
-			Score   int `json:"score"`
-			Reasons []struct {
-				Rule string `json:"rule"`
-			} `json:"reasons"`
-		} `json:"revised"`
-	}{}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		var f struct {
-			Domain string `json:"domain"`
-		}
-		json.Unmarshal([]byte(line), &f)
-		v := byName[f.Domain]
-		if err := json.Unmarshal([]byte(line), &v); err != nil {
-			t.Fatal(err)
-		}
-		byName[f.Domain] = v
+	byName := map[string]watcher.Case{}
+	for _, c := range decodeCases(t, out) {
+		byName[c.Registrable] = c
 	}
-	if len(byName) != 15 {
-		t.Fatalf("%d findings", len(byName))
+	if len(byName) != 11 {
+		t.Fatalf("%d cases", len(byName))
 	}
-	for name, f := range byName {
-		if f.Enrichment == nil || f.Revised == nil {
+	for name, c := range byName {
+		if c.Enrichment == nil {
 			t.Errorf("%s not enriched", name)
 		}
 	}
 	hp := byName["hp-printer-setup-help.com"]
-	if hp.Enrichment.Registration.Source != "rdap" || hp.Enrichment.Registration.AbuseEmail != "abuse@registrar.test" ||
-		hp.Enrichment.DNS.A[0] != "192.0.2.50" || !hasRule(hp.Revised.Reasons, "registered-recently") {
-		t.Errorf("hp finding: %+v %+v", hp.Enrichment, hp.Revised)
+	reg := hp.Enrichment.Registration
+	if reg.Source != "rdap" || reg.AbuseEmail != "abuse@registrar.test" || len(hp.Enrichment.DNS) != 1 || hp.Enrichment.DNS[0].A[0] != "192.0.2.50" ||
+		!hasReason(hp.Score.Reasons, "registered-recently") {
+		t.Errorf("hp case: %+v %+v", hp.Enrichment, hp.Score)
 	}
 	epson := byName["epsonconnect-setup-help.info"]
-	if epson.Enrichment.Registration.Source != "whois" || epson.Enrichment.Registration.State != "found" {
-		t.Errorf(".info falls back to WHOIS: %+v", epson.Enrichment.Registration)
+	if epson.Enrichment.Registration.Source != "whois" || epson.Enrichment.Registration.State != "found" || len(epson.Enrichment.DNS) != 2 {
+		t.Errorf(".info falls back to WHOIS, both names looked up: %+v", epson.Enrichment)
 	}
 	lex := byName["lexmark-printer-helpdesk.com"]
-	if lex.Enrichment.Registration.State != "not_found" || lex.Enrichment.DNS.ParkedBy != "sedoparking.com" || !hasRule(lex.Revised.Reasons, "parked") ||
-		lex.Revised.Score >= lex.Score {
-		t.Errorf("parked, unregistered finding: %+v revised %+v", lex.Enrichment, lex.Revised)
+	parked := false
+	for _, d := range lex.Enrichment.DNS {
+		parked = parked || d.ParkedBy == "sedoparking.com"
 	}
+	if lex.Enrichment.Registration.State != "not_found" || !parked || !hasReason(lex.Score.Reasons, "parked") || lex.Score.Score >= lex.FirstScore.Score {
+		t.Errorf("parked, unregistered case: %+v score %+v", lex.Enrichment, lex.Score)
+	}
+}
+
+func hasReason(reasons []rules.Reason, rule string) bool {
+	for _, r := range reasons {
+		if r.Rule == rule {
+			return true
+		}
+	}
+	return false
 }
 
 func hasRule(reasons []struct {
@@ -168,13 +153,7 @@ func TestWatchEnrichesInTheBackground(t *testing.T) {
 		_, stderr, code = runCLI(t, "", args...)
 		done <- code
 	}()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if sent() >= 5 && enrichedCount(t, db) == 5 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitFor(t, "5 cases enriched", 20*time.Second, func() bool { return sent() >= 5 && enrichedCount(t, db) == 5 })
 	cancel()
 	select {
 	case code := <-done:
@@ -185,7 +164,7 @@ func TestWatchEnrichesInTheBackground(t *testing.T) {
 		t.Fatal("watch did not stop within 20 s of cancellation")
 	}
 	if n := enrichedCount(t, db); n != 5 {
-		t.Errorf("%d of 5 findings enriched\n%s", n, stderr)
+		t.Errorf("%d of 5 cases enriched\n%s", n, stderr)
 	}
 	if !strings.Contains(stderr, "msg=enriched") {
 		t.Errorf("no enrichment log lines:\n%s", stderr)
@@ -202,13 +181,13 @@ func enrichedCount(t *testing.T, path string) int {
 		return 0
 	}
 	defer db.Close()
-	fs, err := db.Findings(context.Background(), store.Query{})
+	cs, err := db.Cases(context.Background(), store.Query{})
 	if err != nil {
 		return 0
 	}
 	n := 0
-	for _, f := range fs {
-		if f.Enrichment != nil {
+	for _, c := range cs {
+		if c.Enrichment != nil {
 			n++
 		}
 	}

@@ -14,22 +14,32 @@ import (
 	"github.com/helpwatch/helpwatch/watcher/store"
 )
 
-const findingsUsage = `usage: helpwatch findings [--since 24h] [--verdict alert] [--brand hp] [--format table|jsonl|csv]
+const findingsUsage = `usage: helpwatch findings [--since 24h] [--verdict alert] [--brand hp] [--label none|scam|benign|unsure] [--format table|jsonl|csv]
 
-Lists stored findings, most recently first-seen first. --rescore FILE scores them again with
-another rule file and shows both (the stored findings do not change). --since takes a duration (90m, 24h, 7d)
-or a date (2026-11-26); it selects findings first seen in that window.`
+Lists the stored cases, newest first: a case is a registrable domain with every name of it seen
+in a certificate. Each shows its score now (computed from everything known: the names, the
+registration and DNS, the site check, shared phone numbers, with the rules version), its verdict,
+registrar and registration date, the site verdict and the analyst's label; jsonl has every name
+with its certificate and the reasons.
+
+Dates are Certificate Transparency time: when the case's first certificate was logged (the CT
+log's timestamp, or the certstream server's time). --since takes a duration (90m, 24h, 7d) or a
+date (2026-11-26) and selects cases by that time; --by-read selects by when helpwatch read them
+instead. --rescore FILE scores every case again with another rule file, from the same stored
+facts, and shows both (nothing stored changes).`
 
 func runFindings(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("findings", findingsUsage, stderr)
-	dbPath := fs.String("db", store.DefaultPath, "SQLite file written by helpwatch watch")
-	since := fs.String("since", "", "only findings first seen within this duration or since this date")
+	dbPath := fs.String("db", store.DefaultPath, "findings database written by helpwatch watch")
+	since := fs.String("since", "", "only cases whose first certificate is within this duration or since this date (CT time)")
+	byRead := fs.Bool("by-read", false, "--since selects by when helpwatch read the case, not by CT time")
 	verdict := fs.String("verdict", "", "only this verdict: alert or watch")
-	minVerdict := fs.String("min-verdict", "watch", "only findings at or above this verdict")
+	minVerdict := fs.String("min-verdict", "watch", "only cases at or above this verdict")
 	brand := fs.String("brand", "", "only this brand (as the rules name it: hp, canon, ...)")
+	label := fs.String("label", "", "only cases with this label: none, scam, benign or unsure")
 	format := fs.String("format", "table", "output format: table, jsonl or csv")
-	limit := fs.Int("limit", 0, "at most this many findings (0: all)")
-	rescore := fs.String("rescore", "", "also score each finding with this rule file (shown next to the stored score, not stored)")
+	limit := fs.Int("limit", 0, "at most this many cases (0: all)")
+	rescore := fs.String("rescore", "", "also score each case with this rule file (shown next to the stored score, not stored)")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -37,7 +47,12 @@ func runFindings(args []string, stdout, stderr io.Writer) error {
 	if len(rest) > 0 {
 		return usageError("unexpected argument %q", rest[0])
 	}
-	q := store.Query{Brand: *brand, Limit: *limit}
+	q := store.Query{Brand: *brand, Limit: *limit, ByReadTime: *byRead, Label: *label}
+	switch *label {
+	case "", "none", rules.LabelScam, rules.LabelBenign, rules.LabelUnsure:
+	default:
+		return usageError("--label %q: none, scam, benign or unsure", *label)
+	}
 	if *since != "" {
 		if q.Since, err = parseSince(*since, time.Now()); err != nil {
 			return usageError("--since: %v", err)
@@ -51,7 +66,10 @@ func runFindings(args []string, stdout, stderr io.Writer) error {
 	if q.MinVerdict, err = rules.ParseVerdict(*minVerdict); err != nil {
 		return usageError("--min-verdict: %v", err)
 	}
-	w, err := output.NewFindingWriter(stdout, *format)
+	if q.Label != "" {
+		q.MinVerdict = "" // a labeled case is listed whatever its score
+	}
+	w, err := output.NewCaseWriter(stdout, *format)
 	if err != nil || *format == "line" {
 		return usageError("--format %q: use table, jsonl or csv", *format)
 	}
@@ -64,21 +82,23 @@ func runFindings(args []string, stdout, stderr io.Writer) error {
 	if err := checkBrand(ctx, db, *brand); err != nil {
 		return err
 	}
-	found, err := db.Findings(ctx, q)
+	found, err := db.Cases(ctx, q)
 	if err != nil {
 		return err
 	}
-	var sc *rules.Scorer
+	var other *rules.RuleSet
 	if *rescore != "" {
-		rs, err := loadRuleArg(*rescore)
-		if err != nil {
+		if other, err = loadRuleArg(*rescore); err != nil {
 			return err
 		}
-		sc = rs.NewScorer()
 	}
 	for i := range found {
-		if sc != nil {
-			r := sc.Score(found[i].Domain)
+		if other != nil {
+			facts, err := db.CaseFacts(ctx, found[i].Registrable)
+			if err != nil {
+				return err
+			}
+			r := other.ScoreCase(facts)
 			found[i].Rescored = &r
 		}
 		if err := w.Write(&found[i]); err != nil {
@@ -94,38 +114,18 @@ func runFindings(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// parseSince reads "90m", "24h", "7d" or a date "2026-11-26" (UTC midnight).
-func parseSince(s string, now time.Time) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
-	}
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil || n < 0 {
-			return time.Time{}, fmt.Errorf("%q is not a number of days", s)
-		}
-		return now.Add(-time.Duration(n) * 24 * time.Hour), nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return time.Time{}, fmt.Errorf("%q is neither a duration (24h, 7d) nor a date (2026-11-26)", s)
-	}
-	return now.Add(-d), nil
-}
-
-// total is the number of findings stored, for the "no findings match" line.
-func total(ctx context.Context, db *store.SQLite) int {
-	all, err := db.Findings(ctx, store.Query{})
+// total is the number of cases stored, for the "no findings match" line.
+func total(ctx context.Context, db *store.SQL) int {
+	all, err := db.Cases(ctx, store.Query{})
 	if err != nil {
 		return 0
 	}
 	return len(all)
 }
 
-// checkBrand refuses a --brand that neither the default rules nor any stored finding knows, and
+// checkBrand refuses a --brand that neither the default rules nor any stored case knows, and
 // lists the ones that exist: a typo must not look like "no findings".
-func checkBrand(ctx context.Context, db *store.SQLite, brand string) error {
+func checkBrand(ctx context.Context, db *store.SQL, brand string) error {
 	if brand == "" {
 		return nil
 	}
@@ -151,4 +151,24 @@ func checkBrand(ctx context.Context, db *store.SQLite, brand string) error {
 	}
 	sort.Strings(names)
 	return usageError("--brand %q: no such brand (known: %s)", brand, strings.Join(names, ", "))
+}
+
+// parseSince reads "90m", "24h", "7d" or a date "2026-11-26" (UTC midnight).
+func parseSince(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return time.Time{}, fmt.Errorf("%q is not a number of days", s)
+		}
+		return now.Add(-time.Duration(n) * 24 * time.Hour), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return time.Time{}, fmt.Errorf("%q is neither a duration (24h, 7d) nor a date (2026-11-26)", s)
+	}
+	return now.Add(-d), nil
 }

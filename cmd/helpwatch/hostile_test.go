@@ -42,12 +42,12 @@ func TestHostileCertificateFieldsInEveryFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs, err := st.Findings(context.Background(), store.Query{})
+	cs, err := st.Cases(context.Background(), store.Query{})
 	st.Close()
-	if err != nil || len(fs) != 1 {
-		t.Fatalf("stored: %v %d", err, len(fs))
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("stored: %v %d", err, len(cs))
 	}
-	c := fs[0].Cert
+	c := cs[0].Cert
 	if !strings.Contains(c.Issuer, "HYPERLINK") || !strings.Contains(c.LogName, "Evil") || c.Index != 77 {
 		t.Errorf("the certificate was not kept (cleaned): %+v", c)
 	}

@@ -24,10 +24,11 @@ var commands map[string]command
 func init() {
 	commands = map[string]command{
 		"watch":     {"follow Certificate Transparency, score every name, store findings (the main job)", runWatch},
-		"findings":  {"list stored findings", runFindings},
+		"work":      {"work the job queue: enrichment and site checks (after a replay, or on more machines)", runWork},
+		"findings":  {"list the stored cases with their scores, facts and labels", runFindings},
 		"report":    {"the daily domain report (HTML, Markdown, CSV or JSON)", runReport},
 		"abuse":     {"prepare, send and follow up registrar abuse reports", runAbuse},
-		"label":     {"record an analyst's label (scam, benign, unsure) for names", runLabel},
+		"label":     {"record an analyst's label (scam, benign, unsure) for cases", runLabel},
 		"site":      {"check what a site or saved page shows (clone, helpline, parked, benign)", runSite},
 		"refs":      {"the site check's fingerprints of brand pages and known scam kits", runRefs},
 		"campaigns": {"checked sites that share a phone number, chat account or kit", runCampaigns},

@@ -15,10 +15,16 @@ import (
 
 const reportUsage = `usage: helpwatch report [--since 24h | --date 2026-11-26] [--brand hp] [--format html|md|csv|json] [--out FILE]
 
-The daily domain report: per brand, the new alerts and watch items with their score, the reasons
-in words, registrar, registration date, addresses, phone numbers and clone score where known,
-first seen and the certificate; what changed since the previous report (still live, went dark or
-suspended, came back); alerts per day over 30 days; and time to takedown per registrar.
+The daily domain report: per brand, the new cases (a registrable domain with its names) at alert
+or watch, with their score now, the reasons in words, registrar, registration date, addresses,
+phone numbers and clone score where known, the analyst's label (benign ones are listed, marked,
+and not counted as alerts), first seen and the certificate; what changed since the previous
+report (still live, went dark or suspended, came back); alerts per day over 30 days; and time to
+takedown per registrar.
+
+Dates are Certificate Transparency time: a case belongs to the day its first certificate was
+logged (--date 2026-11-26 is that UTC day; --since 24h the last 24 hours of it), whenever
+helpwatch read it.
 
 HTML is one self-contained file (no scripts, no remote assets). The format follows --out's
 extension when --format is not given, and is Markdown on standard output. Each report is
@@ -30,8 +36,8 @@ var reportNow = func() time.Time { return time.Now().UTC() }
 func runReport(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("report", reportUsage, stderr)
 	dbPath := fs.String("db", store.DefaultPath, "findings database")
-	since := fs.String("since", "24h", "report findings first seen within this duration (24h, 7d)")
-	day := fs.String("date", "", "report the findings of this UTC day (2026-11-26) instead of --since")
+	since := fs.String("since", "24h", "report cases whose first certificate is within this duration (24h, 7d; CT time)")
+	day := fs.String("date", "", "report the cases whose first certificate was logged on this UTC day (2026-11-26) instead of --since")
 	brand := fs.String("brand", "", "only this brand")
 	format := fs.String("format", "", "html, md, csv or json (default: from --out, else md)")
 	out := fs.String("out", "", "write to this file instead of standard output")

@@ -250,8 +250,12 @@ func rulesSweep(args []string, stdout, stderr io.Writer) error {
 const labelUsage = `usage: helpwatch label NAME... scam|benign|unsure [--note TEXT] [--by WHO]
        helpwatch label --list [--since 30d]
 
-Records an analyst's label for names (with who and when; the latest label counts). Labels feed
-'helpwatch rules test --from-store'.`
+Records an analyst's label for the cases of the names given (a case is a registrable domain:
+labeling www.x.com labels x.com), with who, when and a note; the history is kept and the latest
+label counts. A case labeled benign never goes into abuse mail, an unsure one is held until
+decided, a scam one is reported whatever its score; reports and 'helpwatch findings' show the
+label. Labels also feed 'helpwatch rules test --from-store'. A name not seen yet keeps its
+label for when it appears.`
 
 func runLabel(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("label", labelUsage, stderr)
@@ -282,7 +286,7 @@ func runLabel(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		for _, l := range labels {
-			fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\n", output.Printable(l.Name), l.Label, output.Printable(l.By), l.At.Format(time.RFC3339), output.Printable(l.Note))
+			fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\n", output.Printable(l.Registrable), l.Label, output.Printable(l.By), l.At.Format(time.RFC3339), output.Printable(l.Note))
 		}
 		return nil
 	}
@@ -302,10 +306,18 @@ func runLabel(args []string, stdout, stderr io.Writer) error {
 		if r.Verdict == rules.VerdictInvalid {
 			return usageError("%q is not a domain name: %s", raw, r.Error)
 		}
-		if err := db.AddLabel(ctx, store.Label{Name: r.Domain, Label: label, Note: *note, By: *by, At: time.Now().UTC()}); err != nil {
+		registrable := r.Registrable
+		if registrable == "" {
+			registrable, _ = rules.Canonical(r.Domain)
+		}
+		if err := db.AddLabel(ctx, store.Label{Registrable: registrable, Label: label, Note: *note, By: *by, At: time.Now().UTC()}); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s\t%s\n", r.Domain, label)
+		status := ""
+		if _, ok, err := db.Case(ctx, registrable); err == nil && !ok {
+			status = "\t(not seen yet: the label applies when it appears)"
+		}
+		fmt.Fprintf(stdout, "%s\t%s%s\n", registrable, label, status)
 	}
 	return nil
 }
@@ -334,32 +346,42 @@ func rulesTestFromStore(rs *rules.RuleSet, dbPath, since string, stdout, stderr 
 	for _, l := range labels {
 		switch l.Label {
 		case source.LabelScam:
-			scam = append(scam, l.Name)
+			scam = append(scam, l.Registrable)
 		case source.LabelBenign:
-			benign = append(benign, l.Name)
+			benign = append(benign, l.Registrable)
 		}
 	}
-	found, err := db.Findings(ctx, store.Query{Since: from})
+	found, err := db.Cases(ctx, store.Query{Since: from})
 	if err != nil {
 		return nil, err
 	}
+	// Every case is scored as the store scores it, from its stored facts, with the rule file
+	// under test; the label itself is left out, since it is what the score is tested against.
+	scoreCase := func(registrable string, r *rules.Result) {
+		facts, err := db.CaseFacts(ctx, registrable)
+		if err != nil {
+			*r = rs.ScoreCase(&rules.CaseFacts{Registrable: registrable, Names: []string{registrable}})
+			return
+		}
+		facts.Label = nil
+		*r = rs.ScoreCase(facts)
+	}
 	type day struct{ storedAlerts, storedWatch, newAlerts, newWatch int }
 	days := map[string]*day{}
-	sc := rs.NewScorer()
 	var r rules.Result
 	for i := range found {
-		f := &found[i]
-		d := f.FirstSeen.UTC().Format(time.DateOnly)
+		c := &found[i]
+		d := c.CTSeen.UTC().Format(time.DateOnly)
 		if days[d] == nil {
 			days[d] = &day{}
 		}
-		switch f.Verdict {
+		switch c.Verdict() {
 		case rules.VerdictAlert:
 			days[d].storedAlerts++
 		case rules.VerdictWatch:
 			days[d].storedWatch++
 		}
-		sc.ScoreInto(f.Domain, &r)
+		scoreCase(c.Registrable, &r)
 		switch r.Verdict {
 		case rules.VerdictAlert:
 			days[d].newAlerts++
@@ -367,14 +389,15 @@ func rulesTestFromStore(rs *rules.RuleSet, dbPath, since string, stdout, stderr 
 			days[d].newWatch++
 		}
 	}
-	corpora := []rules.Corpus{{Name: "labels (scam)", Positive: true, Names: scam}, {Name: "labels (benign)", Names: benign}}
+	corpora := []rules.Corpus{{Name: "labels (scam)", Positive: true, Names: scam, Score: scoreCase},
+		{Name: "labels (benign)", Names: benign, Score: scoreCase}}
 	rep := rules.Evaluate(rs, corpora)
-	fmt.Fprintf(stdout, "backtest of rules %s on %s: %d labeled scam, %d labeled benign, %d findings", rs.Version, dbPath, len(scam), len(benign), len(found))
+	fmt.Fprintf(stdout, "backtest of rules %s on %s: %d labeled scam, %d labeled benign, %d cases", rs.Version, dbPath, len(scam), len(benign), len(found))
 	if !from.IsZero() {
 		fmt.Fprintf(stdout, " first seen since %s", from.Format(time.DateOnly))
 	}
 	fmt.Fprintln(stdout)
-	fmt.Fprintf(stdout, "\nalerts per day (stored verdicts, then this rule file):\n%-12s %14s %14s %14s %14s\n", "day", "alerts stored", "alerts now", "watch stored", "watch now")
+	fmt.Fprintf(stdout, "\nalerts per day by CT time (stored verdicts, then this rule file):\n%-12s %14s %14s %14s %14s\n", "day", "alerts stored", "alerts now", "watch stored", "watch now")
 	keys := make([]string, 0, len(days))
 	for k := range days {
 		keys = append(keys, k)

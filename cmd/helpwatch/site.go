@@ -9,10 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/helpwatch/helpwatch/rules"
-	"github.com/helpwatch/helpwatch/watcher"
 	"github.com/helpwatch/helpwatch/watcher/netguard"
 	"github.com/helpwatch/helpwatch/watcher/output"
 	"github.com/helpwatch/helpwatch/watcher/site"
@@ -35,7 +33,8 @@ not be read; 3 a site could not be reached (no answer, TLS or HTTP failure befor
 --allow-host). When several apply, the highest.
 
 --queue checks the sites the findings database has queued (what 'helpwatch watch' does in the
-background), stores the evidence and exits when nothing is due.
+background; 'helpwatch work --kinds site --drain' without waiting for enrichment), stores the
+evidence and exits when nothing is due.
 
 site test measures the check on saved pages: the share of scam pages found clone or helpline
 (recall) and of benign pages found so (flag rate), with the misses listed; exit 1 when a gate
@@ -64,6 +63,12 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if *queue {
+		if len(files)+len(targets) > 0 {
+			return usageError("--queue takes no pages or names")
+		}
+		return siteQueue(*dbPath, loadRules, *refs, *render, *userAgent, gf, stdout, stderr)
+	}
 	lib, err := loadLibrary(*refs)
 	if err != nil {
 		return err
@@ -71,12 +76,6 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 	guard, err := gf.build()
 	if err != nil {
 		return err
-	}
-	if *queue {
-		if len(files)+len(targets) > 0 {
-			return usageError("--queue takes no pages or names")
-		}
-		return siteQueue(*dbPath, loadRules, lib, *render, guard, stdout, stderr)
 	}
 	if len(files)+len(targets) == 0 {
 		return usageError("site check needs URLs or names to fetch, --file PAGE, or --queue")
@@ -331,36 +330,10 @@ func readBounded(path string, limit int64) ([]byte, error) {
 // newSiteFetcher makes the site check's fetcher behind guard; tests send it to a local server.
 var newSiteFetcher = func(guard *netguard.Guard) *site.Fetcher { return &site.Fetcher{Guard: guard} }
 
-// siteQueue works through the database's site-check queue once, with the rules --rules chose.
-func siteQueue(dbPath string, loadRules func() (*rules.RuleSet, error), lib *site.Library, render bool, guard *netguard.Guard, stdout, stderr io.Writer) error {
-	db, err := openExistingDB(dbPath)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	rs, err := loadRules()
-	if err != nil {
-		return err
-	}
-	f := newSiteFetcher(guard)
-	var r *site.Renderer
-	if render {
-		if r = (&site.Renderer{}); !r.Available() {
-			return site.ErrNoBrowser
-		}
-	}
-	ctx, stop := watchContext()
-	defer stop()
-	n := 0
-	var mu sync.Mutex // workers report concurrently
-	q := &site.Queue{Store: db, Rules: rs, Fetcher: f, Renderer: r, Library: lib, Drain: true, Log: newLogger(stderr),
-		Checked: func(f *watcher.Finding, c *store.SiteCheck) {
-			mu.Lock()
-			defer mu.Unlock()
-			n++
-			fmt.Fprintf(stdout, "%s\t%s\t%d\t%s\n", c.Verdict, output.Printable(f.Domain), c.Score, output.Printable(c.Error))
-		}}
-	err = q.Run(ctx)
-	fmt.Fprintf(stderr, "checked %d site(s)\n", n)
-	return err
+// siteQueue works through the database's site-check jobs once, with the rules --rules chose:
+// 'helpwatch work --kinds site --drain', printing a line per checked name.
+func siteQueue(dbPath string, loadRules func() (*rules.RuleSet, error), refs string, render bool, userAgent string, gf *guardFlags, stdout, stderr io.Writer) error {
+	ef := &enrichFlags{guard: gf}
+	wf := &workerFlags{enrichWorkers: new(int), siteWorkers: ptr(8), refs: &refs, render: &render, renderUser: ptr("nobody"), userAgent: &userAgent}
+	return work(workRun{kinds: []string{store.KindSite}, drain: true, dbPath: dbPath, loadRules: loadRules, ef: ef, wf: wf, lines: true}, stdout, stderr)
 }

@@ -135,7 +135,7 @@ func TestTuningLabelsAndBacktest(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("backtest: exit %d %s", code, stderr)
 	}
-	for _, want := range []string{"1 labeled scam, 1 labeled benign, 15 findings", "alerts per day", "alerts stored"} {
+	for _, want := range []string{"1 labeled scam, 1 labeled benign, 11 cases", "alerts per day", "alerts stored"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("backtest lacks %q:\n%s", want, out)
 		}

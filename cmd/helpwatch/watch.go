@@ -19,10 +19,10 @@ import (
 
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher"
-	"github.com/helpwatch/helpwatch/watcher/enrich"
 	"github.com/helpwatch/helpwatch/watcher/metrics"
 	"github.com/helpwatch/helpwatch/watcher/output"
 	"github.com/helpwatch/helpwatch/watcher/pipeline"
+	"github.com/helpwatch/helpwatch/watcher/queue"
 	"github.com/helpwatch/helpwatch/watcher/site"
 	"github.com/helpwatch/helpwatch/watcher/source"
 	"github.com/helpwatch/helpwatch/watcher/store"
@@ -31,7 +31,8 @@ import (
 const watchUsage = `usage: helpwatch watch [--source public|URL|FILE] [--db PATH] [--rules FILE] [--min-verdict V]
 
 Follows Certificate Transparency, scores every name, and keeps findings (verdict watch or
-alert) in an embedded SQLite file. New findings at or above --min-verdict are printed on stdout:
+alert) in an embedded SQLite file as cases: a registrable domain with every name of it seen in
+a certificate. New cases at or above --min-verdict are printed on stdout:
 one readable line each on a terminal, JSON lines otherwise. A status line goes to stderr every
 --status-every. Stop with Ctrl-C (or SIGTERM): reading stops, what was collected is stored, and
 the command exits 0.
@@ -124,11 +125,9 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 	staleAfter := fs.Duration("stale-after", 2*time.Minute, "/healthz fails when no frame arrived for this long")
 	statusEvery := fs.Duration("status-every", 30*time.Second, "interval of the status line on stderr (0 turns it off)")
 	dedupeSize := fs.Int("dedupe-size", 1<<17, "names remembered to skip repeats (about 150 bytes each)")
-	doEnrich := fs.Bool("enrich", true, "enrich findings in the background (DNS, RDAP, WHOIS) and revise their scores")
-	enrichWorkers := fs.Int("enrich-workers", 16, "concurrent enrichment lookups")
-	doSite := fs.Bool("site-check", true, "fetch each finding's site and check what it shows (re-checked at 1 h, 6 h, 24 h and 3 days while it is down)")
-	refsPath := fs.String("refs", "", "fingerprint library for the site check (see 'helpwatch refs')")
-	render := fs.Bool("render", false, "site check: render script-built pages in headless Chromium")
+	doEnrich := fs.Bool("enrich", true, "enrich cases in the background (DNS, RDAP, WHOIS)")
+	doSite := fs.Bool("site-check", true, "fetch each case's sites and check what they show (re-checked at 1 h, 6 h, 24 h and 3 days while down)")
+	wf := addWorkerFlags(fs)
 	ef := addEnrichFlags(fs)
 	rest, err := parseFlags(fs, args)
 	if err != nil {
@@ -162,7 +161,7 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	db, err := store.OpenSQLite(ctx, *dbPath)
+	db, err := store.OpenSQLite(ctx, *dbPath, store.Options{Rules: rs})
 	if err != nil {
 		return err
 	}
@@ -186,67 +185,57 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 		log.Info("serving metrics", "addr", ln.Addr().String())
 	}
 	if *statusEvery > 0 {
-		go metrics.LogStatus(ctx, stats, log, *statusEvery)
+		go metrics.LogStatus(ctx, health, log, *statusEvery)
 	}
 
-	out, err := output.NewFindingWriter(stdout, *format)
+	out, err := output.NewCaseWriter(stdout, *format)
 	if err != nil {
 		return err
 	}
 	var writeErr error
-	emit := func(f *watcher.Finding) {
-		if f.Verdict.Rank() < emitMin.Rank() || writeErr != nil {
+	emit := func(c *watcher.Case) {
+		if c.Verdict().Rank() < emitMin.Rank() || writeErr != nil {
 			return
 		}
-		if writeErr = out.Write(f); writeErr == nil {
+		if writeErr = out.Write(c); writeErr == nil {
 			writeErr = out.Flush()
 		}
 	}
-	// Enrichment works from the store's queue beside the pipeline; it stops with the pipeline
-	// (a finished replay, or a signal), and what it had not done stays queued for the next run.
-	enrichCtx, stopEnrich := context.WithCancel(ctx)
-	defer stopEnrich()
-	enrichDone := make(chan error, 1)
-	enrichDone <- nil
-	guard, err := ef.guard.build()
-	if err != nil {
+	// The job queue is worked beside the pipeline; it stops with the pipeline (a finished
+	// replay, or a signal), and what it had not done stays queued for the next run.
+	if n, err := db.Rescore(ctx); err != nil {
 		return err
+	} else if n > 0 {
+		log.Info("rescored stored cases with this rule file", "cases", n, "rules", rs.Version)
 	}
+	var kinds []string
 	if *doEnrich {
-		e, err := ef.build(rs, db, guard, log.Info)
-		if err != nil {
-			return err
-		}
-		<-enrichDone
-		q := &enrich.Queue{Store: db, Enricher: e, Workers: *enrichWorkers, Log: log, Stats: stats,
-			Enriched: func(f *watcher.Finding) {
-				log.Info("enriched", "name", output.Printable(f.Domain), "score", f.Score, "revised", f.Revised.Score,
-					"verdict", f.Revised.Verdict, "registered", dateOrUnknown(f.Enrichment.Registration),
-					"registrar", output.Printable(f.Enrichment.Registration.Registrar), "dns", f.Enrichment.DNS.State)
-			}}
-		go func() { enrichDone <- q.Run(enrichCtx) }()
+		kinds = append(kinds, store.KindEnrich)
 	}
-
-	siteDone := make(chan error, 1)
-	siteDone <- nil
 	if *doSite {
-		lib, err := loadLibrary(*refsPath)
+		kinds = append(kinds, store.KindSite)
+	}
+	workCtx, stopWork := context.WithCancel(ctx)
+	defer stopWork()
+	workDone := make(chan error, 1)
+	var runner *queue.Runner
+	if len(kinds) > 0 {
+		setup, err := workRun{kinds: kinds, after: *doEnrich, ef: ef, wf: wf}.setup(db, rs, log)
 		if err != nil {
 			return err
 		}
-		<-siteDone
-		var renderer *site.Renderer
-		if *render {
-			if renderer = (&site.Renderer{}); !renderer.Available() {
-				return site.ErrNoBrowser
-			}
+		setup.onEnriched = func(c *watcher.Case, en *watcher.Enrichment) {
+			log.Info("enriched", "case", output.Printable(c.Registrable), "registered", dateOrUnknown(en.Registration),
+				"registrar", output.Printable(en.Registration.Registrar), "dns", en.Lookups())
 		}
-		q := &site.Queue{Store: db, Rules: rs, Fetcher: newSiteFetcher(guard), Renderer: renderer, Library: lib, AfterEnrichment: *doEnrich, Log: log, Stats: stats,
-			Checked: func(f *watcher.Finding, c *store.SiteCheck) {
-				log.Info("site checked", "name", output.Printable(f.Domain), "verdict", c.Verdict, "content_score", c.Score,
-					"phones", len(c.Phones), "status", c.Status)
-			}}
-		go func() { siteDone <- q.Run(enrichCtx) }()
+		setup.onChecked = func(c *watcher.Case, checks []store.SiteCheck) {
+			log.Info("site checked", "case", output.Printable(c.Registrable), "sites", output.Printable(site.Summary(checks)))
+		}
+		runner = wf.runner(setup)
+		go func() { workDone <- runner.Run(workCtx) }()
+		health.Jobs = db
+	} else {
+		workDone <- nil
 	}
 
 	log.Info("watching", "source", src.String(), "db", db.Path(), "rules", rs.Version, "enrich", *doEnrich, "site_check", *doSite)
@@ -254,14 +243,11 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 	runErr := pipeline.Run(ctx, src, pipeline.Config{
 		Rules: rs, Store: db, Stats: stats, Log: log, Emit: emit, DedupeSize: *dedupeSize, ShutdownBudget: 2 * time.Second,
 	})
-	stopEnrich()
-	if err := <-enrichDone; err != nil {
-		log.Error("enrichment stopped with an error", "err", err)
+	stopWork()
+	if err := <-workDone; err != nil {
+		log.Error("the job workers stopped with an error", "err", err)
 	}
-	if err := <-siteDone; err != nil {
-		log.Error("the site check stopped with an error", "err", err)
-	}
-	pending, _ := db.PendingEnrichment(context.Background())
+	pending, _ := db.PendingJobs(context.Background(), []string{store.KindEnrich, store.KindSite})
 	health.Finished()
 	out.Flush()
 	elapsed := time.Since(started)
@@ -269,13 +255,12 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 		"messages", stats.Messages.Load(), "names", stats.Names.Load()+stats.Duplicates.Load(),
 		"new_findings", stats.Findings.Load(), "dropped", stats.Dropped.Load(),
 		"malformed", stats.Malformed.Load(), "oversized", stats.Oversized.Load(),
-		"reconnects", stats.Reconnects.Load(), "enriched", stats.Enriched.Load(), "enrichment_queued", pending,
+		"reconnects", stats.Reconnects.Load(), "jobs_queued", pending,
 		"elapsed", elapsed.Round(time.Millisecond),
 		"messages_per_s", int64(float64(stats.Messages.Load())/max(elapsed.Seconds(), 1e-3)))
-	if pending > 0 && *doEnrich && !src.Live() {
-		self := selfCommand()
-		log.Info("the replay ended before every finding was enriched and checked; the rest stays queued",
-			"queued", pending, "finish_with", self+" enrich --queue --db "+db.Path()+"; "+self+" site check --queue --db "+db.Path())
+	if pending > 0 && !src.Live() {
+		log.Info("the replay ended before every case was enriched and checked; the rest stays queued",
+			"queued", pending, "finish_with", selfCommand()+" work --drain --db "+db.Path())
 	}
 	if runErr != nil {
 		return runErr

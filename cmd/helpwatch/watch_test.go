@@ -41,12 +41,13 @@ func demoFile(t *testing.T) string {
 	return p
 }
 
-func decodeFindings(t *testing.T, jsonl string) []watcher.Finding {
+func decodeCases(t *testing.T, jsonl string) []watcher.Case {
 	t.Helper()
-	var out []watcher.Finding
+	var out []watcher.Case
 	sc := bufio.NewScanner(strings.NewReader(jsonl))
+	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var f watcher.Finding
+		var f watcher.Case
 		if err := json.Unmarshal(sc.Bytes(), &f); err != nil {
 			t.Fatalf("bad JSON line %q: %v", sc.Text(), err)
 		}
@@ -55,10 +56,10 @@ func decodeFindings(t *testing.T, jsonl string) []watcher.Finding {
 	return out
 }
 
-func domains(fs []watcher.Finding) string {
+func domains(cs []watcher.Case) string {
 	var d []string
-	for _, f := range fs {
-		d = append(d, f.Domain)
+	for _, c := range cs {
+		d = append(d, c.Registrable)
 	}
 	sort.Strings(d)
 	return strings.Join(d, " ")
@@ -71,9 +72,9 @@ func TestWatchReplayThenFindings(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("watch exit %d: %s", code, stderr)
 	}
-	emitted := decodeFindings(t, stdout)
-	if len(emitted) != 15 {
-		t.Errorf("watch printed %d findings, want 15:\n%s", len(emitted), stdout)
+	emitted := decodeCases(t, stdout)
+	if len(emitted) != 11 {
+		t.Errorf("watch printed %d cases, want 11:\n%s", len(emitted), stdout)
 	}
 	if !strings.Contains(stderr, "line=13") || !strings.Contains(stderr, "malformed=1") {
 		t.Errorf("the broken line 13 is not reported:\n%s", stderr)
@@ -83,23 +84,29 @@ func TestWatchReplayThenFindings(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("findings exit %d: %s", code, stderr)
 	}
-	hp := decodeFindings(t, out)
-	want := "123-hp-setup-wireless.net hp-printer-setup-help.com hp-smart-app-setup.support hpprinterdriversupport.site www.123-hp-setup-wireless.net"
+	hp := decodeCases(t, out)
+	want := "123-hp-setup-wireless.net hp-printer-setup-help.com hp-smart-app-setup.support hpprinterdriversupport.site"
 	if got := domains(hp); got != want {
 		t.Errorf("hp alerts:\n got %s\nwant %s", got, want)
 	}
-	for _, f := range hp {
-		if f.Domain == "hp-printer-setup-help.com" {
-			if f.Cert.LogURL == "" || f.Cert.Index <= 0 || f.Cert.Issuer == "" || f.Cert.NotBefore.IsZero() || f.CertCount != 1 || f.RulesVersion == "" || len(f.Reasons) == 0 {
-				t.Errorf("finding lacks certificate details: %+v", f)
+	for _, c := range hp {
+		switch c.Registrable {
+		case "hp-printer-setup-help.com":
+			if c.Cert.LogURL == "" || c.Cert.Index <= 0 || c.Cert.Issuer == "" || c.Cert.NotBefore.IsZero() || c.CertCount != 1 ||
+				c.Score.RulesVersion == "" || len(c.Score.Reasons) == 0 || c.CTSeen.IsZero() {
+				t.Errorf("case lacks certificate details: %+v", c)
+			}
+		case "123-hp-setup-wireless.net":
+			if len(c.Names) != 2 {
+				t.Errorf("www. and the apex are one case: %+v", c.Names)
 			}
 		}
 	}
 	// The brand-owned and benign names in the file are not findings.
 	all, _, _ := runCLI(t, "", "findings", "--db", db, "--format", "jsonl")
-	for _, f := range decodeFindings(t, all) {
-		if f.Registrable == "hp.com" || strings.HasSuffix(f.Domain, ".canon") || strings.Contains(f.Domain, "example") {
-			t.Errorf("unexpected finding %s", f.Domain)
+	for _, c := range decodeCases(t, all) {
+		if c.Registrable == "hp.com" || strings.HasSuffix(c.Registrable, ".canon") || strings.Contains(c.Registrable, "example") {
+			t.Errorf("unexpected case %s", c.Registrable)
 		}
 	}
 
@@ -109,8 +116,8 @@ func TestWatchReplayThenFindings(t *testing.T) {
 		t.Errorf("second replay: exit %d, printed %q", code, stdout)
 	}
 	again, _, _ := runCLI(t, "", "findings", "--db", db, "--format", "jsonl")
-	if a, b := decodeFindings(t, all), decodeFindings(t, again); len(a) != len(b) {
-		t.Errorf("second replay changed the number of findings: %d → %d", len(a), len(b))
+	if a, b := decodeCases(t, all), decodeCases(t, again); len(a) != len(b) {
+		t.Errorf("second replay changed the number of cases: %d → %d", len(a), len(b))
 	}
 
 	// Table and CSV render the same rows.
@@ -118,9 +125,9 @@ func TestWatchReplayThenFindings(t *testing.T) {
 	if !strings.Contains(table, "ijstart-canon-setup.online") || !strings.Contains(table, "VERDICT") {
 		t.Errorf("table:\n%s", table)
 	}
-	csv, _, _ := runCLI(t, "", "findings", "--db", db, "--format", "csv", "--since", "1h")
-	if lines := strings.Count(csv, "\n"); lines != 16 {
-		t.Errorf("csv has %d lines, want header + 15", lines)
+	csv, _, _ := runCLI(t, "", "findings", "--db", db, "--format", "csv", "--since", "1h", "--by-read")
+	if lines := strings.Count(csv, "\n"); lines != 12 {
+		t.Errorf("csv has %d lines, want header + 11", lines)
 	}
 	if out, _, _ := runCLI(t, "", "findings", "--db", db, "--since", "2099-01-01"); strings.Contains(out, "hp") {
 		t.Errorf("--since in the future still lists findings:\n%s", out)
@@ -209,7 +216,7 @@ func streamServer(t *testing.T, n int, interval time.Duration) (url string, sent
 	return "ws" + strings.TrimPrefix(srv.URL, "http"), func() int { mu.Lock(); defer mu.Unlock(); return count }
 }
 
-func countFindings(t *testing.T, path string) (int, string) {
+func countCases(t *testing.T, path string) (int, string) {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.OpenSQLite(ctx, path)
@@ -221,33 +228,69 @@ func countFindings(t *testing.T, path string) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	found, err := db.Findings(ctx, store.Query{})
+	found, err := db.Cases(ctx, store.Query{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return len(found), check
 }
 
-func childWatch(t *testing.T, args ...string) (*exec.Cmd, *strings.Builder) {
+// lockedBuilder collects a child's output while the test reads it.
+type lockedBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuilder) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuilder) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// countCasesQuiet counts the cases of a database another goroutine is writing (no t: it runs
+// outside the test goroutine).
+func countCasesQuiet(path string) (int, error) {
+	db, err := store.OpenSQLite(context.Background(), path)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	cs, err := db.Cases(context.Background(), store.Query{})
+	return len(cs), err
+}
+
+func childWatch(t *testing.T, args ...string) (*exec.Cmd, *lockedBuilder) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"watch", "--enrich=false", "--site-check=false"}, args...)...)
 	cmd.Env = append(os.Environ(), "HELPWATCH_MAIN=1")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	stderr := &lockedBuilder{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return cmd, &stderr
+	return cmd, stderr
+}
+
+// waitFor polls cond until it holds, failing the test after d.
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func TestWatchSIGTERMStoresEverythingAndExitsZero(t *testing.T) {
 	url, sent := streamServer(t, 40, 5*time.Millisecond)
 	db := filepath.Join(t.TempDir(), "h.db")
-	cmd, stderr := childWatch(t, "--source", url, "--db", db, "--status-every", "0")
-	for deadline := time.Now().Add(10 * time.Second); sent() < 40 && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(200 * time.Millisecond) // the last frames cross the socket
+	// The status line says how many messages arrived: the signal goes once all 40 are read
+	// (and before a batch interval has passed, so the final flush is what stores them).
+	cmd, stderr := childWatch(t, "--source", url, "--db", db, "--status-every", "20ms")
+	waitFor(t, "the child to read 40 messages", 20*time.Second, func() bool { return sent() >= 40 && strings.Contains(stderr.String(), " messages=40 ") })
 	start := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
 	err := cmd.Wait()
@@ -257,7 +300,7 @@ func TestWatchSIGTERMStoresEverythingAndExitsZero(t *testing.T) {
 	if err != nil {
 		t.Fatalf("watch exited with %v after SIGTERM:\n%s", err, stderr)
 	}
-	if n, check := countFindings(t, db); n != 40 || check != "ok" {
+	if n, check := countCases(t, db); n != 40 || check != "ok" {
 		t.Errorf("after SIGTERM: %d findings stored (want all 40), integrity %q\n%s", n, check, stderr)
 	}
 }
@@ -266,14 +309,14 @@ func TestWatchSurvivesKill9AndCarriesOn(t *testing.T) {
 	url, sent := streamServer(t, 0, 2*time.Millisecond)
 	db := filepath.Join(t.TempDir(), "h.db")
 	cmd, _ := childWatch(t, "--source", url, "--db", db, "--status-every", "0")
-	for deadline := time.Now().Add(10 * time.Second); sent() < 500 && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(1500 * time.Millisecond) // at least one committed batch, and one in progress
+	// At least one committed batch, and a batch in progress: killed while writing.
+	waitFor(t, "a committed batch", 20*time.Second, func() bool { n, _ := countCases(t, db); return n > 0 })
+	mark := sent()
+	waitFor(t, "another batch's worth of messages", 20*time.Second, func() bool { return sent() > mark+200 })
 	atKill := sent()
 	cmd.Process.Kill()
 	cmd.Wait()
-	n, check := countFindings(t, db)
+	n, check := countCases(t, db)
 	if check != "ok" {
 		t.Fatalf("database corrupt after kill -9: %s", check)
 	}
@@ -289,7 +332,7 @@ func TestWatchSurvivesKill9AndCarriesOn(t *testing.T) {
 	// (a process still starting up has no handler yet, and a slow machine starts slowly).
 	cmd2, stderr2 := childWatch(t, "--source", url, "--db", db, "--status-every", "0")
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if n2, _ := countFindings(t, db); n2 > n {
+		if n2, _ := countCases(t, db); n2 > n {
 			break
 		}
 	}
@@ -297,7 +340,7 @@ func TestWatchSurvivesKill9AndCarriesOn(t *testing.T) {
 	if err := cmd2.Wait(); err != nil {
 		t.Fatalf("restart: %v\n%s", err, stderr2)
 	}
-	if n2, check := countFindings(t, db); n2 <= n || check != "ok" {
+	if n2, check := countCases(t, db); n2 <= n || check != "ok" {
 		t.Errorf("restart stored nothing new: %d → %d (%s)\n%s", n, n2, check, stderr2)
 	}
 }
@@ -314,8 +357,8 @@ func TestRecordThenReplay(t *testing.T) {
 	}
 	db := filepath.Join(t.TempDir(), "h.db")
 	stdout, stderr, code := runCLI(t, "", "watch", "--enrich=false", "--site-check=false", "--source", out, "--db", db)
-	if code != 0 || len(decodeFindings(t, stdout)) != 25 {
-		t.Errorf("replay of the recording: exit %d, %d findings\n%s", code, len(decodeFindings(t, stdout)), stderr)
+	if code != 0 || len(decodeCases(t, stdout)) != 25 {
+		t.Errorf("replay of the recording: exit %d, %d cases\n%s", code, len(decodeCases(t, stdout)), stderr)
 	}
 }
 
@@ -325,20 +368,25 @@ func TestWatchLiveInProcessWithMetrics(t *testing.T) {
 	old := watchContext
 	watchContext = func() (context.Context, context.CancelFunc) { return ctx, cancel }
 	defer func() { watchContext = old }()
+	db := filepath.Join(t.TempDir(), "h.db")
+	// Stopped once the ten cases are committed (the watch prints a case only after that).
 	go func() {
-		for sent() < 10 {
-			time.Sleep(10 * time.Millisecond)
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if _, err := os.Stat(db); err != nil || sent() < 10 {
+				continue
+			}
+			if n, _ := countCasesQuiet(db); n >= 10 {
+				break
+			}
 		}
-		time.Sleep(300 * time.Millisecond)
 		cancel()
 	}()
-	db := filepath.Join(t.TempDir(), "h.db")
 	stdout, stderr, code := runCLI(t, "", "watch", "--enrich=false", "--site-check=false", "--source", url, "--db", db, "--metrics-addr", "127.0.0.1:0", "--min-verdict", "alert")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if got := len(decodeFindings(t, stdout)); got != 10 {
-		t.Errorf("printed %d findings, want 10", got)
+	if got := len(decodeCases(t, stdout)); got != 10 {
+		t.Errorf("printed %d cases, want 10", got)
 	}
 	if !strings.Contains(stderr, "serving metrics") || !strings.Contains(stderr, "messages=10") {
 		t.Errorf("stderr:\n%s", stderr)

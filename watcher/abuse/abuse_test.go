@@ -161,7 +161,7 @@ func (s *smtpServer) received() []received {
 	return append([]received(nil), s.got...)
 }
 
-func prepared(t *testing.T) (*store.SQLite, *Prepared, string) {
+func prepared(t *testing.T) (*store.SQL, *Prepared, string) {
 	t.Helper()
 	db, _ := fixture.FilledStore(t, fixtureStream)
 	outbox := filepath.Join(t.TempDir(), "outbox")
@@ -253,11 +253,11 @@ func TestPrepareOneMessagePerAbuseDesk(t *testing.T) {
 		t.Fatalf("no message to abuse@registrar.test: %v", byTo)
 	}
 	subject, _ := new(mime.WordDecoder).DecodeHeader(main.header.Get("Subject"))
-	if !strings.Contains(subject, "4 domains impersonating Brother, HP, Lexmark") {
+	if !strings.Contains(subject, "3 domains impersonating Brother, HP, Lexmark") {
 		t.Errorf("subject %q", subject)
 	}
 	for _, fact := range []string{
-		"hp-printer-setup-help.com", "www.hp-printer-setup-help.com", "brother-printer-support-number.info",
+		"hp-printer-setup-help.com", "Names in certificates: hp-printer-setup-help.com, www.hp-printer-setup-help.com", "brother-printer-support-number.info",
 		"Impersonates: HP", "Why: brand name appears as a word",
 		"Certificate: appeared in Certificate Transparency 2026-11-26", "index 500000001",
 		"Registered: 2026-11-23 (registrar Example Registrar, LLC, IANA ID 9999; per rdap)",
@@ -268,7 +268,8 @@ func TestPrepareOneMessagePerAbuseDesk(t *testing.T) {
 			t.Errorf("body lacks %q", fact)
 		}
 	}
-	if len(main.attach.Domains) != 4 || main.attach.Domains[0].Registration == nil || main.attach.AbuseEmail != "abuse@registrar.test" {
+	if len(main.attach.Domains) != 3 || main.attach.Domains[0].Registration == nil || main.attach.AbuseEmail != "abuse@registrar.test" ||
+		len(main.attach.Domains[1].Names) != 2 {
 		t.Errorf("attachment %+v", main.attach)
 	}
 	evil := byTo["abuse@evil-registrar.test"]
@@ -411,8 +412,8 @@ func TestStatusRecordsTakedowns(t *testing.T) {
 	if _, err := Send(ctx, db, outbox, SMTP{Addr: srv.addr}, false); err != nil {
 		t.Fatal(err)
 	}
-	// Now: canon is on hold at its registry, hp still answers on its web port, brother's
-	// site is down, www.hp no longer resolves.
+	// Now: canon is on hold at its registry, hp still answers on its web port (www.hp no
+	// longer resolves), brother's site is down.
 	dnsSrv := enrichtest.StartDNS(t)
 	for _, rr := range []string{"hp-printer-setup-help.com. 60 IN A 192.0.2.10", "brother-printer-support-number.info. 60 IN A 192.0.2.30",
 		"canon-ij-setup-support.online. 60 IN A 192.0.2.20", "lexmark-printer-helpdesk.com. 60 IN A 192.0.2.50"} {
@@ -460,14 +461,15 @@ func TestStatusRecordsTakedowns(t *testing.T) {
 	}
 	for name, want := range map[string]string{
 		"canon-ij-setup-support.online": store.StateSuspended, "hp-printer-setup-help.com": store.StateLive,
-		"brother-printer-support-number.info": store.StateDark, "www.hp-printer-setup-help.com": store.StateDark,
-		"lexmark-printer-helpdesk.com": store.StateLive,
+		"brother-printer-support-number.info": store.StateDark, "lexmark-printer-helpdesk.com": store.StateLive,
 	} {
 		if state[name].State != want {
 			t.Errorf("%s: %+v, want %s", name, state[name], want)
 		}
 	}
-	if !strings.Contains(state["brother-printer-support-number.info"].Detail, "site down") || state["www.hp-printer-setup-help.com"].Detail != "NXDOMAIN" {
+	// The HP case is up through its apex although www no longer resolves: a case is down only
+	// when every name is.
+	if !strings.Contains(state["brother-printer-support-number.info"].Detail, "site down") || len(state) != 4 {
 		t.Errorf("details: %+v", state)
 	}
 	all, _ := db.ReportedDomains(ctx, false)
@@ -477,8 +479,8 @@ func TestStatusRecordsTakedowns(t *testing.T) {
 			down++
 		}
 	}
-	if down != 3 {
-		t.Errorf("%d takedowns recorded, want 3", down)
+	if down != 2 {
+		t.Errorf("%d takedowns recorded, want 2 (canon suspended, brother dark)", down)
 	}
 	// A second run checks only what is still up.
 	open, _ := db.ReportedDomains(ctx, true)
@@ -536,8 +538,8 @@ type fakeStatusStore struct {
 func (f *fakeStatusStore) ReportedDomains(context.Context, bool) ([]store.ReportedDomain, error) {
 	return f.open, nil
 }
-func (f *fakeStatusStore) Findings(context.Context, store.Query) ([]watcher.Finding, error) {
-	return nil, nil
+func (f *fakeStatusStore) Case(context.Context, string) (*watcher.Case, bool, error) {
+	return nil, false, nil
 }
 func (f *fakeStatusStore) RecordCheck(_ context.Context, c store.Check) error {
 	f.checks = append(f.checks, c)
@@ -569,5 +571,52 @@ func TestStatusNeverUpIsNoTakedown(t *testing.T) {
 	}
 	if st.checks[0].State != store.StateNeverUp {
 		t.Errorf("recorded %+v", st.checks[0])
+	}
+}
+
+// Labels are obeyed: a case labeled benign never reaches abuse mail, an unsure one is held
+// (and says so), and one labeled scam is reported whatever its score.
+func TestPrepareObeysLabels(t *testing.T) {
+	db, _ := fixture.FilledStore(t, fixtureStream)
+	ctx := context.Background()
+	label := func(registrable, l string) {
+		if err := db.AddLabel(ctx, store.Label{Registrable: registrable, Label: l, By: "jane", At: fixture.Enriched, Note: "checked by hand"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	label("hp-printer-setup-help.com", rules.LabelBenign)
+	label("brother-printer-support-number.info", rules.LabelUnsure)
+	outbox := filepath.Join(t.TempDir(), "outbox")
+	res, err := Prepare(ctx, db, reporter, PrepareOptions{Since: fixture.Seen.Add(-24 * time.Hour), Outbox: outbox, Now: fixture.Enriched.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []string
+	for _, m := range res.Messages {
+		all = append(all, m.Names...)
+		raw, _ := os.ReadFile(m.File)
+		if strings.Contains(string(raw), "hp-printer-setup-help.com") || strings.Contains(string(raw), "brother-printer-support-number.info") {
+			t.Errorf("a labeled case is in %s", m.File)
+		}
+	}
+	held := map[string]string{}
+	for _, h := range res.Held {
+		held[h.Domain] = h.Reason
+	}
+	if !strings.Contains(held["hp-printer-setup-help.com"], "benign") || !strings.Contains(held["brother-printer-support-number.info"], "unsure") {
+		t.Errorf("held %v", held)
+	}
+	// Deciding the unsure one as scam releases it on the next run; the benign one stays out.
+	label("brother-printer-support-number.info", rules.LabelScam)
+	again, err := Prepare(ctx, db, reporter, PrepareOptions{Since: fixture.Seen.Add(-24 * time.Hour), Outbox: outbox, Now: fixture.Enriched.Add(2 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, m := range again.Messages {
+		names = append(names, m.Names...)
+	}
+	if strings.Join(names, " ") != "brother-printer-support-number.info" {
+		t.Errorf("after the decision: reported %v (before: %v)", names, all)
 	}
 }

@@ -79,12 +79,11 @@ func LoadReporter(path string) (*Reporter, error) {
 	return &r, nil
 }
 
-// Source is what Prepare reads and records; the SQLite store implements it.
+// Source is what Prepare reads and records; the store implements it.
 type Source interface {
-	Findings(ctx context.Context, q store.Query) ([]watcher.Finding, error)
-	ReportedNames(ctx context.Context) (map[string]bool, error)
+	Cases(ctx context.Context, q store.Query) ([]watcher.Case, error)
+	ReportedCases(ctx context.Context) (map[string]bool, error)
 	RecordAbuseReport(ctx context.Context, r *store.AbuseReport) error
-	LatestSiteChecks(ctx context.Context) (map[string]*store.SiteCheck, error)
 }
 
 // PrepareOptions choose what to report.
@@ -106,11 +105,15 @@ type Prepared struct {
 	Messages     []*store.AbuseReport
 	Unreportable []Unreportable
 	ListFile     string // the file listing the unreportable domains, if any
+	// Held are the cases an analyst's label keeps out of the mail: benign ones never go, unsure
+	// ones wait for a decision.
+	Held []Unreportable
 }
 
-// Prepare writes one message per registrar abuse contact for the reportable domains not yet
-// in any report, records each message in the store, and lists the domains without a usable
-// abuse contact (with the reason) in a text file in the outbox.
+// Prepare writes one message per registrar abuse contact for the reportable cases not yet in
+// any report, records each message in the store, and lists the cases without a usable abuse
+// contact (with the reason) in a text file in the outbox. Labels are obeyed: a case labeled
+// benign is never reported, an unsure one is held, a scam one is reported whatever its score.
 func Prepare(ctx context.Context, src Source, rep *Reporter, opts PrepareOptions) (*Prepared, error) {
 	if opts.MinVerdict == "" {
 		opts.MinVerdict = rules.VerdictAlert
@@ -121,41 +124,45 @@ func Prepare(ctx context.Context, src Source, rep *Reporter, opts PrepareOptions
 	if err := os.MkdirAll(opts.Outbox, 0o755); err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
-	found, err := src.Findings(ctx, store.Query{Since: opts.Since, MinVerdict: rules.VerdictWatch})
+	found, err := src.Cases(ctx, store.Query{Since: opts.Since})
 	if err != nil {
 		return nil, err
 	}
-	done, err := src.ReportedNames(ctx)
-	if err != nil {
-		return nil, err
-	}
-	sites, err := src.LatestSiteChecks(ctx)
+	done, err := src.ReportedCases(ctx)
 	if err != nil {
 		return nil, err
 	}
 	type group struct {
 		registrar, email string
-		findings         []*watcher.Finding
+		cases            []*watcher.Case
 	}
 	groups := map[string]*group{}
 	out := &Prepared{}
 	for i := range found {
-		f := &found[i]
-		if verdictOf(f).Rank() < opts.MinVerdict.Rank() || done[f.Domain] {
+		c := &found[i]
+		if done[c.Registrable] {
 			continue
 		}
-		email, why := abuseAddress(f)
+		ok, held := c.Reportable(opts.MinVerdict)
+		if held != "" {
+			out.Held = append(out.Held, Unreportable{Domain: c.Registrable, Reason: held})
+			continue
+		}
+		if !ok {
+			continue
+		}
+		email, why := abuseAddress(c)
 		if why != "" {
-			out.Unreportable = append(out.Unreportable, Unreportable{Domain: f.Domain, Reason: why})
+			out.Unreportable = append(out.Unreportable, Unreportable{Domain: c.Registrable, Reason: why})
 			continue
 		}
 		key := strings.ToLower(email)
 		g := groups[key]
 		if g == nil {
-			g = &group{registrar: f.Enrichment.Registration.Registrar, email: email}
+			g = &group{registrar: c.Enrichment.Registration.Registrar, email: email}
 			groups[key] = g
 		}
-		g.findings = append(g.findings, f)
+		g.cases = append(g.cases, c)
 	}
 	keys := make([]string, 0, len(groups))
 	for k := range groups {
@@ -164,8 +171,8 @@ func Prepare(ctx context.Context, src Source, rep *Reporter, opts PrepareOptions
 	sort.Strings(keys)
 	for _, k := range keys {
 		g := groups[k]
-		sort.Slice(g.findings, func(i, j int) bool { return g.findings[i].Domain < g.findings[j].Domain })
-		msg, err := compose(rep, g.registrar, g.email, g.findings, sites, opts.Now)
+		sort.Slice(g.cases, func(i, j int) bool { return g.cases[i].Registrable < g.cases[j].Registrable })
+		msg, err := compose(rep, g.registrar, g.email, g.cases, opts.Now)
 		if err != nil {
 			return out, err
 		}
@@ -174,8 +181,8 @@ func Prepare(ctx context.Context, src Source, rep *Reporter, opts PrepareOptions
 			return out, err
 		}
 		ar := &store.AbuseReport{MessageID: msg.messageID, Registrar: orUnknown(g.registrar), Recipient: g.email, File: file, PreparedAt: opts.Now}
-		for _, f := range g.findings {
-			ar.Names = append(ar.Names, f.Domain)
+		for _, c := range g.cases {
+			ar.Names = append(ar.Names, c.Registrable)
 		}
 		if err := src.RecordAbuseReport(ctx, ar); err != nil {
 			os.Remove(file) // not recorded: it must not be sent
@@ -197,19 +204,12 @@ func Prepare(ctx context.Context, src Source, rep *Reporter, opts PrepareOptions
 	return out, nil
 }
 
-func verdictOf(f *watcher.Finding) rules.Verdict {
-	if f.Revised != nil {
-		return f.Revised.Verdict
-	}
-	return f.Verdict
-}
-
 // abuseAddress is the registrar's abuse e-mail, or why there is none to write to.
-func abuseAddress(f *watcher.Finding) (string, string) {
-	if f.Enrichment == nil {
-		return "", "not enriched yet (run 'helpwatch enrich --queue')"
+func abuseAddress(c *watcher.Case) (string, string) {
+	if c.Enrichment == nil {
+		return "", "not enriched yet (run 'helpwatch work --drain')"
 	}
-	reg := f.Enrichment.Registration
+	reg := c.Enrichment.Registration
 	switch reg.State {
 	case watcher.NotFound:
 		return "", "the registry has no registration for it"
@@ -271,10 +271,10 @@ func oneLine(s string) string {
 }
 
 // compose builds the message: text body with the facts per domain, JSON attachment.
-func compose(rep *Reporter, registrar, to string, fs []*watcher.Finding, sites map[string]*store.SiteCheck, now time.Time) (*composed, error) {
+func compose(rep *Reporter, registrar, to string, fs []*watcher.Case, now time.Time) (*composed, error) {
 	h := sha256.New()
-	for _, f := range fs {
-		h.Write([]byte(f.Domain + "\n"))
+	for _, c := range fs {
+		h.Write([]byte(c.Registrable + "\n"))
 	}
 	h.Write([]byte(now.Format(time.RFC3339Nano)))
 	sum := hex.EncodeToString(h.Sum(nil))
@@ -311,8 +311,8 @@ func compose(rep *Reporter, registrar, to string, fs []*watcher.Finding, sites m
 	fmt.Fprintf(&body, "We report %d domain%s registered through you that impersonate %s to run helpline (technical-support) scams: ", len(fs), plural, oneLine(what))
 	body.WriteString("the sites pose as the brand's printer setup or support pages and push victims to call a phone number, where they are charged for fake support and asked for remote access to their computers.\n\n")
 	body.WriteString("We ask you to suspend these domains under your abuse policy (RAA 3.18). The facts for each are below and, machine-readable, in the attached JSON file.\n\n")
-	for i, f := range fs {
-		writeDomainFacts(&body, i+1, f, sites[f.Domain])
+	for i, c := range fs {
+		writeDomainFacts(&body, i+1, c)
 	}
 	fmt.Fprintf(&body, "Reported by %s <%s>", oneLine(sender), rep.Email)
 	if rep.OnBehalfOf != "" {
@@ -380,32 +380,38 @@ func compose(rep *Reporter, registrar, to string, fs []*watcher.Finding, sites m
 	return c, nil
 }
 
-func writeDomainFacts(b *strings.Builder, n int, f *watcher.Finding, sc *store.SiteCheck) {
-	score, verdict, reasons := f.Score, f.Verdict, f.Reasons
-	if f.Revised != nil {
-		score, verdict, reasons = f.Revised.Score, f.Revised.Verdict, f.Revised.Reasons
+func writeDomainFacts(b *strings.Builder, n int, c *watcher.Case) {
+	fmt.Fprintf(b, "%d. %s\n", n, oneLine(c.Registrable))
+	var names, shown []string
+	for _, nm := range c.Names {
+		names = append(names, nm.Name)
+		if nm.Unicode != "" {
+			shown = append(shown, nm.Unicode)
+		}
 	}
-	fmt.Fprintf(b, "%d. %s\n", n, oneLine(f.Domain))
-	if f.Unicode != "" {
-		fmt.Fprintf(b, "   Displayed as: %s\n", oneLine(f.Unicode))
+	if len(names) > 1 || (len(names) == 1 && names[0] != c.Registrable) {
+		fmt.Fprintf(b, "   Names in certificates: %s\n", oneLine(strings.Join(names, ", ")))
 	}
-	fmt.Fprintf(b, "   Impersonates: %s (score %d of 100, %s)\n", oneLine(orUnknown(f.Brand)), score, verdict)
-	for _, r := range reasons {
+	if len(shown) > 0 {
+		fmt.Fprintf(b, "   Displayed as: %s\n", oneLine(strings.Join(shown, ", ")))
+	}
+	fmt.Fprintf(b, "   Impersonates: %s (score %d of 100, %s)\n", oneLine(orUnknown(c.Brand)), c.Score.Score, c.Score.Verdict)
+	for _, r := range c.Score.Reasons {
 		if r.Points != 0 {
 			fmt.Fprintf(b, "   Why: %s\n", oneLine(r.Detail))
 		}
 	}
-	ct := f.CTSeen
+	ct := c.CTSeen
 	if ct.IsZero() {
-		ct = f.FirstSeen
+		ct = c.FirstSeen
 	}
-	if f.Cert.LogURL != "" || f.Cert.Fingerprint != "" {
+	if c.Cert.LogURL != "" || c.Cert.Fingerprint != "" {
 		fmt.Fprintf(b, "   Certificate: appeared in Certificate Transparency %s, log %s, index %d, issuer %s, SHA-1 fingerprint %s\n",
-			ct.UTC().Format("2006-01-02 15:04 UTC"), oneLine(orUnknown(f.Cert.LogURL)), f.Cert.Index, oneLine(orUnknown(f.Cert.Issuer)), oneLine(orUnknown(f.Cert.Fingerprint)))
+			ct.UTC().Format("2006-01-02 15:04 UTC"), oneLine(orUnknown(c.Cert.LogURL)), c.Cert.Index, oneLine(orUnknown(c.Cert.Issuer)), oneLine(orUnknown(c.Cert.Fingerprint)))
 	} else {
-		fmt.Fprintf(b, "   First seen: %s (from a domain feed; no certificate)\n", f.FirstSeen.UTC().Format("2006-01-02 15:04 UTC"))
+		fmt.Fprintf(b, "   First seen: %s (from a domain feed; no certificate)\n", c.FirstSeen.UTC().Format("2006-01-02 15:04 UTC"))
 	}
-	if en := f.Enrichment; en != nil {
+	if en := c.Enrichment; en != nil {
 		reg := en.Registration
 		created := "unknown"
 		if !reg.Created.IsZero() {
@@ -416,19 +422,23 @@ func writeDomainFacts(b *strings.Builder, n int, f *watcher.Finding, sc *store.S
 			fmt.Fprintf(b, ", IANA ID %s", oneLine(reg.RegistrarIANAID))
 		}
 		fmt.Fprintf(b, "; per %s)\n", oneLine(orUnknown(reg.Source)))
-		addrs := append(append(append([]string(nil), en.DNS.A...), en.DNS.AAAA...), en.DNS.CNAME...)
+		addrs := c.Addresses()
 		switch {
 		case len(addrs) > 0:
 			fmt.Fprintf(b, "   Resolves to: %s\n", oneLine(strings.Join(addrs, ", ")))
-		case en.DNS.State == watcher.NotFound:
+		case en.Lookups() == watcher.NotFound:
 			b.WriteString("   Resolves to: nothing (NXDOMAIN at the time of the check)\n")
 		default:
 			b.WriteString("   Resolves to: no address at the time of the check\n")
 		}
-		if len(en.DNS.NS) > 0 {
-			fmt.Fprintf(b, "   Name servers: %s\n", oneLine(strings.Join(en.DNS.NS, ", ")))
+		for _, d := range en.DNS {
+			if len(d.NS) > 0 {
+				fmt.Fprintf(b, "   Name servers: %s\n", oneLine(strings.Join(d.NS, ", ")))
+				break
+			}
 		}
 	}
+	sc := c.Site()
 	switch {
 	case sc == nil:
 		b.WriteString("   Phone numbers on the site: none recorded (site not checked)\n")
@@ -450,10 +460,14 @@ func writeDomainFacts(b *strings.Builder, n int, f *watcher.Finding, sc *store.S
 		phones = []string{"none"}
 	}
 	fmt.Fprintf(b, "   Phone numbers on the site: %s\n", oneLine(strings.Join(phones, ", ")))
-	fmt.Fprintf(b, "   Site check %s: %s, content score %d of 100; page %s (HTTP %d, SHA-256 %s)\n", sc.At.UTC().Format("2006-01-02 15:04 UTC"),
-		sc.Verdict, sc.Score, oneLine(sc.URL), sc.Status, sc.SHA256)
-	if len(sc.Indicators) > 0 {
-		fmt.Fprintf(b, "   Clone evidence: %s\n", oneLine(strings.Join(sc.Indicators, ", ")))
+	fmt.Fprintf(b, "   Site check %s: %s, content score %d of 100; page %s (HTTP %d)\n", sc.At.UTC().Format("2006-01-02 15:04 UTC"),
+		sc.Verdict, sc.Score, oneLine(sc.URL), sc.Status)
+	var evidence []string
+	for _, r := range sc.Reasons {
+		evidence = append(evidence, r.Detail)
+	}
+	if len(evidence) > 0 {
+		fmt.Fprintf(b, "   Clone evidence: %s\n", oneLine(strings.Join(evidence, "; ")))
 	}
 	if sc.SimilarTo != "" {
 		fmt.Fprintf(b, "   Similar to: %s\n", oneLine(sc.SimilarTo))
@@ -462,18 +476,20 @@ func writeDomainFacts(b *strings.Builder, n int, f *watcher.Finding, sc *store.S
 }
 
 type attachmentDomain struct {
-	Domain       string                `json:"domain"`
-	Unicode      string                `json:"unicode,omitempty"`
-	Brand        string                `json:"brand"`
-	Score        int                   `json:"score"`
-	Verdict      rules.Verdict         `json:"verdict"`
-	Reasons      []rules.Reason        `json:"reasons"`
-	RulesVersion string                `json:"rules_version"`
-	FirstSeen    time.Time             `json:"first_seen"`
-	CTSeen       time.Time             `json:"ct_seen,omitzero"`
-	Certificate  watcher.Certificate   `json:"certificate"`
-	Registration *watcher.Registration `json:"registration,omitempty"`
-	DNS          *watcher.DNSFacts     `json:"dns,omitempty"`
+	Domain       string                   `json:"domain"`
+	Names        []string                 `json:"names"`
+	Unicode      string                   `json:"unicode,omitempty"`
+	Brand        string                   `json:"brand"`
+	Score        int                      `json:"score"`
+	Verdict      rules.Verdict            `json:"verdict"`
+	Reasons      []rules.Reason           `json:"reasons"`
+	RulesVersion string                   `json:"rules_version"`
+	FirstSeen    time.Time                `json:"first_seen"`
+	CTSeen       time.Time                `json:"ct_seen,omitzero"`
+	Certificate  watcher.Certificate      `json:"certificate"`
+	Registration *watcher.Registration    `json:"registration,omitempty"`
+	DNS          []watcher.DNSFacts       `json:"dns,omitempty"`
+	Site         *watcher.SiteCheckResult `json:"site,omitempty"`
 }
 
 type attachmentDoc struct {
@@ -484,16 +500,19 @@ type attachmentDoc struct {
 	Domains    []attachmentDomain `json:"domains"`
 }
 
-func attachmentOf(rep *Reporter, registrar, to string, fs []*watcher.Finding, now time.Time) attachmentDoc {
+func attachmentOf(rep *Reporter, registrar, to string, cs []*watcher.Case, now time.Time) attachmentDoc {
 	doc := attachmentDoc{Reporter: rep, PreparedAt: now.UTC(), Registrar: registrar, AbuseEmail: to}
-	for _, f := range fs {
-		d := attachmentDomain{Domain: f.Domain, Unicode: f.Unicode, Brand: f.Brand, Score: f.Score, Verdict: f.Verdict, Reasons: f.Reasons,
-			RulesVersion: f.RulesVersion, FirstSeen: f.FirstSeen.UTC(), CTSeen: f.CTSeen, Certificate: f.Cert}
-		if f.Revised != nil {
-			d.Score, d.Verdict, d.Reasons, d.RulesVersion = f.Revised.Score, f.Revised.Verdict, f.Revised.Reasons, f.Revised.RulesVersion
+	for _, c := range cs {
+		d := attachmentDomain{Domain: c.Registrable, Brand: c.Brand, Score: c.Score.Score, Verdict: c.Score.Verdict, Reasons: c.Score.Reasons,
+			RulesVersion: c.Score.RulesVersion, FirstSeen: c.FirstSeen.UTC(), CTSeen: c.CTSeen, Certificate: c.Cert, Site: c.Site()}
+		for _, n := range c.Names {
+			d.Names = append(d.Names, n.Name)
+			if n.Name == c.Registrable {
+				d.Unicode = n.Unicode
+			}
 		}
-		if f.Enrichment != nil {
-			d.Registration, d.DNS = &f.Enrichment.Registration, &f.Enrichment.DNS
+		if c.Enrichment != nil {
+			d.Registration, d.DNS = &c.Enrichment.Registration, c.Enrichment.DNS
 		}
 		doc.Domains = append(doc.Domains, d)
 	}

@@ -16,10 +16,10 @@ import (
 	"github.com/helpwatch/helpwatch/watcher/store"
 )
 
-// StatusStore is what Status reads and records; the SQLite store implements it.
+// StatusStore is what Status reads and records; the store implements it.
 type StatusStore interface {
 	ReportedDomains(ctx context.Context, open bool) ([]store.ReportedDomain, error)
-	Findings(ctx context.Context, q store.Query) ([]watcher.Finding, error)
+	Case(ctx context.Context, registrable string) (*watcher.Case, bool, error)
 	RecordCheck(ctx context.Context, c store.Check) error
 	RecordTakedown(ctx context.Context, reportID int64, name string, at time.Time, state string) error
 	// SeenUp reports whether name was ever seen up: a live check, a site that answered, or an
@@ -42,9 +42,13 @@ type Checker struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
-// Check returns the state of name now.
-func (c *Checker) Check(ctx context.Context, name, registrable string) store.Check {
-	out := store.Check{Name: name, At: time.Now().UTC(), State: store.StateUnknown}
+// maxNamesPerStatus bounds the names of a case probed in one status check.
+const maxNamesPerStatus = 3
+
+// Check returns the state of a case now: suspended or deleted at its registry, else live when
+// any of its names (at most a few) resolves and answers on a web port, else dark.
+func (c *Checker) Check(ctx context.Context, registrable string, names []string) store.Check {
+	out := store.Check{Name: registrable, At: time.Now().UTC(), State: store.StateUnknown}
 	if c.RDAP != nil {
 		reg := c.RDAP.Lookup(ctx, registrable)
 		switch reg.State {
@@ -60,28 +64,46 @@ func (c *Checker) Check(ctx context.Context, name, registrable string) store.Che
 			}
 		}
 	}
-	var addrs []string
-	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
-		recs, rcode, err := c.DNS.Query(ctx, name, qt)
-		if err != nil {
-			out.Detail = "DNS: " + err.Error()
-			return out
-		}
-		if rcode == dns.RcodeNameError {
-			out.State, out.Detail = store.StateDark, "NXDOMAIN"
-			return out
-		}
-		addrs = append(addrs, recs...)
+	if len(names) == 0 {
+		names = []string{registrable}
 	}
-	if len(addrs) == 0 {
-		out.State, out.Detail = store.StateDark, "no address"
-		return out
+	var details []string
+	known := false
+	for _, name := range names[:min(len(names), maxNamesPerStatus)] {
+		var addrs []string
+		nx, failed := false, false
+		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
+			recs, rcode, err := c.DNS.Query(ctx, name, qt)
+			if err != nil {
+				details = append(details, name+": DNS: "+err.Error())
+				failed = true
+				break
+			}
+			if rcode == dns.RcodeNameError {
+				nx = true
+				break
+			}
+			addrs = append(addrs, recs...)
+		}
+		switch {
+		case failed:
+			continue
+		case nx:
+			details = append(details, name+": NXDOMAIN")
+		case len(addrs) == 0:
+			details = append(details, name+": no address")
+		default:
+			up, detail := c.reachable(ctx, addrs)
+			if up {
+				out.State, out.Detail = store.StateLive, name+": "+detail
+				return out
+			}
+			details = append(details, name+": "+detail)
+		}
+		known = true
 	}
-	up, detail := c.reachable(ctx, addrs)
-	out.Detail = detail
-	if up {
-		out.State = store.StateLive
-	} else {
+	out.Detail = strings.Join(details, "; ")
+	if known {
 		out.State = store.StateDark
 	}
 	return out
@@ -141,11 +163,11 @@ func Status(ctx context.Context, st StatusStore, c *Checker) ([]store.Check, err
 	for _, d := range open {
 		chk, ok := checked[d.Name]
 		if !ok {
-			registrable := d.Name
-			if fs, err := st.Findings(ctx, store.Query{Name: d.Name}); err == nil && len(fs) == 1 && fs[0].Registrable != "" {
-				registrable = fs[0].Registrable
+			var names []string
+			if cs, ok, err := st.Case(ctx, d.Name); err == nil && ok {
+				names = namesToProbe(cs)
 			}
-			chk = c.Check(ctx, d.Name, registrable)
+			chk = c.Check(ctx, d.Name, names)
 			if ctx.Err() != nil {
 				return out, ctx.Err()
 			}
@@ -171,4 +193,20 @@ func Status(ctx context.Context, st StatusStore, c *Checker) ([]store.Check, err
 		}
 	}
 	return out, nil
+}
+
+// namesToProbe is the case's registrable domain and www first, then its other names.
+func namesToProbe(c *watcher.Case) []string {
+	out := []string{c.Registrable}
+	for _, n := range c.Names {
+		if n.Name == "www."+c.Registrable {
+			out = append(out, n.Name)
+		}
+	}
+	for _, n := range c.Names {
+		if n.Name != c.Registrable && n.Name != "www."+c.Registrable {
+			out = append(out, n.Name)
+		}
+	}
+	return out
 }

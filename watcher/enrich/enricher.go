@@ -39,27 +39,46 @@ func (e *Enricher) now() time.Time {
 	return time.Now().UTC()
 }
 
-// Enrich looks name up. DNS and registration run side by side; registration asks RDAP first
-// and WHOIS when RDAP cannot answer (no server for the TLD, an error, a rate limit), and a
-// registrable domain is looked up once for all the names under it while its answer is cached.
-func (e *Enricher) Enrich(ctx context.Context, name, registrable string) *watcher.Enrichment {
-	if registrable == "" {
-		registrable = name
+// MaxNamesPerCase bounds the names of one case whose DNS is looked up in one enrichment: a
+// certificate can list hundreds of subdomains of one scam domain, and their records add
+// little once a few are known.
+const MaxNamesPerCase = 8
+
+// Enrich looks a case up: the registration of its registrable domain (RDAP first, WHOIS when
+// RDAP cannot answer; once for all names, and cached) beside the DNS of each name (at most
+// MaxNamesPerCase).
+func (e *Enricher) Enrich(ctx context.Context, registrable string, names []string) *watcher.Enrichment {
+	if registrable == "" && len(names) > 0 {
+		registrable = names[0]
 	}
-	out := &watcher.Enrichment{Name: name, Registrable: registrable, At: e.now()}
+	if len(names) == 0 {
+		names = []string{registrable}
+	}
+	names = names[:min(len(names), MaxNamesPerCase)]
+	out := &watcher.Enrichment{Registrable: registrable, At: e.now(), DNS: make([]watcher.DNSFacts, len(names))}
 	var wg sync.WaitGroup
-	if e.DNS != nil {
+	for i, name := range names {
+		if e.DNS == nil {
+			out.DNS[i] = watcher.DNSFacts{Name: name, State: watcher.Unknown, Reason: "DNS lookups are off"}
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out.DNS = e.DNS.Lookup(ctx, e.Rules, name, registrable)
+			d := e.DNS.Lookup(ctx, e.Rules, name, registrable)
+			d.Name = name
+			out.DNS[i] = d
 		}()
-	} else {
-		out.DNS = watcher.DNSFacts{State: watcher.Unknown, Reason: "DNS lookups are off"}
 	}
 	out.Registration = e.registration(ctx, registrable)
 	wg.Wait()
 	return out
+}
+
+// Unanswered reports whether nothing answered at all: every DNS lookup and the registration
+// lookup are unknown.
+func Unanswered(en *watcher.Enrichment) bool {
+	return en.Registration.State == watcher.Unknown && en.Lookups() == watcher.Unknown
 }
 
 // registration looks a registrable domain up once, however many of its names ask at the same
@@ -100,21 +119,4 @@ func (e *Enricher) lookupRegistration(ctx context.Context, registrable string) w
 		_ = e.Cache.CacheRegistration(ctx, registrable, &reg, e.now().Add(ttl)) // a failed cache write costs a lookup later, nothing more
 	}
 	return reg
-}
-
-// Facts reduces an enrichment to what the rules score.
-func Facts(en *watcher.Enrichment) rules.Facts {
-	f := rules.Facts{Now: en.At}
-	if en.Registration.State == watcher.Found {
-		f.Registered = en.Registration.Created
-	}
-	if en.DNS.State != watcher.Unknown {
-		f.DNSKnown = true
-		f.Resolves = len(en.DNS.A)+len(en.DNS.AAAA)+len(en.DNS.CNAME) > 0
-		f.HasNS = len(en.DNS.NS) > 0
-		f.HasMX = len(en.DNS.MX) > 0
-		f.CatchAll = en.DNS.CatchAll
-		f.ParkedBy = en.DNS.ParkedBy
-	}
-	return f
 }

@@ -1,12 +1,13 @@
-// Package enrich learns facts about findings: DNS records (miekg/dns), registration data from
+// Package enrich learns facts about cases: DNS records (miekg/dns), registration data from
 // RDAP first (openrdap/rdap for the bootstrap and the response model) and WHOIS as the fallback
-// (likexian/whois and whois-parser), and turns them into a revised score through the rules. One
-// file per protocol, each with one lookup method; Enricher combines them and Queue runs them
-// over the store's queue.
+// (likexian/whois and whois-parser). One file per protocol, each with one lookup method;
+// Enricher combines them and Worker is the job handler that stores them (the store rescores
+// the case from them).
 package enrich
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -52,12 +53,27 @@ func (l *Limits) state(server string) *serverState {
 	return st
 }
 
-// Wait blocks until server may be asked again, or ctx ends.
+// PausedError says a server asked us to slow down and stays paused past the caller's
+// deadline: waiting would be in vain, the work should be tried again at Until.
+type PausedError struct {
+	Server string
+	Until  time.Time
+}
+
+func (e *PausedError) Error() string {
+	return fmt.Sprintf("%s asked us to slow down; paused until %s", e.Server, e.Until.UTC().Format(time.RFC3339))
+}
+
+// Wait blocks until server may be asked again, or ctx ends. A pause that lasts past ctx's
+// deadline is not waited out: Wait returns a *PausedError at once.
 func (l *Limits) Wait(ctx context.Context, server string) error {
 	st := l.state(server)
 	l.mu.Lock()
 	until := st.pausedUntil
 	l.mu.Unlock()
+	if dl, ok := ctx.Deadline(); ok && until.After(dl) {
+		return &PausedError{Server: server, Until: until}
+	}
 	if d := time.Until(until); d > 0 {
 		t := time.NewTimer(d)
 		select {

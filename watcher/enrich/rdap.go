@@ -287,6 +287,10 @@ func (r *RDAP) fetch(ctx context.Context, href string) (watcher.Registration, *r
 		limits = &Limits{}
 	}
 	if err := limits.Wait(ctx, u.Host); err != nil {
+		var paused *PausedError
+		if errors.As(err, &paused) {
+			reg.RetryAt = paused.Until
+		}
 		return unknown("%s: %v", u.Host, err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, href, nil)
@@ -309,6 +313,7 @@ func (r *RDAP) fetch(ctx context.Context, href string) (watcher.Registration, *r
 		return reg, nil
 	case resp.StatusCode == http.StatusTooManyRequests:
 		d := limits.Pause(u.Host, retryAfter(resp.Header.Get("Retry-After")))
+		reg.RetryAt = time.Now().Add(d)
 		return unknown("%s: rate limited (HTTP 429), pausing it for %s", u.Host, d.Round(time.Second))
 	case resp.StatusCode != http.StatusOK:
 		return unknown("%s: HTTP %s", u.Host, resp.Status)

@@ -153,6 +153,10 @@ func (w *WHOIS) lookup(ctx context.Context, domain string) watcher.Registration 
 		if err == nil {
 			err = errors.New("empty answer")
 		}
+		var paused *PausedError
+		if errors.As(err, &paused) {
+			reg.RetryAt = paused.Until
+		}
 		return unknown("%s: %v", server, err)
 	}
 	// A thin registry names the registrar's server; its answer holds the contacts. The two
@@ -177,6 +181,7 @@ func (w *WHOIS) lookup(ctx context.Context, domain string) watcher.Registration 
 		if w.Limits != nil {
 			pause = w.Limits.Pause(host, 0)
 		}
+		reg.RetryAt = time.Now().Add(pause)
 		return unknown("%s: rate limited (%q), pausing it for %s", server, firstLines(text, 1), pause)
 	}
 	var info whoisparser.WhoisInfo
@@ -197,6 +202,7 @@ func (w *WHOIS) lookup(ctx context.Context, domain string) watcher.Registration 
 		if w.Limits != nil {
 			pause = w.Limits.Pause(host, 0)
 		}
+		reg.RetryAt = time.Now().Add(pause)
 		return unknown("%s: rate limited, pausing it for %s", server, pause)
 	case perr != nil && !errors.Is(perr, whoisparser.ErrReservedDomain) && !errors.Is(perr, whoisparser.ErrPremiumDomain) &&
 		!errors.Is(perr, whoisparser.ErrBlockedDomain):

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,11 +16,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/helpwatch/helpwatch/watcher"
+	"github.com/helpwatch/helpwatch/watcher/store"
 )
 
 // LogStatus writes one status line every interval until ctx is done: rates since the last
-// line, totals, and how long ago the last frame arrived.
-func LogStatus(ctx context.Context, stats *watcher.Stats, log *slog.Logger, interval time.Duration) {
+// line, totals, how long ago the last frame arrived, and (with h.Jobs) the job queue.
+func LogStatus(ctx context.Context, h *Health, log *slog.Logger, interval time.Duration) {
+	stats := h.Stats
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	prevMsgs, prevNames := stats.Messages.Load(), stats.Names.Load()+stats.Duplicates.Load()
@@ -31,13 +34,17 @@ func LogStatus(ctx context.Context, stats *watcher.Stats, log *slog.Logger, inte
 		case now := <-t.C:
 			msgs, names := stats.Messages.Load(), stats.Names.Load()+stats.Duplicates.Load()
 			secs := now.Sub(prevAt).Seconds()
-			log.Info("status",
-				"messages_per_s", round1(float64(msgs-prevMsgs)/secs),
-				"names_per_s", round1(float64(names-prevNames)/secs),
-				"messages", msgs, "findings", stats.Findings.Load(),
+			attrs := []any{
+				"messages_per_s", round1(float64(msgs-prevMsgs) / secs),
+				"names_per_s", round1(float64(names-prevNames) / secs),
+				"messages", msgs, "new_cases", stats.Findings.Load(),
 				"reconnects", stats.Reconnects.Load(), "dropped", stats.Dropped.Load(),
-				"malformed", stats.Malformed.Load()+stats.Oversized.Load(), "enriched", stats.Enriched.Load(),
-				"last_message_age", Age(stats.LastFrame(), now))
+				"malformed", stats.Malformed.Load() + stats.Oversized.Load(),
+				"last_message_age", Age(stats.LastFrame(), now)}
+			for _, k := range h.JobStats() {
+				attrs = append(attrs, k.Kind+"_queued", k.Queued, k.Kind+"_running", k.Running, k.Kind+"_done", k.Done, k.Kind+"_failed", k.Failed)
+			}
+			log.Info("status", attrs...)
 			prevMsgs, prevNames, prevAt = msgs, names, now
 		}
 	}
@@ -53,13 +60,43 @@ func Age(t, now time.Time) string {
 	return now.Sub(t).Round(100 * time.Millisecond).String()
 }
 
+// JobSource reports the job queue's numbers per kind (the store implements it).
+type JobSource interface {
+	JobStats(ctx context.Context, now time.Time) ([]store.KindStats, error)
+}
+
 // Health decides /healthz: healthy until no frame has arrived for StaleAfter. A watch that
-// never received anything is unhealthy once StaleAfter has passed since it started.
+// never received anything is unhealthy once StaleAfter has passed since it started. Jobs, when
+// set, adds the job queue's numbers to /metrics and the status line.
 type Health struct {
 	Stats      *watcher.Stats
 	StaleAfter time.Duration
 	Started    time.Time
+	Jobs       JobSource
 	done       atomic.Bool
+
+	jobsMu    sync.Mutex
+	jobsAt    time.Time
+	jobsCache []store.KindStats
+}
+
+// JobStats returns the queue's numbers, read at most every 5 s (a scrape must not load the
+// database).
+func (h *Health) JobStats() []store.KindStats {
+	if h.Jobs == nil {
+		return nil
+	}
+	h.jobsMu.Lock()
+	defer h.jobsMu.Unlock()
+	if time.Since(h.jobsAt) < 5*time.Second && h.jobsCache != nil {
+		return h.jobsCache
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if st, err := h.Jobs.JobStats(ctx, time.Now()); err == nil {
+		h.jobsCache, h.jobsAt = st, time.Now()
+	}
+	return h.jobsCache
 }
 
 // Finished marks a finite source (a replay) as done: it is healthy, not stale.
@@ -114,8 +151,7 @@ func Handler(h *Health) http.Handler {
 	counter("dropped_events_total", "Events dropped because the pipeline fell behind the live source.", &s.Dropped)
 	counter("findings_total", "New findings stored.", &s.Findings)
 	counter("store_errors_total", "Failed store writes (retried).", &s.StoreErrs)
-	counter("enriched_total", "Findings enriched and re-scored.", &s.Enriched)
-	counter("enrichments_requeued_total", "Enrichments put back on the queue (nothing answered, or stopped).", &s.EnrichLate)
+	reg.MustRegister(&jobCollector{h: h})
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "helpwatch", Name: "last_message_age_seconds",
 		Help: "Seconds since the last frame arrived (-1 before the first)."}, func() float64 {
 		last := s.LastFrame()
@@ -128,4 +164,31 @@ func Handler(h *Health) http.Handler {
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/healthz", h)
 	return mux
+}
+
+// jobCollector exports the queue's numbers per kind: queued (due now), scheduled (later),
+// running, done, failed, retried, and the age of the oldest due job.
+type jobCollector struct{ h *Health }
+
+var (
+	jobsDesc = prometheus.NewDesc("helpwatch_jobs", "Jobs in the queue by kind and state (queued is due now, scheduled is due later).",
+		[]string{"kind", "state"}, nil)
+	jobsRetriedDesc = prometheus.NewDesc("helpwatch_jobs_retried_total", "Retries of jobs so far, by kind.", []string{"kind"}, nil)
+	jobsOldestDesc  = prometheus.NewDesc("helpwatch_jobs_oldest_queued_seconds", "Age of the oldest due job, by kind.", []string{"kind"}, nil)
+)
+
+func (c *jobCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- jobsDesc
+	ch <- jobsRetriedDesc
+	ch <- jobsOldestDesc
+}
+
+func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, k := range c.h.JobStats() {
+		for state, n := range map[string]int{"queued": k.Queued, "scheduled": k.Scheduled, "running": k.Running, "done": k.Done, "failed": k.Failed} {
+			ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(n), k.Kind, state)
+		}
+		ch <- prometheus.MustNewConstMetric(jobsRetriedDesc, prometheus.CounterValue, float64(k.Retried), k.Kind)
+		ch <- prometheus.MustNewConstMetric(jobsOldestDesc, prometheus.GaugeValue, k.OldestAge, k.Kind)
+	}
 }

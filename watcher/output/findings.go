@@ -13,49 +13,45 @@ import (
 	"github.com/helpwatch/helpwatch/watcher"
 )
 
-// FindingWriter writes stored findings in one format; Flush must be called at the end.
-type FindingWriter interface {
-	Write(f *watcher.Finding) error
+// CaseWriter writes stored cases in one format; Flush must be called at the end.
+type CaseWriter interface {
+	Write(c *watcher.Case) error
 	Flush() error
 }
 
-// NewFindingWriter returns a writer for format: "jsonl" (every field), "table" (aligned
-// columns), "csv" (formula-safe) or "line" (one readable line per finding, for a terminal
-// following a watch; it flushes every line).
-func NewFindingWriter(w io.Writer, format string) (FindingWriter, error) {
+// NewCaseWriter returns a writer for format: "jsonl" (every field), "table" (aligned
+// columns), "csv" (formula-safe) or "line" (one readable line per case, for a terminal
+// following a watch; it flushes every line). Dates are the CT time of the case's first
+// certificate.
+func NewCaseWriter(w io.Writer, format string) (CaseWriter, error) {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	switch format {
 	case "jsonl", "json":
-		return &findingJSONL{w: bw, enc: json.NewEncoder(SafeJSON(bw))}, nil
+		return &caseJSONL{w: bw, enc: json.NewEncoder(SafeJSON(bw))}, nil
 	case "table":
-		return &findingTable{w: bw}, nil
+		return &caseTable{w: bw}, nil
 	case "line":
-		return &findingLine{w: bw}, nil
+		return &caseLine{w: bw}, nil
 	case "csv":
 		cw := csv.NewWriter(bw)
-		err := cw.Write([]string{"first_seen", "last_seen", "domain", "registrable", "brand", "score", "verdict", "reasons",
-			"cert_count", "log", "cert_index", "issuer", "not_before", "fingerprint", "rules_version",
-			"rescored_score", "rescored_verdict", "rescored_rules_version"})
-		return &findingCSV{bw: bw, w: cw}, err
+		err := cw.Write([]string{"ct_seen", "first_read", "last_seen", "domain", "names", "brand", "score", "verdict", "first_score",
+			"reasons", "registrar", "registered", "site_verdict", "label", "label_by", "cert_count", "log", "cert_index", "issuer",
+			"not_before", "fingerprint", "rules_version", "rescored_score", "rescored_verdict", "rescored_rules_version"})
+		return &caseCSV{bw: bw, w: cw}, err
 	}
 	return nil, fmt.Errorf("unknown format %q (use jsonl, table, csv or line)", format)
 }
 
-// findingJSONL uses encoding/json (it escapes <, > and & and replaces invalid UTF-8) through
+// caseJSONL uses encoding/json (it escapes <, > and & and replaces invalid UTF-8) through
 // SafeJSON (C1 and bidirectional controls), so a hostile value cannot break out of the line,
 // out of an HTML page that embeds it, or reorder what a terminal shows.
-type findingJSONL struct {
+type caseJSONL struct {
 	w   *bufio.Writer
 	enc *json.Encoder
 }
 
-func (j *findingJSONL) Write(f *watcher.Finding) error { return j.enc.Encode(f) }
-func (j *findingJSONL) Flush() error                   { return j.w.Flush() }
-
-type findingCSV struct {
-	bw *bufio.Writer
-	w  *csv.Writer
-}
+func (j *caseJSONL) Write(c *watcher.Case) error { return j.enc.Encode(c) }
+func (j *caseJSONL) Flush() error                { return j.w.Flush() }
 
 func timeCell(t time.Time) string {
 	if t.IsZero() {
@@ -64,18 +60,77 @@ func timeCell(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-func (c *findingCSV) Write(f *watcher.Finding) error {
-	var rs, rv, rver string
-	if f.Rescored != nil {
-		rs, rv, rver = strconv.Itoa(f.Rescored.Score), string(f.Rescored.Verdict), SafeCell(f.Rescored.RulesVersion)
+func dateCell(t time.Time) string {
+	if t.IsZero() {
+		return ""
 	}
-	return c.w.Write([]string{timeCell(f.FirstSeen), timeCell(f.LastSeen), SafeCell(f.Domain), SafeCell(f.Registrable),
-		SafeCell(f.Brand), strconv.Itoa(f.Score), string(f.Verdict), SafeCell(ReasonSummary(&f.Result)),
-		strconv.Itoa(f.CertCount), SafeCell(f.Cert.LogURL), strconv.FormatInt(f.Cert.Index, 10), SafeCell(f.Cert.Issuer),
-		timeCell(f.Cert.NotBefore), SafeCell(f.Cert.Fingerprint), SafeCell(f.RulesVersion), rs, rv, rver})
+	return t.UTC().Format(time.DateOnly)
 }
 
-func (c *findingCSV) Flush() error {
+// Facts are the columns every listing shows about a case, as plain strings ("-" when unknown).
+type Facts struct {
+	Registrar, Registered, Site, Label, LabelBy string
+}
+
+// FactsOf reads a case's listing columns.
+func FactsOf(c *watcher.Case) Facts {
+	f := Facts{Registrar: "-", Registered: "-", Site: "-", Label: "-", LabelBy: ""}
+	if en := c.Enrichment; en != nil {
+		if en.Registration.Registrar != "" {
+			f.Registrar = en.Registration.Registrar
+		}
+		if d := dateCell(en.Registration.Created); d != "" {
+			f.Registered = d
+		} else {
+			f.Registered = string(en.Registration.State)
+		}
+	}
+	if s := c.Site(); s != nil {
+		f.Site = string(s.Verdict)
+	}
+	if c.Label != nil {
+		f.Label, f.LabelBy = c.Label.Label, c.Label.By
+	}
+	return f
+}
+
+func names(c *watcher.Case) string {
+	parts := make([]string, 0, len(c.Names))
+	for _, n := range c.Names {
+		s := n.Name
+		if n.Wildcard {
+			s = "*." + s
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, " ")
+}
+
+type caseCSV struct {
+	bw *bufio.Writer
+	w  *csv.Writer
+}
+
+func (c *caseCSV) Write(cs *watcher.Case) error {
+	var rs, rv, rver string
+	if cs.Rescored != nil {
+		rs, rv, rver = strconv.Itoa(cs.Rescored.Score), string(cs.Rescored.Verdict), SafeCell(cs.Rescored.RulesVersion)
+	}
+	f := FactsOf(cs)
+	// "-" for unknown reads well in a table, but a spreadsheet would take it for a formula.
+	for _, v := range []*string{&f.Registrar, &f.Registered, &f.Site, &f.Label} {
+		if *v == "-" {
+			*v = ""
+		}
+	}
+	return c.w.Write([]string{timeCell(cs.CTSeen), timeCell(cs.FirstSeen), timeCell(cs.LastSeen), SafeCell(cs.Registrable), SafeCell(names(cs)),
+		SafeCell(cs.Brand), strconv.Itoa(cs.Score.Score), string(cs.Score.Verdict), strconv.Itoa(cs.FirstScore.Score),
+		SafeCell(ReasonSummary(&cs.Score)), SafeCell(f.Registrar), SafeCell(f.Registered), f.Site, f.Label, SafeCell(f.LabelBy),
+		strconv.Itoa(cs.CertCount), SafeCell(cs.Cert.LogURL), strconv.FormatInt(cs.Cert.Index, 10), SafeCell(cs.Cert.Issuer),
+		timeCell(cs.Cert.NotBefore), SafeCell(cs.Cert.Fingerprint), SafeCell(cs.Score.RulesVersion), rs, rv, rver})
+}
+
+func (c *caseCSV) Flush() error {
 	c.w.Flush()
 	if err := c.w.Error(); err != nil {
 		return err
@@ -83,50 +138,64 @@ func (c *findingCSV) Flush() error {
 	return c.bw.Flush()
 }
 
-type findingTable struct {
+type caseTable struct {
 	w      *bufio.Writer
 	header bool
 }
 
-func (t *findingTable) writeHeader() {
+const tableRow = "%-16s %-7s %5s  %-10s %-34s %5s  %-22s %-10s %-9s %-7s %s\n"
+
+func (t *caseTable) writeHeader() {
 	if !t.header {
-		fmt.Fprintf(t.w, "%-16s %-7s %5s  %-10s %-40s %5s  %s\n", "FIRST SEEN (UTC)", "VERDICT", "SCORE", "BRAND", "DOMAIN", "CERTS", "WHY")
+		fmt.Fprintf(t.w, tableRow, "CT SEEN (UTC)", "VERDICT", "SCORE", "BRAND", "DOMAIN", "NAMES", "REGISTRAR", "REGISTERED", "SITE", "LABEL", "WHY")
 		t.header = true
 	}
 }
 
-func (t *findingTable) Write(f *watcher.Finding) error {
+func (t *caseTable) Write(c *watcher.Case) error {
 	t.writeHeader()
-	verdict, score, why := string(f.Verdict), strconv.Itoa(f.Score), ReasonSummary(&f.Result)
-	if r := f.Rescored; r != nil {
+	verdict, score, why := string(c.Score.Verdict), strconv.Itoa(c.Score.Score), ReasonSummary(&c.Score)
+	if r := c.Rescored; r != nil {
 		// Rescored: the new verdict and score after the stored ones, and the new reasons.
-		verdict, score, why = string(f.Verdict)+">"+string(r.Verdict), strconv.Itoa(f.Score)+">"+strconv.Itoa(r.Score), ReasonSummary(r)
+		verdict, score, why = verdict+">"+string(r.Verdict), score+">"+strconv.Itoa(r.Score), ReasonSummary(r)
 	}
-	_, err := fmt.Fprintf(t.w, "%-16s %-7s %5s  %-10s %-40s %5d  %s\n", f.FirstSeen.UTC().Format("2006-01-02 15:04"),
-		verdict, score, Printable(f.Brand), Printable(f.Domain), f.CertCount, Printable(why))
+	f := FactsOf(c)
+	_, err := fmt.Fprintf(t.w, tableRow, c.CTSeen.UTC().Format("2006-01-02 15:04"), verdict, score, Printable(c.Brand),
+		Printable(c.Registrable), strconv.Itoa(len(c.Names)), Printable(clip(f.Registrar, 22)), f.Registered, f.Site, f.Label, Printable(why))
 	return err
 }
 
 // Flush writes the header even when no row was written: an empty table still says what it is.
-func (t *findingTable) Flush() error {
+func (t *caseTable) Flush() error {
 	t.writeHeader()
 	return t.w.Flush()
 }
 
-type findingLine struct{ w *bufio.Writer }
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
 
-func (l *findingLine) Write(f *watcher.Finding) error {
-	why := make([]string, 0, len(f.Reasons))
-	for _, r := range f.Reasons {
+type caseLine struct{ w *bufio.Writer }
+
+func (l *caseLine) Write(c *watcher.Case) error {
+	why := make([]string, 0, len(c.Score.Reasons))
+	for _, r := range c.Score.Reasons {
 		why = append(why, r.Detail)
 	}
 	cert := ""
-	if f.Cert.LogURL != "" || f.Cert.Issuer != "" {
-		cert = fmt.Sprintf("  [%s, %s #%d]", Printable(f.Cert.Issuer), Printable(f.Cert.LogURL), f.Cert.Index)
+	if c.Cert.LogURL != "" || c.Cert.Issuer != "" {
+		cert = fmt.Sprintf("  [%s, %s #%d]", Printable(c.Cert.Issuer), Printable(c.Cert.LogURL), c.Cert.Index)
 	}
-	fmt.Fprintf(l.w, "%s  %-5s %3d  %-8s %s  %s%s\n", f.FirstSeen.Local().Format("15:04:05"), strings.ToUpper(string(f.Verdict)),
-		f.Score, Printable(f.Brand), Printable(f.Domain), Printable(strings.Join(why, "; ")), cert)
+	fmt.Fprintf(l.w, "%s  %-5s %3d  %-8s %s  %s%s\n", c.FirstSeen.Local().Format("15:04:05"), strings.ToUpper(string(c.Score.Verdict)),
+		c.Score.Score, Printable(c.Brand), Printable(names(c)), Printable(strings.Join(why, "; ")), cert)
 	return l.w.Flush()
 }
 
-func (l *findingLine) Flush() error { return l.w.Flush() }
+func (l *caseLine) Flush() error { return l.w.Flush() }

@@ -25,16 +25,22 @@ import (
 	"github.com/helpwatch/helpwatch/watcher/store"
 )
 
+// Saver is the part of the store the pipeline writes to.
+type Saver interface {
+	Save(ctx context.Context, batch []store.Sighting, counts store.Counts) ([]watcher.Case, error)
+}
+
 // Config holds the pipeline's collaborators and limits; zero limits take the defaults.
 type Config struct {
 	Rules *rules.RuleSet
-	Store store.Store
+	Store Saver
 	Stats *watcher.Stats
 	Log   *slog.Logger
 	// Keep is the lowest verdict stored as a finding (default watch).
 	Keep rules.Verdict
-	// Emit is called from the writer goroutine for each new finding once its batch is committed.
-	Emit func(*watcher.Finding)
+	// Emit is called from the writer goroutine for each new case once its batch is committed
+	// (a name joining a known case is not new).
+	Emit func(*watcher.Case)
 	// QueueEvents bounds the events waiting for the scorer (default 16384).
 	QueueEvents int
 	// DedupeSize bounds the names remembered (default 131072, about 20 MB); DedupeTTL bounds

@@ -34,7 +34,19 @@ func defaultRules(t testing.TB) *rules.RuleSet {
 	return rs
 }
 
-func openStore(t testing.TB) *store.SQLite {
+// waitFor polls cond until it holds, failing the test after d.
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func openStore(t testing.TB) *store.SQL {
 	t.Helper()
 	s, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "h.db"))
 	if err != nil {
@@ -70,20 +82,34 @@ func event(fp string, names ...string) *watcher.Event {
 	return &watcher.Event{Names: names, Seen: time.Now(), Cert: watcher.Certificate{LogURL: "log.test/", Index: 1, Fingerprint: fp}}
 }
 
-func findings(t *testing.T, s store.Store) map[string]watcher.Finding {
+// names maps every stored name to its case.
+func names(t *testing.T, s store.Store) map[string]watcher.Case {
 	t.Helper()
-	fs, err := s.Findings(context.Background(), store.Query{})
+	cs, err := s.Cases(context.Background(), store.Query{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]watcher.Finding{}
-	for _, f := range fs {
-		out[f.Domain] = f
+	out := map[string]watcher.Case{}
+	for _, c := range cs {
+		for _, n := range c.Names {
+			out[n.Name] = c
+		}
 	}
 	return out
 }
 
-func TestRunStoresFindingsOnceAndCountsCertificates(t *testing.T) {
+func cases(t *testing.T, s store.Store) int {
+	t.Helper()
+	cs, err := s.Cases(context.Background(), store.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(cs)
+}
+
+// Names are stored once in their canonical spelling, grouped into cases by registrable
+// domain; only a new case is emitted; certificates count once.
+func TestRunStoresCasesOnceAndCountsCertificates(t *testing.T) {
 	db := openStore(t)
 	src := &sliceSource{events: []*watcher.Event{
 		event("A", "hp-printer-setup-help.com", "www.hp-printer-setup-help.com", "example.org"),
@@ -94,31 +120,32 @@ func TestRunStoresFindingsOnceAndCountsCertificates(t *testing.T) {
 	var emitted []string
 	stats := &watcher.Stats{}
 	err := Run(context.Background(), src, Config{Rules: defaultRules(t), Store: db, Stats: stats, Log: quiet(),
-		Emit: func(f *watcher.Finding) { emitted = append(emitted, f.Domain) }})
+		Emit: func(c *watcher.Case) { emitted = append(emitted, c.Registrable) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := findings(t, db)
-	if len(got) != 3 {
-		t.Fatalf("stored %d findings: %v", len(got), got)
+	got := names(t, db)
+	if len(got) != 3 || cases(t, db) != 2 {
+		t.Fatalf("stored %d names in %d cases: %v", len(got), cases(t, db), got)
 	}
-	if f := got["hp-printer-setup-help.com"]; f.CertCount != 2 || f.Verdict != rules.VerdictAlert || f.Cert.Fingerprint != "A" {
-		t.Errorf("hp finding %+v", f)
+	if c := got["hp-printer-setup-help.com"]; c.CertCount != 2 || c.Score.Verdict != rules.VerdictAlert || c.Cert.Fingerprint != "A" ||
+		len(c.Names) != 2 || got["www.hp-printer-setup-help.com"].Registrable != c.Registrable {
+		t.Errorf("hp case %+v", c)
 	}
-	if strings.Join(emitted, " ") != "hp-printer-setup-help.com www.hp-printer-setup-help.com canon-ij-setup-support.online" {
+	if strings.Join(emitted, " ") != "hp-printer-setup-help.com canon-ij-setup-support.online" {
 		t.Errorf("emitted %v", emitted)
 	}
-	if stats.Names.Load() != 5 || stats.Duplicates.Load() != 2 || stats.Findings.Load() != 3 {
-		t.Errorf("names %d duplicates %d findings %d", stats.Names.Load(), stats.Duplicates.Load(), stats.Findings.Load())
+	if stats.Names.Load() != 5 || stats.Duplicates.Load() != 2 || stats.Findings.Load() != 2 {
+		t.Errorf("names %d duplicates %d new cases %d", stats.Names.Load(), stats.Duplicates.Load(), stats.Findings.Load())
 	}
 
 	// Running the same events again (a restart replaying the same file) adds nothing.
 	emitted = nil
 	if err := Run(context.Background(), src, Config{Rules: defaultRules(t), Store: db, Log: quiet(),
-		Emit: func(f *watcher.Finding) { emitted = append(emitted, f.Domain) }}); err != nil {
+		Emit: func(c *watcher.Case) { emitted = append(emitted, c.Registrable) }}); err != nil {
 		t.Fatal(err)
 	}
-	again := findings(t, db)
+	again := names(t, db)
 	if len(emitted) != 0 || len(again) != 3 || again["hp-printer-setup-help.com"].CertCount != 2 {
 		t.Errorf("second run emitted %v and left %+v", emitted, again["hp-printer-setup-help.com"])
 	}
@@ -132,7 +159,7 @@ type slowStore struct {
 	saved atomic.Int64
 }
 
-func (s *slowStore) Save(ctx context.Context, batch []store.Sighting, c store.Counts) ([]watcher.Finding, error) {
+func (s *slowStore) Save(ctx context.Context, batch []store.Sighting, c store.Counts) ([]watcher.Case, error) {
 	time.Sleep(s.delay)
 	if s.fail.Load() > 0 {
 		s.fail.Add(-1)
@@ -155,14 +182,14 @@ func TestLiveSourceDropsAreCountedNotSilent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dropped, stored := stats.Dropped.Load(), int64(len(findings(t, db)))
+	dropped, stored := stats.Dropped.Load(), int64(len(names(t, db)))
 	if dropped == 0 {
 		t.Fatal("a live source outran a slow store and nothing was dropped: the pipeline must have blocked the source")
 	}
 	if dropped+stored != n {
 		t.Errorf("dropped %d + stored %d != %d sent: events went missing without being counted", dropped, stored, n)
 	}
-	days, _ := db.Store.(*store.SQLite).DailyCounts(context.Background())
+	days, _ := db.Store.(*store.SQL).DailyCounts(context.Background())
 	if len(days) != 1 || days[0].Dropped != dropped || days[0].Messages != n {
 		t.Errorf("daily counts %+v, want %d messages and %d dropped", days, n, dropped)
 	}
@@ -180,8 +207,8 @@ func TestReplayIsNeverDropped(t *testing.T) {
 		Log: quiet(), QueueEvents: 16, BatchSize: 50}); err != nil {
 		t.Fatal(err)
 	}
-	if stats.Dropped.Load() != 0 || len(findings(t, db)) != n {
-		t.Errorf("dropped %d, stored %d of %d", stats.Dropped.Load(), len(findings(t, db)), n)
+	if stats.Dropped.Load() != 0 || len(names(t, db)) != n {
+		t.Errorf("dropped %d, stored %d of %d", stats.Dropped.Load(), len(names(t, db)), n)
 	}
 }
 
@@ -194,8 +221,8 @@ func TestFailingStoreKeepsBatchAndRetries(t *testing.T) {
 		BatchSize: 1, FlushEvery: 10 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	if got := findings(t, db); len(got) != 2 || stats.StoreErrs.Load() != 3 {
-		t.Errorf("stored %d findings with %d store errors; want 2 and 3", len(got), stats.StoreErrs.Load())
+	if got := names(t, db); len(got) != 2 || stats.StoreErrs.Load() != 3 {
+		t.Errorf("stored %d names with %d store errors; want 2 and 3", len(got), stats.StoreErrs.Load())
 	}
 }
 
@@ -222,9 +249,7 @@ func TestBrokenStoreAtShutdownIsReported(t *testing.T) {
 		done <- Run(ctx, &sliceSource{events: evs, live: true, hold: true}, Config{Rules: rs, Store: db, Stats: stats,
 			Log: quiet(), BatchSize: 5, FlushEvery: 10 * time.Millisecond, ShutdownBudget: 200 * time.Millisecond})
 	}()
-	for stats.StoreErrs.Load() < 3 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, "three failed saves", 10*time.Second, func() bool { return stats.StoreErrs.Load() >= 3 })
 	cancel()
 	select {
 	case err := <-done:
@@ -250,9 +275,7 @@ func TestCancelStoresWhatWasQueued(t *testing.T) {
 		done <- Run(ctx, &sliceSource{events: evs, live: true, hold: true}, Config{Rules: rs, Store: db, Stats: stats,
 			Log: quiet(), FlushEvery: time.Hour})
 	}()
-	for stats.Names.Load() < 500 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, "500 names scored", 10*time.Second, func() bool { return stats.Names.Load() >= 500 })
 	cancel()
 	select {
 	case err := <-done:
@@ -262,7 +285,7 @@ func TestCancelStoresWhatWasQueued(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not stop within 5 s")
 	}
-	if got := len(findings(t, db)); got != 500 {
+	if got := len(names(t, db)); got != 500 {
 		t.Errorf("stored %d of 500 after cancel (flush interval was an hour: the final flush must store them)", got)
 	}
 }
@@ -308,17 +331,14 @@ func TestStreamDisconnectStoresEveryMessageOnce(t *testing.T) {
 	go func() {
 		done <- Run(ctx, src, Config{Rules: rs, Store: db, Stats: stats, Log: quiet(), FlushEvery: 20 * time.Millisecond})
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for stats.Messages.Load() < 3*perConn && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, "three connections' messages", 10*time.Second, func() bool { return stats.Messages.Load() >= 3*perConn })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	got := findings(t, db)
+	got := names(t, db)
 	if len(got) != 3*perConn {
-		t.Fatalf("stored %d findings, want %d", len(got), 3*perConn)
+		t.Fatalf("stored %d names, want %d", len(got), 3*perConn)
 	}
 	for i := 0; i < 3*perConn; i++ {
 		f, ok := got[fmt.Sprintf("hp-printer-setup-%d.com", i)]

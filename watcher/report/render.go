@@ -140,15 +140,26 @@ func writeMarkdown(w io.Writer, rep *Report) error {
 	p("# helpwatch daily report: %s\n\n", title)
 	p("Period %s to %s. Generated %s.\n\n", stamp(rep.From), stamp(rep.To), stamp(rep.GeneratedAt))
 	s := rep.Summary
-	p("| new | alerts | watch | still live | went dark or suspended | came back |\n|---:|---:|---:|---:|---:|---:|\n")
-	p("| %d | %d | %d | %d | %d | %d |\n\n", s.New, s.Alerts, s.Watch, s.StillLive, s.WentDark, s.CameBack)
+	p("| new | alerts | watch | labeled benign | still live | went dark or suspended | came back |\n|---:|---:|---:|---:|---:|---:|---:|\n")
+	p("| %d | %d | %d | %d | %d | %d | %d |\n\n", s.New, s.Alerts, s.Watch, s.Benign, s.StillLive, s.WentDark, s.CameBack)
 	if len(rep.Sections) == 0 {
 		p("No new findings in this period.\n\n")
 	}
 	for _, sec := range rep.Sections {
 		p("## %s: %d alert, %d watch\n\n", mdEscape(sec.Brand), sec.Alerts, sec.Watch)
 		for _, it := range sec.Items {
-			p("### %s (%s, %d)\n\n", mdEscape(it.Domain), it.Verdict, it.Score)
+			label := ""
+			if it.Label != "" {
+				label = ", labeled " + it.Label
+				if it.LabelBy != "" {
+					label += " by " + mdEscape(it.LabelBy)
+				}
+			}
+			p("### %s (%s, %d%s)\n\n", mdEscape(it.Domain), it.Verdict, it.Score, label)
+			if it.LabelNote != "" {
+				p("Label note: %s\n\n", mdEscape(it.LabelNote))
+			}
+			p("Names: %s\n\n", mdEscape(strings.Join(it.Names, ", ")))
 			for _, r := range it.Reasons {
 				p("- %s\n", mdEscape(r))
 			}
@@ -156,7 +167,7 @@ func writeMarkdown(w io.Writer, rep *Report) error {
 			p("- registrar: %s; registered %s; abuse contact: %s\n", mdEscape(orDash(it.Registrar)), date(it.Created), mdEscape(orDash(it.AbuseEmail)))
 			p("- addresses: %s; state: %s\n", mdEscape(orDash(strings.Join(it.Addresses, ", "))), it.State)
 			p("- phones: %s; clone score: %s\n", mdEscape(orDash(strings.Join(it.Phones, ", "))), cloneText(it.CloneScore))
-			p("- first seen %s; certificate: %s #%d, issuer %s\n\n", stamp(it.FirstSeen), mdEscape(orDash(it.Cert.LogURL)), it.Cert.Index, mdEscape(orDash(it.Cert.Issuer)))
+			p("- first in CT %s (read %s); certificate: %s #%d, issuer %s\n\n", stamp(it.FirstSeen), stamp(it.ReadAt), mdEscape(orDash(it.Cert.LogURL)), it.Cert.Index, mdEscape(orDash(it.Cert.Issuer)))
 		}
 	}
 	if rep.Previous != nil {
@@ -192,8 +203,8 @@ func writeMarkdown(w io.Writer, rep *Report) error {
 
 func writeCSV(w io.Writer, rep *Report) error {
 	cw := csv.NewWriter(w)
-	cw.Write([]string{"brand", "domain", "verdict", "score", "first_score", "reasons", "registrar", "registered", "abuse_email",
-		"addresses", "phones", "clone_score", "state", "first_seen", "log", "cert_index", "issuer", "rules_version"})
+	cw.Write([]string{"brand", "domain", "names", "verdict", "score", "first_score", "label", "reasons", "registrar", "registered", "abuse_email",
+		"addresses", "phones", "clone_score", "site_verdict", "state", "ct_seen", "first_read", "log", "cert_index", "issuer", "rules_version"})
 	cell := output.SafeCell
 	for _, sec := range rep.Sections {
 		for _, it := range sec.Items {
@@ -205,11 +216,11 @@ func writeCSV(w io.Writer, rep *Report) error {
 			if !it.Created.IsZero() {
 				registered = it.Created.Format(time.DateOnly)
 			}
-			cw.Write([]string{cell(sec.Brand), cell(it.Domain), string(it.Verdict), strconv.Itoa(it.Score), strconv.Itoa(it.FirstScore),
-				cell(strings.Join(it.Reasons, "; ")), cell(it.Registrar), registered, cell(it.AbuseEmail),
-				cell(strings.Join(it.Addresses, " ")), cell(strings.Join(it.Phones, " ")), clone, it.State,
-				it.FirstSeen.UTC().Format(time.RFC3339), cell(it.Cert.LogURL), strconv.FormatInt(it.Cert.Index, 10), cell(it.Cert.Issuer),
-				cell(it.RulesUsed)})
+			cw.Write([]string{cell(sec.Brand), cell(it.Domain), cell(strings.Join(it.Names, " ")), string(it.Verdict), strconv.Itoa(it.Score),
+				strconv.Itoa(it.FirstScore), it.Label, cell(strings.Join(it.Reasons, "; ")), cell(it.Registrar), registered, cell(it.AbuseEmail),
+				cell(strings.Join(it.Addresses, " ")), cell(strings.Join(it.Phones, " ")), clone, it.Site, it.State,
+				it.FirstSeen.UTC().Format(time.RFC3339), it.ReadAt.UTC().Format(time.RFC3339), cell(it.Cert.LogURL),
+				strconv.FormatInt(it.Cert.Index, 10), cell(it.Cert.Issuer), cell(it.RulesUsed)})
 		}
 	}
 	cw.Flush()

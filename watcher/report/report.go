@@ -16,20 +16,20 @@ import (
 	"github.com/helpwatch/helpwatch/watcher/store"
 )
 
-// Source is what a report reads; the SQLite store implements it.
+// Source is what a report reads; the store implements it.
 type Source interface {
-	Findings(ctx context.Context, q store.Query) ([]watcher.Finding, error)
+	Cases(ctx context.Context, q store.Query) ([]watcher.Case, error)
+	Case(ctx context.Context, registrable string) (*watcher.Case, bool, error)
 	LatestChecks(ctx context.Context, at time.Time) (map[string]store.Check, error)
 	PreviousReportRun(ctx context.Context, to time.Time, brand string) (*store.ReportRun, bool, error)
 	RecordReportRun(ctx context.Context, run *store.ReportRun) error
 	AlertsPerDay(ctx context.Context, from, to time.Time, brand string) ([]store.DayCount, error)
 	ReportedDomains(ctx context.Context, open bool) ([]store.ReportedDomain, error)
-	LatestSiteChecks(ctx context.Context) (map[string]*store.SiteCheck, error)
 }
 
 // Options choose the period and the brand.
 type Options struct {
-	From, To time.Time // findings first seen in [From, To)
+	From, To time.Time // cases whose first certificate's CT time is in [From, To)
 	Brand    string    // "" for all brands
 	Now      time.Time // the report's time (default time.Now)
 	// Record keeps this report's list in the store, so the next report can say what changed.
@@ -50,11 +50,13 @@ type Report struct {
 	Previous     *time.Time          `json:"previous_report,omitempty"`
 }
 
-// Summary is the counts at the top.
+// Summary is the counts at the top. Cases an analyst labeled benign are listed (marked) but
+// counted apart, never as alerts.
 type Summary struct {
 	New       int `json:"new"`
 	Alerts    int `json:"alerts"`
 	Watch     int `json:"watch"`
+	Benign    int `json:"labeled_benign"`
 	StillLive int `json:"still_live"`
 	WentDark  int `json:"went_dark_or_suspended"`
 	CameBack  int `json:"came_back"`
@@ -68,10 +70,11 @@ type Section struct {
 	Items  []Item `json:"items"`
 }
 
-// Item is one finding as the report shows it. The score is the revised one when the finding
-// was enriched.
+// Item is one case as the report shows it: its score now (derived from every fact), its
+// names, and the facts behind it.
 type Item struct {
-	Domain      string              `json:"domain"`
+	Domain      string              `json:"domain"` // the case: its registrable domain
+	Names       []string            `json:"names"`
 	Unicode     string              `json:"unicode,omitempty"`
 	Registrable string              `json:"registrable"`
 	Brand       string              `json:"brand"`
@@ -86,11 +89,15 @@ type Item struct {
 	Addresses   []string            `json:"addresses,omitempty"`
 	Phones      []string            `json:"phones,omitempty"`      // from the site check, when it ran
 	CloneScore  *int                `json:"clone_score,omitempty"` // from the site check, when it ran
-	FirstSeen   time.Time           `json:"first_seen"`
+	FirstSeen   time.Time           `json:"ct_seen"`               // the first certificate's CT time
+	ReadAt      time.Time           `json:"first_read"`            // when helpwatch read it
 	CertCount   int                 `json:"cert_count"`
 	Cert        watcher.Certificate `json:"certificate"`
 	State       string              `json:"state"`
 	Site        string              `json:"site_verdict,omitempty"` // clone, helpline, parked, benign
+	Label       string              `json:"label,omitempty"`        // scam, benign, unsure
+	LabelBy     string              `json:"label_by,omitempty"`
+	LabelNote   string              `json:"label_note,omitempty"`
 	RulesUsed   string              `json:"rules_version"`
 }
 
@@ -144,7 +151,7 @@ func Build(ctx context.Context, src Source, opts Options) (*Report, error) {
 		return nil, fmt.Errorf("empty report period %s to %s", opts.From.Format(time.RFC3339), opts.To.Format(time.RFC3339))
 	}
 	rep := &Report{GeneratedAt: opts.Now.UTC(), From: opts.From.UTC(), To: opts.To.UTC(), Brand: opts.Brand}
-	found, err := src.Findings(ctx, store.Query{Since: opts.From, Until: opts.To, Brand: opts.Brand, MinVerdict: rules.VerdictWatch})
+	found, err := src.Cases(ctx, store.Query{Since: opts.From, Until: opts.To, Brand: opts.Brand})
 	if err != nil {
 		return nil, err
 	}
@@ -152,25 +159,15 @@ func Build(ctx context.Context, src Source, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	sites, err := src.LatestSiteChecks(ctx)
-	if err != nil {
-		return nil, err
-	}
 	bySection := map[string]*Section{}
 	states := map[string]string{}
 	for i := range found {
-		it := itemOf(&found[i], checks)
-		if sc := sites[it.Domain]; sc != nil && sc.Verdict != rules.SiteUnreachable {
-			for _, p := range sc.Phones {
-				it.Phones = append(it.Phones, p.E164)
-			}
-			score := sc.Score
-			it.CloneScore = &score
-			it.Site = string(sc.Verdict)
+		c := &found[i]
+		labeled := c.Label != nil && c.Label.Label != ""
+		if c.Verdict().Rank() < rules.VerdictWatch.Rank() && !(labeled && c.Label.Label == rules.LabelScam) {
+			continue // below watch (parked, long-registered), unless an analyst says scam
 		}
-		if it.Verdict.Rank() < rules.VerdictWatch.Rank() {
-			continue // enrichment lowered it below watch (parked, long-registered)
-		}
+		it := itemOf(c, checks)
 		states[it.Domain] = it.State
 		brand := it.Brand
 		if brand == "" {
@@ -181,10 +178,13 @@ func Build(ctx context.Context, src Source, opts Options) (*Report, error) {
 			sec = &Section{Brand: brand}
 			bySection[brand] = sec
 		}
-		if it.Verdict == rules.VerdictAlert {
+		switch {
+		case it.Label == rules.LabelBenign:
+			rep.Summary.Benign++
+		case it.Verdict == rules.VerdictAlert || it.Label == rules.LabelScam:
 			sec.Alerts++
 			rep.Summary.Alerts++
-		} else {
+		default:
 			sec.Watch++
 			rep.Summary.Watch++
 		}
@@ -265,8 +265,8 @@ func changes(ctx context.Context, src Source, rep *Report, prev *store.ReportRun
 		detail := ""
 		if c, ok := checks[name]; ok && c.At.After(prev.At) {
 			now, detail = c.State, c.Detail
-		} else if fs, err := src.Findings(ctx, store.Query{Name: name}); err == nil && len(fs) == 1 {
-			now = stateOf(&fs[0], nil)
+		} else if cs, ok, err := src.Case(ctx, name); err == nil && ok {
+			now = stateOf(cs, nil)
 		}
 		ch := Change{Domain: name, Was: was, Now: now, Detail: detail}
 		switch {
@@ -284,30 +284,47 @@ func changes(ctx context.Context, src Source, rep *Report, prev *store.ReportRun
 	return nil
 }
 
-func itemOf(f *watcher.Finding, checks map[string]store.Check) Item {
-	it := Item{Domain: f.Domain, Unicode: f.Unicode, Registrable: f.Registrable, Brand: f.Brand, Verdict: f.Verdict,
-		Score: f.Score, FirstScore: f.Score, FirstSeen: f.FirstSeen, Cert: f.Cert, CertCount: f.CertCount, RulesUsed: f.RulesVersion}
-	reasons := f.Reasons
-	if f.Revised != nil {
-		it.Score, it.Verdict, reasons = f.Revised.Score, f.Revised.Verdict, f.Revised.Reasons
-		it.RulesUsed = f.Revised.RulesVersion
+func itemOf(c *watcher.Case, checks map[string]store.Check) Item {
+	it := Item{Domain: c.Registrable, Registrable: c.Registrable, Brand: c.Brand, Verdict: c.Score.Verdict, Score: c.Score.Score,
+		FirstScore: c.FirstScore.Score, FirstSeen: c.CTSeen, ReadAt: c.FirstSeen, Cert: c.Cert, CertCount: c.CertCount,
+		RulesUsed: c.Score.RulesVersion}
+	for _, n := range c.Names {
+		name := n.Name
+		if n.Wildcard {
+			name = "*." + name
+		}
+		it.Names = append(it.Names, name)
+		if it.Unicode == "" && n.Unicode != "" && n.Name == c.Registrable {
+			it.Unicode = n.Unicode
+		}
 	}
-	for _, r := range reasons {
+	for _, r := range c.Score.Reasons {
 		if r.Points != 0 {
 			it.Reasons = append(it.Reasons, fmt.Sprintf("%s (%+d)", r.Detail, r.Points))
 		}
 	}
-	if en := f.Enrichment; en != nil {
+	if en := c.Enrichment; en != nil {
 		reg := en.Registration
 		it.Lookup = reg.State
 		it.Registrar, it.AbuseEmail, it.Created = clean(reg.Registrar), clean(reg.AbuseEmail), reg.Created
-		it.Addresses = append(append([]string(nil), en.DNS.A...), en.DNS.AAAA...)
+		it.Addresses = c.Addresses()
+	}
+	if sc := c.Site(); sc != nil && sc.Verdict != rules.SiteUnreachable {
+		for _, p := range sc.Phones {
+			it.Phones = append(it.Phones, p.E164)
+		}
+		score := sc.Score
+		it.CloneScore = &score
+		it.Site = string(sc.Verdict)
+	}
+	if l := c.Label; l != nil {
+		it.Label, it.LabelBy, it.LabelNote = l.Label, clean(l.By), clean(l.Note)
 	}
 	for i, r := range it.Reasons {
 		it.Reasons[i] = clean(r)
 	}
 	it.Cert.Issuer, it.Cert.LogURL, it.Cert.LogName = clean(it.Cert.Issuer), clean(it.Cert.LogURL), clean(it.Cert.LogName)
-	it.State = stateOf(f, checks)
+	it.State = stateOf(c, checks)
 	return it
 }
 
@@ -315,22 +332,21 @@ func itemOf(f *watcher.Finding, checks map[string]store.Check) Item {
 // renderer still escapes it for its own format.
 func clean(s string) string { return strings.Join(strings.Fields(output.Printable(s)), " ") }
 
-// stateOf is the latest liveness check, else what enrichment's DNS said.
-func stateOf(f *watcher.Finding, checks map[string]store.Check) string {
-	if c, ok := checks[f.Domain]; ok {
-		return c.State
+// stateOf is the latest liveness check of the case, else what enrichment's DNS said: live when
+// any name resolves.
+func stateOf(c *watcher.Case, checks map[string]store.Check) string {
+	if chk, ok := checks[c.Registrable]; ok {
+		return chk.State
 	}
-	if f.Enrichment == nil {
+	if c.Enrichment == nil {
 		return store.StateUnknown
 	}
-	dns := f.Enrichment.DNS
-	switch {
-	case dns.State == watcher.NotFound:
-		return store.StateDark
-	case dns.State == watcher.Found && len(dns.A)+len(dns.AAAA)+len(dns.CNAME) > 0:
+	if len(c.Addresses()) > 0 {
 		return store.StateLive
-	case dns.State == watcher.Found:
-		return store.StateDark // delegated but no address
+	}
+	switch c.Enrichment.Lookups() {
+	case watcher.NotFound, watcher.Found:
+		return store.StateDark // NXDOMAIN, or delegated without an address
 	}
 	return store.StateUnknown
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher/internal/fixture"
 	"github.com/helpwatch/helpwatch/watcher/store"
 )
@@ -108,8 +109,8 @@ func firstDiff(got, want string) string {
 func TestReportContent(t *testing.T) {
 	rep := reportFromPipeline(t)
 	s := rep.Summary
-	if s.Alerts+s.Watch != 7 || s.New != 0 || s.WentDark != 1 || s.CameBack != 1 || s.StillLive < 1 {
-		t.Errorf("summary %+v (7 findings, none new since the first report; canon suspended, epson back)", s)
+	if s.Alerts+s.Watch != 6 || s.New != 0 || s.WentDark != 1 || s.CameBack != 1 || s.StillLive < 1 {
+		t.Errorf("summary %+v (6 cases, none new since the first report; canon suspended, epson back)", s)
 	}
 	var hp *Item
 	for _, sec := range rep.Sections {
@@ -122,8 +123,10 @@ func TestReportContent(t *testing.T) {
 	if hp == nil {
 		t.Fatal("hp finding missing")
 	}
+	// One case for hp-printer-setup-help.com and www.hp-printer-setup-help.com.
 	if hp.Registrar != "Example Registrar, LLC" || hp.Created.IsZero() || len(hp.Addresses) != 1 || hp.Cert.Index != 500000001 ||
-		hp.CertCount != 2 || hp.State != store.StateLive || !strings.Contains(strings.Join(hp.Reasons, " "), "newly registered") {
+		hp.CertCount != 2 || hp.State != store.StateLive || !strings.Contains(strings.Join(hp.Reasons, " "), "newly registered") ||
+		strings.Join(hp.Names, " ") != "hp-printer-setup-help.com www.hp-printer-setup-help.com" {
 		t.Errorf("hp item %+v", hp)
 	}
 	if len(rep.Takedowns) != 1 || rep.Takedowns[0].TakenDown != 1 || rep.Takedowns[0].Median != 15*time.Hour {
@@ -210,5 +213,34 @@ func TestReportHTMLInChromium(t *testing.T) {
 	}
 	if !strings.Contains(page, "&lt;script&gt;document.body.setAttribute") {
 		t.Errorf("the hostile registrar name is not shown as text")
+	}
+}
+
+// A case an analyst labeled benign is shown as such and not counted as an alert; the report's
+// period is the CT day of the certificates, whenever helpwatch read them.
+func TestReportShowsLabelsAndUsesCTTime(t *testing.T) {
+	db, _ := fixture.FilledStore(t, fixtureStream)
+	ctx := context.Background()
+	if err := db.AddLabel(ctx, store.Label{Registrable: "hp-printer-setup-help.com", Label: rules.LabelBenign, By: "jane", At: fixture.Enriched,
+		Note: "the brand's reseller"}); err != nil {
+		t.Fatal(err)
+	}
+	day := fixture.Seen.Truncate(24 * time.Hour)
+	rep, err := Build(ctx, db, Options{From: day, To: day.AddDate(0, 0, 1), Now: fixture.Seen.AddDate(0, 0, 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Summary.Benign != 1 || rep.Summary.Alerts != 5 {
+		t.Errorf("summary %+v", rep.Summary)
+	}
+	var md bytes.Buffer
+	Write(&md, rep, "md")
+	if !strings.Contains(md.String(), "hp-printer-setup-help.com (alert, 100, labeled benign by jane)") || !strings.Contains(md.String(), "the brand's reseller") {
+		t.Errorf("Markdown does not show the label:\n%.3000s", md.String())
+	}
+	// The day before the certificates' CT day is empty.
+	prev, err := Build(ctx, db, Options{From: day.AddDate(0, 0, -1), To: day, Now: fixture.Seen.AddDate(0, 0, 3)})
+	if err != nil || len(prev.Sections) != 0 {
+		t.Errorf("the day before: %d sections, %v", len(prev.Sections), err)
 	}
 }

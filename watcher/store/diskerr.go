@@ -23,7 +23,7 @@ const lowSpace = 1 << 20
 
 // explain turns SQLite's codes into what the user must know: which file, and that the disk is
 // full or the file corrupt. Other errors pass through unchanged.
-func (s *SQLite) explain(err error) error {
+func (s *SQL) explain(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -44,7 +44,7 @@ func (s *SQLite) explain(err error) error {
 	return err
 }
 
-func (s *SQLite) diskFull(err error) error {
+func (s *SQL) diskFull(err error) error {
 	free := "no space"
 	if n, ok := freeSpace(s.path); ok {
 		free = fmt.Sprintf("%d KiB", n>>10)

@@ -3,10 +3,14 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
+
+	"github.com/helpwatch/helpwatch/watcher"
 )
 
 // Liveness states of a reported or listed domain.
@@ -29,32 +33,44 @@ type Check struct {
 }
 
 // RecordCheck keeps one liveness check.
-func (s *SQLite) RecordCheck(ctx context.Context, c Check) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO domain_checks (name, checked_at, state, detail) VALUES (?,?,?,?)
-		ON CONFLICT DO UPDATE SET state = excluded.state, detail = excluded.detail`, c.Name, c.At.UnixMilli(), c.State, c.Detail)
+func (s *SQL) RecordCheck(ctx context.Context, c Check) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO domain_checks (name, checked_at, state, detail) VALUES ($1,$2,$3,$4)
+		ON CONFLICT (name, checked_at) DO UPDATE SET state = excluded.state, detail = excluded.detail`, c.Name, c.At.UnixMilli(), c.State, c.Detail)
 	return err
 }
 
-// SeenUp reports whether name was ever seen up: a live check, a site check that got an HTTP
+// SeenUp reports whether a case was ever seen up: a live check, a site check that got an HTTP
 // answer, or an address in its enrichment.
-func (s *SQLite) SeenUp(ctx context.Context, name string) (bool, error) {
-	var up bool
-	err := s.db.QueryRowContext(ctx, `SELECT
-		EXISTS(SELECT 1 FROM domain_checks WHERE name = ?1 AND state = 'live') OR
-		EXISTS(SELECT 1 FROM site_checks WHERE name = ?1 AND status > 0) OR
-		EXISTS(SELECT 1 FROM findings WHERE name = ?1 AND enrichment != '' AND (
-			json_array_length(enrichment, '$.dns.a') > 0 OR json_array_length(enrichment, '$.dns.aaaa') > 0 OR
-			json_array_length(enrichment, '$.dns.cname') > 0))`, name).Scan(&up)
+func (s *SQL) SeenUp(ctx context.Context, registrable string) (bool, error) {
+	var live, answered int
+	var enrichment string
+	err := s.read.QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM domain_checks WHERE name = $1 AND state = 'live'),
+		(SELECT COUNT(*) FROM site_checks sc JOIN cases c ON c.id = sc.case_id WHERE c.registrable = $1 AND sc.status > 0),
+		COALESCE((SELECT enrichment FROM cases WHERE registrable = $1), '')`, registrable).Scan(&live, &answered, &enrichment)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", s.path, err)
 	}
-	return up, nil
+	if live > 0 || answered > 0 {
+		return true, nil
+	}
+	if enrichment != "" {
+		var en watcher.Enrichment
+		if json.Unmarshal([]byte(enrichment), &en) == nil {
+			for _, d := range en.DNS {
+				if len(d.A)+len(d.AAAA)+len(d.CNAME) > 0 {
+					return true, nil
+				}
+			}
+		}
+	}
+	return false, nil
 }
 
 // LatestChecks returns the newest check of each name that has one, at or before at.
-func (s *SQLite) LatestChecks(ctx context.Context, at time.Time) (map[string]Check, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT c.name, c.checked_at, c.state, c.detail FROM domain_checks c
-		JOIN (SELECT name, MAX(checked_at) AS last FROM domain_checks WHERE checked_at <= ? GROUP BY name) l
+func (s *SQL) LatestChecks(ctx context.Context, at time.Time) (map[string]Check, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT c.name, c.checked_at, c.state, c.detail FROM domain_checks c
+		JOIN (SELECT name, MAX(checked_at) AS last FROM domain_checks WHERE checked_at <= $1 GROUP BY name) l
 		ON c.name = l.name AND c.checked_at = l.last`, at.UnixMilli())
 	if err != nil {
 		return nil, err
@@ -83,20 +99,18 @@ type ReportRun struct {
 }
 
 // RecordReportRun keeps what a report listed, so the next one can say what changed.
-func (s *SQLite) RecordReportRun(ctx context.Context, run *ReportRun) error {
+func (s *SQL) RecordReportRun(ctx context.Context, run *ReportRun) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `INSERT INTO report_runs (at, period_from, period_to, brand) VALUES (?,?,?,?)`,
-		run.At.UnixMilli(), run.From.UnixMilli(), run.To.UnixMilli(), strings.ToLower(run.Brand))
-	if err != nil {
+	if err := tx.QueryRowContext(ctx, `INSERT INTO report_runs (at, period_from, period_to, brand) VALUES ($1,$2,$3,$4) RETURNING id`,
+		run.At.UnixMilli(), run.From.UnixMilli(), run.To.UnixMilli(), strings.ToLower(run.Brand)).Scan(&run.ID); err != nil {
 		return err
 	}
-	run.ID, _ = res.LastInsertId()
 	for name, state := range run.States {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO report_items (run_id, name, state) VALUES (?,?,?)`, run.ID, name, state); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO report_items (run_id, name, state) VALUES ($1,$2,$3)`, run.ID, name, state); err != nil {
 			return err
 		}
 	}
@@ -105,10 +119,10 @@ func (s *SQLite) RecordReportRun(ctx context.Context, run *ReportRun) error {
 
 // PreviousReportRun returns the latest report run for the same brand filter whose period ended
 // before to; ok is false when there is none.
-func (s *SQLite) PreviousReportRun(ctx context.Context, to time.Time, brand string) (*ReportRun, bool, error) {
+func (s *SQL) PreviousReportRun(ctx context.Context, to time.Time, brand string) (*ReportRun, bool, error) {
 	run := &ReportRun{Brand: brand, States: map[string]string{}}
 	var at, from, until int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, at, period_from, period_to FROM report_runs WHERE brand = ? AND period_to < ?
+	err := s.db.QueryRowContext(ctx, `SELECT id, at, period_from, period_to FROM report_runs WHERE brand = $1 AND period_to < $2
 		ORDER BY period_to DESC, id DESC LIMIT 1`, strings.ToLower(brand), to.UnixMilli()).Scan(&run.ID, &at, &from, &until)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
@@ -117,7 +131,7 @@ func (s *SQLite) PreviousReportRun(ctx context.Context, to time.Time, brand stri
 		return nil, false, err
 	}
 	run.At, run.From, run.To = fromMillis(at), fromMillis(from), fromMillis(until)
-	rows, err := s.db.QueryContext(ctx, `SELECT name, state FROM report_items WHERE run_id = ?`, run.ID)
+	rows, err := s.db.QueryContext(ctx, `SELECT name, state FROM report_items WHERE run_id = $1`, run.ID)
 	if err != nil {
 		return nil, false, err
 	}
@@ -138,29 +152,33 @@ type DayCount struct {
 	Count int
 }
 
-// AlertsPerDay counts findings whose current verdict (revised when enriched) is alert, by the
-// UTC day they were first seen, for the days in [from, to).
-func (s *SQLite) AlertsPerDay(ctx context.Context, from, to time.Time, brand string) ([]DayCount, error) {
-	q := `SELECT strftime('%Y-%m-%d', first_seen / 1000, 'unixepoch') AS day, COUNT(*) FROM findings
-		WHERE first_seen >= ? AND first_seen < ? AND COALESCE(revised_verdict, verdict) = 'alert'`
+// AlertsPerDay counts the cases whose verdict is alert now, by the UTC day of their first
+// certificate in CT, for the days in [from, to).
+func (s *SQL) AlertsPerDay(ctx context.Context, from, to time.Time, brand string) ([]DayCount, error) {
+	q := `SELECT ct_seen FROM cases WHERE ct_seen >= $1 AND ct_seen < $2 AND verdict = 'alert'`
 	args := []any{from.UnixMilli(), to.UnixMilli()}
 	if brand != "" {
-		q += ` AND brand = ? COLLATE NOCASE`
-		args = append(args, brand)
+		q += ` AND brand_key = $3`
+		args = append(args, strings.ToLower(brand))
 	}
-	rows, err := s.db.QueryContext(ctx, q+` GROUP BY day ORDER BY day`, args...)
+	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []DayCount
+	by := map[string]int{}
 	for rows.Next() {
-		var d DayCount
-		if err := rows.Scan(&d.Day, &d.Count); err != nil {
+		var ms int64
+		if err := rows.Scan(&ms); err != nil {
 			return nil, err
 		}
-		out = append(out, d)
+		by[fromMillis(ms).Format(time.DateOnly)]++
 	}
+	var out []DayCount
+	for day, n := range by {
+		out = append(out, DayCount{Day: day, Count: n})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Day < out[j].Day })
 	return out, rows.Err()
 }
 
@@ -174,12 +192,13 @@ type AbuseReport struct {
 	PreparedAt time.Time
 	SentAt     time.Time // zero until sent
 	SMTPReply  string
-	Names      []string
+	Names      []string // the cases (registrable domains) it reports
 }
 
-// ReportedNames returns every name that is part of an abuse report, prepared or sent.
-func (s *SQLite) ReportedNames(ctx context.Context) (map[string]bool, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT name FROM abuse_report_domains`)
+// ReportedCases returns every case (registrable domain) that is part of an abuse report,
+// prepared or sent.
+func (s *SQL) ReportedCases(ctx context.Context) (map[string]bool, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT DISTINCT name FROM abuse_report_domains`)
 	if err != nil {
 		return nil, err
 	}
@@ -196,20 +215,18 @@ func (s *SQLite) ReportedNames(ctx context.Context) (map[string]bool, error) {
 }
 
 // RecordAbuseReport keeps a prepared report and the names it covers.
-func (s *SQLite) RecordAbuseReport(ctx context.Context, r *AbuseReport) error {
+func (s *SQL) RecordAbuseReport(ctx context.Context, r *AbuseReport) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `INSERT INTO abuse_reports (message_id, registrar, recipient, file, prepared_at) VALUES (?,?,?,?,?)`,
-		r.MessageID, r.Registrar, r.Recipient, r.File, r.PreparedAt.UnixMilli())
-	if err != nil {
+	if err := tx.QueryRowContext(ctx, `INSERT INTO abuse_reports (message_id, registrar, recipient, file, prepared_at) VALUES ($1,$2,$3,$4,$5) RETURNING id`,
+		r.MessageID, r.Registrar, r.Recipient, r.File, r.PreparedAt.UnixMilli()).Scan(&r.ID); err != nil {
 		return fmt.Errorf("%s: recording abuse report %s: %w", s.path, r.MessageID, err)
 	}
-	r.ID, _ = res.LastInsertId()
 	for _, n := range r.Names {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO abuse_report_domains (report_id, name) VALUES (?,?)`, r.ID, n); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO abuse_report_domains (report_id, name) VALUES ($1,$2)`, r.ID, n); err != nil {
 			return err
 		}
 	}
@@ -218,11 +235,11 @@ func (s *SQLite) RecordAbuseReport(ctx context.Context, r *AbuseReport) error {
 
 // AbuseReportByMessageID finds a prepared report; ok is false for a message this store never
 // prepared.
-func (s *SQLite) AbuseReportByMessageID(ctx context.Context, messageID string) (*AbuseReport, bool, error) {
+func (s *SQL) AbuseReportByMessageID(ctx context.Context, messageID string) (*AbuseReport, bool, error) {
 	r := &AbuseReport{MessageID: messageID}
 	var prepared int64
 	var sent sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT id, registrar, recipient, file, prepared_at, sent_at, smtp_reply FROM abuse_reports WHERE message_id = ?`,
+	err := s.db.QueryRowContext(ctx, `SELECT id, registrar, recipient, file, prepared_at, sent_at, smtp_reply FROM abuse_reports WHERE message_id = $1`,
 		messageID).Scan(&r.ID, &r.Registrar, &r.Recipient, &r.File, &prepared, &sent, &r.SMTPReply)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
@@ -238,8 +255,8 @@ func (s *SQLite) AbuseReportByMessageID(ctx context.Context, messageID string) (
 }
 
 // MarkAbuseReportSent records that the SMTP server accepted the message.
-func (s *SQLite) MarkAbuseReportSent(ctx context.Context, messageID string, at time.Time, reply string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE abuse_reports SET sent_at = ?, smtp_reply = ? WHERE message_id = ? AND sent_at IS NULL`,
+func (s *SQL) MarkAbuseReportSent(ctx context.Context, messageID string, at time.Time, reply string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE abuse_reports SET sent_at = $1, smtp_reply = $2 WHERE message_id = $3 AND sent_at IS NULL`,
 		at.UnixMilli(), reply, messageID)
 	if err != nil {
 		return err
@@ -250,9 +267,9 @@ func (s *SQLite) MarkAbuseReportSent(ctx context.Context, messageID string, at t
 	return nil
 }
 
-// ReportedDomain is a name in a sent abuse report, with its takedown if one was seen.
+// ReportedDomain is a case in a sent abuse report, with its takedown if one was seen.
 type ReportedDomain struct {
-	Name          string
+	Name          string // the case's registrable domain
 	ReportID      int64
 	Registrar     string
 	SentAt        time.Time
@@ -261,7 +278,7 @@ type ReportedDomain struct {
 }
 
 // ReportedDomains lists the names of sent reports; with open only those not yet taken down.
-func (s *SQLite) ReportedDomains(ctx context.Context, open bool) ([]ReportedDomain, error) {
+func (s *SQL) ReportedDomains(ctx context.Context, open bool) ([]ReportedDomain, error) {
 	q := `SELECT d.name, r.id, r.registrar, r.sent_at, d.taken_down_at, d.takedown_state FROM abuse_report_domains d
 		JOIN abuse_reports r ON r.id = d.report_id WHERE r.sent_at IS NOT NULL`
 	if open {
@@ -290,8 +307,8 @@ func (s *SQLite) ReportedDomains(ctx context.Context, open bool) ([]ReportedDoma
 }
 
 // RecordTakedown notes when a reported name was first seen dark or suspended.
-func (s *SQLite) RecordTakedown(ctx context.Context, reportID int64, name string, at time.Time, state string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE abuse_report_domains SET taken_down_at = ?, takedown_state = ?
-		WHERE report_id = ? AND name = ? AND taken_down_at IS NULL`, at.UnixMilli(), state, reportID, name)
+func (s *SQL) RecordTakedown(ctx context.Context, reportID int64, name string, at time.Time, state string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE abuse_report_domains SET taken_down_at = $1, takedown_state = $2
+		WHERE report_id = $3 AND name = $4 AND taken_down_at IS NULL`, at.UnixMilli(), state, reportID, name)
 	return err
 }

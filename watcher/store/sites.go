@@ -6,15 +6,14 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"sort"
 	"time"
 
 	"github.com/helpwatch/helpwatch/rules"
-	"github.com/helpwatch/helpwatch/watcher"
 )
 
-// SiteCheck is the evidence one site check keeps.
+// SiteCheck is the evidence one site check of one name keeps.
 type SiteCheck struct {
 	Name       string            `json:"name"`
 	At         time.Time         `json:"checked_at"`
@@ -39,51 +38,56 @@ type SiteCheck struct {
 // maxStoredBody bounds the compressed copy of a page kept as evidence.
 const maxStoredBody = 256 << 10
 
-// ClaimSiteChecks returns up to n findings due for a site check, with how many checks each
-// has had, and holds them for lease. With afterEnrichment, findings still waiting for
-// enrichment wait here too, so the revised score is built on both.
-func (s *SQLite) ClaimSiteChecks(ctx context.Context, n int, now time.Time, lease time.Duration, afterEnrichment bool) ([]watcher.Finding, []int, error) {
-	q := `SELECT name, attempts FROM site_queue WHERE due_at <= ?`
-	if afterEnrichment {
-		q += ` AND name NOT IN (SELECT name FROM enrich_queue)`
-	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY due_at LIMIT ?`, now.UnixMilli(), n)
-	if err != nil {
-		return nil, nil, err
-	}
-	var names []string
-	var attempts []int
-	for rows.Next() {
-		var name string
-		var a int
-		if err := rows.Scan(&name, &a); err != nil {
-			rows.Close()
-			return nil, nil, err
+func (s *SQL) SaveSiteChecks(ctx context.Context, job *Job, checks []SiteCheck, recheck time.Time) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		now := time.Now()
+		if err := s.completeJob(ctx, tx, job, now); err != nil {
+			return err
 		}
-		names, attempts = append(names, name), append(attempts, a)
-	}
-	rows.Close()
-	var out []watcher.Finding
-	var outAttempts []int
-	for i, name := range names {
-		if _, err := s.db.ExecContext(ctx, `UPDATE site_queue SET due_at = ?, attempts = attempts + 1 WHERE name = ?`, now.Add(lease).UnixMilli(), name); err != nil {
-			return nil, nil, err
+		results := make([]rules.SiteResult, 0, len(checks))
+		for i := range checks {
+			c := &checks[i]
+			if err := s.insertSiteCheck(ctx, tx, job.CaseID, c); err != nil {
+				return err
+			}
+			results = append(results, rules.SiteResult{Verdict: c.Verdict, Score: c.Score})
 		}
-		fs, err := s.Findings(ctx, Query{Name: name})
+		if best := rules.StrongestSite(results); best != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE cases SET site_verdict = $1 WHERE id = $2`, string(best.Verdict), job.CaseID); err != nil {
+				return err
+			}
+		}
+		if !recheck.IsZero() {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (kind, case_id, run, state, max_attempts, created_at, due_at)
+				VALUES ($1, $2, $3, 'queued', $4, $5, $6) ON CONFLICT DO NOTHING`,
+				KindSite, job.CaseID, job.Run+1, MaxSiteAttempts, now.UnixMilli(), recheck.UnixMilli()); err != nil {
+				return fmt.Errorf("%s: queueing the re-check of %s: %w", s.path, job.Registrable, err)
+			}
+		}
+		// This case's score, and that of every case sharing a number or chat account with it
+		// (their "known phone" fact may have changed).
+		ids := []int64{job.CaseID}
+		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT other.case_id FROM site_links me JOIN site_links other
+			ON other.kind = me.kind AND other.value = me.value AND other.case_id != me.case_id
+			WHERE me.case_id = $1 AND me.kind IN ('phone', 'chat')`, job.CaseID)
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
-		if len(fs) == 1 {
-			out, outAttempts = append(out, fs[0]), append(outAttempts, attempts[i]+1)
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
 		}
-	}
-	return out, outAttempts, nil
+		rows.Close()
+		return s.rescore(ctx, tx, ids)
+	})
 }
 
-// SaveSiteCheck keeps the evidence of a check, links its phone numbers to the name, stores the
-// revised score when given, and either takes the name off the queue (next zero) or sets when
-// it is checked again.
-func (s *SQLite) SaveSiteCheck(ctx context.Context, c *SiteCheck, revised *rules.Result, next time.Time) error {
+// insertSiteCheck keeps one check's evidence and links what it shows to the case.
+func (s *SQL) insertSiteCheck(ctx context.Context, tx *sql.Tx, caseID int64, c *SiteCheck) error {
 	reasons, _ := json.Marshal(c.Reasons)
 	indicators, _ := json.Marshal(c.Indicators)
 	phones, _ := json.Marshal(c.Phones)
@@ -97,21 +101,24 @@ func (s *SQLite) SaveSiteCheck(ctx context.Context, c *SiteCheck, revised *rules
 			gz = b.Bytes()
 		}
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO site_checks (name, checked_at, url, status, title, verdict, content_score, brand, reasons,
-		indicators, phones, sha256, tlsh, similar_to, error, body_gz) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-		c.Name, c.At.UnixMilli(), c.URL, c.Status, c.Title, string(c.Verdict), c.Score, c.Brand, string(reasons), string(indicators),
+	if _, err := tx.ExecContext(ctx, `INSERT INTO site_checks (case_id, name, checked_at, url, status, title, verdict, content_score, brand, reasons,
+		indicators, phones, sha256, tlsh, similar_to, error, body_gz) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+		caseID, c.Name, c.At.UnixMilli(), c.URL, c.Status, c.Title, string(c.Verdict), c.Score, c.Brand, string(reasons), string(indicators),
 		string(phones), c.SHA256, c.TLSH, c.SimilarTo, c.Error, gz); err != nil {
-		return err
+		return fmt.Errorf("%s: storing the site check of %s: %w", s.path, c.Name, err)
 	}
-	flagged := c.Verdict == rules.SiteClone || c.Verdict == rules.SiteHelpline
+	flagged := 0
+	if c.Verdict == rules.SiteClone || c.Verdict == rules.SiteHelpline {
+		flagged = 1
+	}
 	link := func(kind, value string, tollFree bool) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO site_links (kind, value, name, toll_free, flagged, first_seen) VALUES (?,?,?,?,?,?)
-			ON CONFLICT DO UPDATE SET flagged = MAX(flagged, excluded.flagged)`, kind, value, c.Name, tollFree, flagged, c.At.UnixMilli())
+		toll := 0
+		if tollFree {
+			toll = 1
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO site_links (kind, value, case_id, name, toll_free, flagged, first_seen) VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (kind, value, case_id, name) DO UPDATE SET flagged = CASE WHEN excluded.flagged > site_links.flagged THEN excluded.flagged ELSE site_links.flagged END`,
+			kind, value, caseID, c.Name, toll, flagged, c.At.UnixMilli())
 		return err
 	}
 	for _, p := range c.Phones {
@@ -129,32 +136,52 @@ func (s *SQLite) SaveSiteCheck(ctx context.Context, c *SiteCheck, revised *rules
 			return err
 		}
 	}
-	if c.SHA256 != "" && flagged {
+	if c.SHA256 != "" && flagged == 1 {
 		if err := link("page", c.SHA256, false); err != nil {
 			return err
 		}
 	}
-	if revised != nil {
-		rj, _ := json.Marshal(revised)
-		if _, err := tx.ExecContext(ctx, `UPDATE findings SET revised = ?, revised_score = ?, revised_verdict = ? WHERE name = ?`,
-			string(rj), revised.Score, string(revised.Verdict), c.Name); err != nil {
-			return err
-		}
-	}
-	if next.IsZero() {
-		_, err = tx.ExecContext(ctx, `DELETE FROM site_queue WHERE name = ?`, c.Name)
-	} else {
-		_, err = tx.ExecContext(ctx, `UPDATE site_queue SET due_at = ?, last_error = ? WHERE name = ?`, next.UnixMilli(), c.Error, c.Name)
-	}
-	if err != nil {
-		return err
-	}
-	return tx.Commit()
+	return nil
 }
 
-// LatestSiteChecks returns the newest check of every checked name.
-func (s *SQLite) LatestSiteChecks(ctx context.Context) (map[string]*SiteCheck, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT c.name, c.checked_at, c.url, c.status, c.title, c.verdict, c.content_score, c.brand,
+// latestSites returns the newest check of every checked name of the cases, by case.
+func (s *SQL) latestSites(ctx context.Context, q queryer, caseIDs []int64) (map[int64][]SiteCheck, error) {
+	if len(caseIDs) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(caseIDs))
+	for i, id := range caseIDs {
+		args[i] = id
+	}
+	rows, err := q.QueryContext(ctx, `SELECT c.case_id, c.name, c.checked_at, c.url, c.status, c.title, c.verdict, c.content_score, c.brand,
+		c.reasons, c.indicators, c.phones, c.sha256, c.tlsh, c.similar_to, c.error FROM site_checks c
+		JOIN (SELECT name, MAX(id) AS last FROM site_checks WHERE case_id IN (`+placeholders(1, len(args))+`) GROUP BY name) l ON c.id = l.last
+		ORDER BY c.case_id, c.name`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int64][]SiteCheck{}
+	for rows.Next() {
+		var c SiteCheck
+		var caseID, at int64
+		var verdict, reasons, indicators, phones string
+		if err := rows.Scan(&caseID, &c.Name, &at, &c.URL, &c.Status, &c.Title, &verdict, &c.Score, &c.Brand, &reasons, &indicators, &phones,
+			&c.SHA256, &c.TLSH, &c.SimilarTo, &c.Error); err != nil {
+			return nil, err
+		}
+		c.At, c.Verdict = fromMillis(at), rules.SiteVerdict(verdict)
+		json.Unmarshal([]byte(reasons), &c.Reasons)
+		json.Unmarshal([]byte(indicators), &c.Indicators)
+		json.Unmarshal([]byte(phones), &c.Phones)
+		out[caseID] = append(out[caseID], c)
+	}
+	return out, rows.Err()
+}
+
+// LatestSiteChecks returns the newest check of every checked name, by name.
+func (s *SQL) LatestSiteChecks(ctx context.Context) (map[string]*SiteCheck, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT c.name, c.checked_at, c.url, c.status, c.title, c.verdict, c.content_score, c.brand,
 		c.reasons, c.indicators, c.phones, c.sha256, c.tlsh, c.similar_to, c.error FROM site_checks c
 		JOIN (SELECT name, MAX(id) AS last FROM site_checks GROUP BY name) l ON c.id = l.last`)
 	if err != nil {
@@ -179,40 +206,29 @@ func (s *SQLite) LatestSiteChecks(ctx context.Context) (map[string]*SiteCheck, e
 	return out, rows.Err()
 }
 
-// FlaggedSitesSharing counts the other names whose clone or helpline site showed the same
-// phone number, chat account, kit or page (kind as in Campaign).
-func (s *SQLite) FlaggedSitesSharing(ctx context.Context, kind, value, except string) (int, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM site_links WHERE kind = ? AND value = ? AND name != ? AND flagged = 1`,
-		kind, value, except).Scan(&n)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	return n, err
-}
-
-// Campaign is a set of domains whose sites share a phone number, a chat account, a known kit
-// or an identical page.
+// Campaign is a set of cases whose sites share a phone number, a chat account, a known kit or
+// an identical page.
 type Campaign struct {
 	Kind     string   `json:"kind"` // phone, chat, kit, page
 	Value    string   `json:"value"`
 	TollFree bool     `json:"toll_free,omitempty"`
-	Domains  []string `json:"domains"`
+	Domains  []string `json:"domains"` // registrable domains
 	Flagged  int      `json:"flagged"`
 }
 
-// Campaigns lists what two or more checked sites share, largest groups first.
-func (s *SQLite) Campaigns(ctx context.Context) ([]Campaign, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT kind, value, name, toll_free, flagged FROM site_links ORDER BY kind, value, name`)
+// Campaigns lists what two or more checked cases share, largest groups first.
+func (s *SQL) Campaigns(ctx context.Context) ([]Campaign, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT l.kind, l.value, c.registrable, MAX(l.toll_free), MAX(l.flagged) FROM site_links l
+		JOIN cases c ON c.id = l.case_id GROUP BY l.kind, l.value, c.registrable ORDER BY l.kind, l.value, c.registrable`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	by := map[[2]string]*Campaign{}
 	for rows.Next() {
-		var kind, value, name string
-		var toll, flagged bool
-		if err := rows.Scan(&kind, &value, &name, &toll, &flagged); err != nil {
+		var kind, value, registrable string
+		var toll, flagged int
+		if err := rows.Scan(&kind, &value, &registrable, &toll, &flagged); err != nil {
 			return nil, err
 		}
 		key := [2]string{kind, value}
@@ -221,9 +237,9 @@ func (s *SQLite) Campaigns(ctx context.Context) ([]Campaign, error) {
 			c = &Campaign{Kind: kind, Value: value}
 			by[key] = c
 		}
-		c.TollFree = c.TollFree || toll
-		c.Domains = append(c.Domains, name)
-		if flagged {
+		c.TollFree = c.TollFree || toll == 1
+		c.Domains = append(c.Domains, registrable)
+		if flagged == 1 {
 			c.Flagged++
 		}
 	}

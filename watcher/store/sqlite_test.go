@@ -14,17 +14,26 @@ import (
 	"github.com/helpwatch/helpwatch/watcher"
 )
 
-func sighting(name, brand string, v rules.Verdict, score int, at time.Time, fp string) Sighting {
-	return Sighting{
-		Result: rules.Result{Domain: name, Registrable: name, Brand: brand, Score: score, Verdict: v, RulesVersion: "test-1",
-			Reasons: []rules.Reason{{Rule: "brand", Points: score, Detail: "contains " + brand}}},
-		At: at, CTSeen: at.Add(-time.Minute),
-		Cert: watcher.Certificate{LogURL: "log.test/", Index: 7, Issuer: "Let's Encrypt R3", Fingerprint: fp,
-			NotBefore: time.Unix(1700000000, 0).UTC()},
+func defaultRules(t testing.TB) *rules.RuleSet {
+	t.Helper()
+	rs, err := rules.Default()
+	if err != nil {
+		t.Fatal(err)
 	}
+	return rs
 }
 
-func openTemp(t *testing.T) (*SQLite, string) {
+// sighting is a name scored with the default rules, seen at at, with a certificate whose
+// fingerprint is fp (none when empty).
+func sighting(t testing.TB, name string, at time.Time, fp string) Sighting {
+	t.Helper()
+	r := defaultRules(t).NewScorer().Score(name)
+	cert := watcher.Certificate{LogURL: "https://log.test/", Index: -1, Issuer: "Let's Encrypt R3", Fingerprint: fp,
+		NotBefore: time.Unix(1700000000, 0).UTC()}
+	return Sighting{Result: r, At: at, CTSeen: at.Add(-time.Minute), Cert: cert}
+}
+
+func openTemp(t testing.TB) (*SQL, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "h.db")
 	s, err := OpenSQLite(context.Background(), path)
@@ -35,30 +44,47 @@ func openTemp(t *testing.T) (*SQLite, string) {
 	return s, path
 }
 
-func TestSaveDedupesAndCountsCertificatesOnce(t *testing.T) {
+func caseOf(t testing.TB, s *SQL, registrable string) *watcher.Case {
+	t.Helper()
+	c, ok, err := s.Case(context.Background(), registrable)
+	if err != nil || !ok {
+		t.Fatalf("case %s: %v %v", registrable, ok, err)
+	}
+	return c
+}
+
+// Spellings of one name are one name; names of one registrable domain are one case; the same
+// batch twice counts nothing twice; a certificate listing two names of a case counts once for
+// the case.
+func TestSaveMakesCasesFromCanonicalNames(t *testing.T) {
 	ctx := context.Background()
 	s, path := openTemp(t)
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 	batch := []Sighting{
-		sighting("hp-setup.com", "hp", rules.VerdictAlert, 80, t0, "AA"),
-		sighting("canon-help.net", "canon", rules.VerdictWatch, 40, t0, "BB"),
+		sighting(t, "hp-printer-setup-help.com", t0, "AA"),
+		sighting(t, "www.hp-printer-setup-help.com", t0, "AA"), // the same certificate lists both
+		sighting(t, "canon-printer-support.net", t0, "BB"),
 	}
 	created, err := s.Save(ctx, batch, Counts{Messages: 2, Names: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(created) != 2 || created[0].Domain != "hp-setup.com" || created[0].CertCount != 1 {
+	if len(created) != 2 || created[0].Registrable != "hp-printer-setup-help.com" || len(created[0].Names) != 2 || created[0].CertCount != 1 ||
+		created[0].Score.Verdict != rules.VerdictAlert || created[0].Score.RulesVersion == "" {
 		t.Fatalf("created %+v", created)
 	}
 	// The same batch again (a replay after a restart) creates and counts nothing.
 	if created, err = s.Save(ctx, batch, Counts{}); err != nil || len(created) != 0 {
 		t.Fatalf("resave created %d, err %v", len(created), err)
 	}
-	// A later, different certificate for a known name: last_seen and count move, the first
-	// score and certificate stay.
-	later := sighting("hp-setup.com", "hp", rules.VerdictWatch, 36, t0.Add(time.Hour), "CC")
-	if created, err = s.Save(ctx, []Sighting{later}, Counts{}); err != nil || len(created) != 0 {
-		t.Fatalf("later sighting created %d, err %v", len(created), err)
+	// Other spellings of known names: upper case, trailing dot, wildcard. Nothing new; the
+	// wildcard is kept as a flag; a new certificate counts.
+	later := t0.Add(time.Hour)
+	for _, spelling := range []string{"HP-PRINTER-SETUP-HELP.COM", "hp-printer-setup-help.com.", "*.hp-printer-setup-help.com"} {
+		created, err := s.Save(ctx, []Sighting{sighting(t, spelling, later, "CC")}, Counts{})
+		if err != nil || len(created) != 0 {
+			t.Fatalf("%s created %d, err %v", spelling, len(created), err)
+		}
 	}
 	s.Close()
 
@@ -67,15 +93,30 @@ func TestSaveDedupesAndCountsCertificatesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	got, err := s2.Findings(ctx, Query{Name: "hp-setup.com"})
-	if err != nil || len(got) != 1 {
-		t.Fatalf("findings %v %v", got, err)
+	c := caseOf(t, s2, "hp-printer-setup-help.com")
+	if len(c.Names) != 2 || c.CertCount != 2 || !c.FirstSeen.Equal(t0) || !c.LastSeen.Equal(later) || !c.CTSeen.Equal(t0.Add(-time.Minute)) ||
+		c.Cert.Fingerprint != "AA" || c.Brand != "HP" {
+		t.Errorf("stored case %+v", c)
 	}
-	f := got[0]
-	if f.CertCount != 2 || !f.FirstSeen.Equal(t0) || !f.LastSeen.Equal(t0.Add(time.Hour)) || f.Score != 80 ||
-		f.Verdict != rules.VerdictAlert || f.Cert.Fingerprint != "AA" || f.Reasons[0].Detail != "contains hp" ||
-		!f.Cert.NotBefore.Equal(time.Unix(1700000000, 0)) || f.RulesVersion != "test-1" || !f.CTSeen.Equal(t0.Add(-time.Minute)) {
-		t.Errorf("stored finding %+v", f)
+	var apex watcher.CaseName
+	for _, n := range c.Names {
+		if n.Name == "hp-printer-setup-help.com" {
+			apex = n
+		}
+	}
+	if !apex.Wildcard || apex.CertCount != 2 || !apex.LastSeen.Equal(later) || apex.Score.Domain != "hp-printer-setup-help.com" {
+		t.Errorf("apex name %+v", apex)
+	}
+	all, _ := s2.Cases(ctx, Query{})
+	if len(all) != 2 {
+		t.Errorf("%d cases, want 2", len(all))
+	}
+	// Each new case is queued once for enrichment and once for the site check.
+	if n, _ := s2.PendingJobs(ctx, []string{KindEnrich}); n != 2 {
+		t.Errorf("%d enrichment jobs, want 2", n)
+	}
+	if n, _ := s2.PendingJobs(ctx, []string{KindSite}); n != 2 {
+		t.Errorf("%d site jobs, want 2", n)
 	}
 	days, err := s2.DailyCounts(ctx)
 	if err != nil || len(days) != 1 || days[0].Messages != 2 || days[0].Names != 3 || days[0].Findings != 2 {
@@ -83,39 +124,46 @@ func TestSaveDedupesAndCountsCertificatesOnce(t *testing.T) {
 	}
 }
 
-func TestFindingsFilters(t *testing.T) {
+func TestCasesFilters(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTemp(t)
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	_, err := s.Save(ctx, []Sighting{
-		sighting("old-hp.com", "hp", rules.VerdictAlert, 90, now.Add(-48*time.Hour), "1"),
-		sighting("new-hp.com", "hp", rules.VerdictAlert, 90, now.Add(-time.Hour), "2"),
-		sighting("new-canon.com", "canon", rules.VerdictWatch, 40, now.Add(-time.Minute), "3"),
-	}, Counts{})
-	if err != nil {
+	if _, err := s.Save(ctx, []Sighting{
+		sighting(t, "hp-printer-support-old.com", now.Add(-48*time.Hour), "1"),
+		sighting(t, "hp-printer-support-new.com", now.Add(-time.Hour), "2"),
+		sighting(t, "canon-printer.com", now.Add(-time.Minute), "3"),
+	}, Counts{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddLabel(ctx, Label{Registrable: "hp-printer-support-old.com", Label: rules.LabelBenign, By: "jane", At: now}); err != nil {
 		t.Fatal(err)
 	}
 	names := func(q Query) string {
-		fs, err := s.Findings(ctx, q)
+		cs, err := s.Cases(ctx, q)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var out []string
-		for _, f := range fs {
-			out = append(out, f.Domain)
+		for _, c := range cs {
+			out = append(out, c.Registrable)
 		}
 		return strings.Join(out, " ")
 	}
+	canon := caseOf(t, s, "canon-printer.com").Score.Verdict
 	for _, tc := range []struct {
 		q    Query
 		want string
 	}{
-		{Query{}, "new-canon.com new-hp.com old-hp.com"},
-		{Query{Since: now.Add(-24 * time.Hour)}, "new-canon.com new-hp.com"},
-		{Query{Verdict: rules.VerdictAlert}, "new-hp.com old-hp.com"},
-		{Query{MinVerdict: rules.VerdictWatch, Brand: "HP"}, "new-hp.com old-hp.com"},
-		{Query{Brand: "canon"}, "new-canon.com"},
-		{Query{Limit: 1}, "new-canon.com"},
+		{Query{}, "canon-printer.com hp-printer-support-new.com hp-printer-support-old.com"},
+		{Query{Since: now.Add(-24 * time.Hour)}, "canon-printer.com hp-printer-support-new.com"},
+		{Query{Since: now.Add(-24 * time.Hour), Until: now.Add(-30 * time.Minute)}, "hp-printer-support-new.com"},
+		{Query{Verdict: rules.VerdictAlert, Brand: "HP"}, "hp-printer-support-new.com hp-printer-support-old.com"},
+		{Query{Brand: "canon"}, "canon-printer.com"},
+		{Query{Verdict: canon, Brand: "Canon"}, "canon-printer.com"},
+		{Query{Label: "benign"}, "hp-printer-support-old.com"},
+		{Query{Label: "none", Brand: "hp"}, "hp-printer-support-new.com"},
+		{Query{Limit: 1}, "canon-printer.com"},
+		{Query{Registrable: "hp-printer-support-new.com"}, "hp-printer-support-new.com"},
 	} {
 		if got := names(tc.q); got != tc.want {
 			t.Errorf("%+v: got %q, want %q", tc.q, got, tc.want)
@@ -140,26 +188,40 @@ func TestOpenRejectsNewerSchemaAndNonDatabases(t *testing.T) {
 	}
 }
 
+// claimOne claims the single due job of kind (failing the test otherwise).
+func claimOne(t testing.TB, s *SQL, kind string) *Job {
+	t.Helper()
+	jobs, err := s.ClaimJobs(context.Background(), "test-worker", []string{kind}, 1, time.Now(), time.Minute, false)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("claim %s: %v %v", kind, jobs, err)
+	}
+	return &jobs[0]
+}
+
 func TestSeenUp(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTemp(t)
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-	if _, err := s.Save(ctx, []Sighting{sighting("a.test", "hp", rules.VerdictAlert, 80, t0, "A"), sighting("b.test", "hp", rules.VerdictAlert, 80, t0, "B"),
-		sighting("c.test", "hp", rules.VerdictAlert, 80, t0, "C"), sighting("d.test", "hp", rules.VerdictAlert, 80, t0, "D")}, Counts{}); err != nil {
-		t.Fatal(err)
+	for _, n := range []string{"hp-a.com", "hp-b.com", "hp-c.com", "hp-d.com"} {
+		if _, err := s.Save(ctx, []Sighting{sighting(t, n, t0, n)}, Counts{}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	r := rules.Result{Domain: "a.test"}
 	// a: enriched with an address. b: enriched, no address. c: a live check. d: nothing.
-	if err := s.SaveEnrichment(ctx, &watcher.Enrichment{Name: "a.test", At: t0, DNS: watcher.DNSFacts{State: watcher.Found, A: []string{"192.0.2.1"}}}, &r); err != nil {
+	for _, name := range []string{"hp-a.com", "hp-b.com"} {
+		job := claimOne(t, s, KindEnrich)
+		dns := watcher.DNSFacts{Name: job.Registrable, State: watcher.NotFound}
+		if job.Registrable == "hp-a.com" {
+			dns = watcher.DNSFacts{Name: job.Registrable, State: watcher.Found, A: []string{"192.0.2.1"}}
+		}
+		if err := s.SaveEnrichment(ctx, job, &watcher.Enrichment{Registrable: job.Registrable, At: t0, DNS: []watcher.DNSFacts{dns}}); err != nil {
+			t.Fatal(name, err)
+		}
+	}
+	if err := s.RecordCheck(ctx, Check{Name: "hp-c.com", At: t0, State: StateLive}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SaveEnrichment(ctx, &watcher.Enrichment{Name: "b.test", At: t0, DNS: watcher.DNSFacts{State: watcher.NotFound}}, &r); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.RecordCheck(ctx, Check{Name: "c.test", At: t0, State: StateLive}); err != nil {
-		t.Fatal(err)
-	}
-	for name, want := range map[string]bool{"a.test": true, "b.test": false, "c.test": true, "d.test": false, "unknown.test": false} {
+	for name, want := range map[string]bool{"hp-a.com": true, "hp-b.com": false, "hp-c.com": true, "hp-d.com": false, "unknown.test": false} {
 		if got, err := s.SeenUp(ctx, name); err != nil || got != want {
 			t.Errorf("SeenUp(%s) = %v, %v; want %v", name, got, err, want)
 		}
@@ -180,14 +242,14 @@ func TestDiskFullIsSaidAsSuch(t *testing.T) {
 	}
 	var batch []Sighting
 	for i := 0; i < 2000; i++ {
-		batch = append(batch, sighting(fmt.Sprintf("hp-setup-%d.com", i), "hp", rules.VerdictAlert, 80, time.Now(), fmt.Sprint(i)))
+		batch = append(batch, sighting(t, fmt.Sprintf("hp-setup-%d.com", i), time.Now(), fmt.Sprint(i)))
 	}
 	_, err := s.Save(ctx, batch, Counts{})
 	if !errors.Is(err, ErrDiskFull) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "safe") {
 		t.Fatalf("full: %v", err)
 	}
-	if fs, _ := s.Findings(ctx, Query{}); len(fs) != 0 {
-		t.Errorf("%d findings stored from a failed batch", len(fs))
+	if cs, _ := s.Cases(ctx, Query{}); len(cs) != 0 {
+		t.Errorf("%d cases stored from a failed batch", len(cs))
 	}
 }
 
@@ -197,7 +259,7 @@ func TestQuickCheckFindsCorruption(t *testing.T) {
 	s, path := openTemp(t)
 	var batch []Sighting
 	for i := 0; i < 3000; i++ {
-		batch = append(batch, sighting(fmt.Sprintf("hp-setup-%d.com", i), "hp", rules.VerdictAlert, 80, time.Now(), fmt.Sprint(i)))
+		batch = append(batch, sighting(t, fmt.Sprintf("hp-setup-%d.com", i), time.Now(), fmt.Sprint(i)))
 	}
 	if _, err := s.Save(ctx, batch, Counts{}); err != nil {
 		t.Fatal(err)
@@ -235,5 +297,35 @@ func corrupt(t *testing.T, path string) {
 	}
 	if _, err := f.WriteAt(garbage, 4*4096); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Reads go through their own pool: a long write transaction does not hold a listing up.
+func TestReadsDoNotWaitForTheWriter(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	if _, err := s.Save(ctx, []Sighting{sighting(t, "hp-printer-help.com", time.Now(), "A")}, Counts{}); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s.db.BeginTx(ctx, nil) // holds the only writer connection (BEGIN IMMEDIATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `UPDATE cases SET last_seen = last_seen + 1`); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		cs, err := s.Cases(rctx, Query{})
+		if err == nil && len(cs) != 1 {
+			err = fmt.Errorf("%d cases", len(cs))
+		}
+		done <- err
+	}()
+	if err := <-done; err != nil {
+		t.Fatalf("a read during a write transaction: %v", err)
 	}
 }

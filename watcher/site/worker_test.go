@@ -14,10 +14,11 @@ import (
 
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher"
+	"github.com/helpwatch/helpwatch/watcher/queue"
 	"github.com/helpwatch/helpwatch/watcher/store"
 )
 
-func TestQueueStoresEvidenceAndLinksCampaigns(t *testing.T) {
+func TestWorkerStoresEvidenceLinksCampaignsAndRechecks(t *testing.T) {
 	clone := fixture(t, "clone.html")
 	sameKitOtherName := []byte(strings.ReplaceAll(string(clone), "123.hp.com", "hp-setup.example"))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -60,7 +61,9 @@ func TestQueueStoresEvidenceAndLinksCampaigns(t *testing.T) {
 	if _, err := db.Save(context.Background(), batch, store.Counts{}); err != nil {
 		t.Fatal(err)
 	}
-	q := &Queue{Store: db, Rules: rs, Fetcher: fetcher, Workers: 1, Drain: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	w := &Worker{Store: db, Rules: rs, Fetcher: fetcher}
+	q := &queue.Runner{Store: db, Drain: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Kinds: []queue.Kind{{Name: store.KindSite, Handle: w.Handle, Workers: 1}}}
 	if err := q.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -87,18 +90,21 @@ func TestQueueStoresEvidenceAndLinksCampaigns(t *testing.T) {
 	if len(cs) != 2 || got["phone +18882157421"] != 2 || got["chat tawk.to/000000000000000000000000"] != 2 {
 		t.Errorf("campaigns %+v", cs)
 	}
-	// The revised score carries the site's reasons; the second kit also the known number.
-	fs, _ := db.Findings(context.Background(), store.Query{Name: "hp-setup-assist.net"})
-	var rulesSeen []string
-	for _, r := range fs[0].Revised.Reasons {
-		rulesSeen = append(rulesSeen, r.Rule)
+	// The case's score carries the site's reasons; both kits also the known number, whichever
+	// was checked first (each case is rescored when the other's check links the number).
+	for _, name := range []string{"hp-setup-assist.net", "hp-printer-setup-help.com"} {
+		c, _, _ := db.Case(context.Background(), name)
+		var rulesSeen []string
+		for _, r := range c.Score.Reasons {
+			rulesSeen = append(rulesSeen, r.Rule)
+		}
+		if !strings.Contains(strings.Join(rulesSeen, " "), "site:clone") || !strings.Contains(strings.Join(rulesSeen, " "), "site:known-phone") {
+			t.Errorf("%s: reasons %v", name, rulesSeen)
+		}
 	}
-	if !strings.Contains(strings.Join(rulesSeen, " "), "site:clone") {
-		t.Errorf("revised reasons %v", rulesSeen)
-	}
-	// The site that was down is due again in an hour; the others are done.
-	again, attempts, _ := db.ClaimSiteChecks(context.Background(), 10, time.Now().Add(61*time.Minute), time.Minute, false)
-	if len(again) != 1 || again[0].Domain != "epson-down.com" || attempts[0] != 2 {
-		t.Errorf("re-check queue: %v %v", again, attempts)
+	// The site that was down is due again in an hour (its first re-check); the others are done.
+	again, _ := db.ClaimJobs(context.Background(), "w", []string{store.KindSite}, 10, time.Now().Add(61*time.Minute), time.Minute, false)
+	if len(again) != 1 || again[0].Registrable != "epson-down.com" || again[0].Run != 1 {
+		t.Errorf("re-check queue: %+v", again)
 	}
 }

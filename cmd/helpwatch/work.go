@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/helpwatch/helpwatch/rules"
+	"github.com/helpwatch/helpwatch/watcher"
+	"github.com/helpwatch/helpwatch/watcher/enrich"
+	"github.com/helpwatch/helpwatch/watcher/output"
+	"github.com/helpwatch/helpwatch/watcher/queue"
+	"github.com/helpwatch/helpwatch/watcher/site"
+	"github.com/helpwatch/helpwatch/watcher/store"
+)
+
+const workUsage = `usage: helpwatch work [--kinds enrich,site] [--drain] [--db PATH] [lookup and site flags]
+
+Works the database's job queue: the enrichment of each case (DNS, RDAP, WHOIS) and the site
+check of its names, with re-checks at 1 h, 6 h, 24 h and 3 days while nothing is up. This is what
+'helpwatch watch' does in the background; run it after a replay, or on more machines beside one
+watch (a team's shared database). Jobs held by a process that exited on this machine are taken
+over at once; those of a process on another machine when its lease ends. Every case's score is
+recomputed from its facts as each job stores them.
+
+--drain exits once nothing this process can do is due (re-checks scheduled for later stay
+queued); without it, the workers wait for new jobs until Ctrl-C, which gives the jobs in flight
+back to the queue at once.`
+
+// workerFlags configure the job runner; watch and work share them.
+type workerFlags struct {
+	enrichWorkers, siteWorkers *int
+	refs                       *string
+	render                     *bool
+	renderUser                 *string
+	userAgent                  *string
+}
+
+func addWorkerFlags(fs interface {
+	Int(string, int, string) *int
+	String(string, string, string) *string
+	Bool(string, bool, string) *bool
+}) *workerFlags {
+	return &workerFlags{
+		enrichWorkers: fs.Int("enrich-workers", 16, "concurrent enrichments (each RDAP and WHOIS server is still paced by --lookup-rate)"),
+		siteWorkers:   fs.Int("site-workers", 8, "concurrent site checks"),
+		refs:          fs.String("refs", "", "fingerprint library for the site check (see 'helpwatch refs')"),
+		render:        fs.Bool("render", false, "site check: render script-built pages in headless Chromium (sandboxed)"),
+		renderUser:    fs.String("render-user", "nobody", "site check: the unprivileged user Chromium runs as when helpwatch runs as root"),
+		userAgent:     fs.String("user-agent", site.DefaultUserAgent, "User-Agent of site fetches"),
+	}
+}
+
+// runnerSetup is everything a job runner needs, built from the flags.
+type runnerSetup struct {
+	db       *store.SQL
+	rules    *rules.RuleSet
+	kinds    []string
+	enricher *enrich.Enricher
+	fetcher  *site.Fetcher
+	renderer *site.Renderer
+	library  *site.Library
+	drain    bool
+	// after makes a case's site check wait for its enrichment (which may be done by another
+	// process of a team deployment).
+	after bool
+	log   *slog.Logger
+	// onEnriched and onChecked report progress (called concurrently).
+	onEnriched func(c *watcher.Case, en *watcher.Enrichment)
+	onChecked  func(c *watcher.Case, checks []store.SiteCheck)
+}
+
+func (wf *workerFlags) runner(s runnerSetup) *queue.Runner {
+	r := &queue.Runner{Store: s.db, Drain: s.drain, Log: s.log, After: s.after}
+	for _, k := range s.kinds {
+		switch k {
+		case store.KindEnrich:
+			w := &enrich.Worker{Store: s.db, Enricher: s.enricher, Enriched: s.onEnriched}
+			r.Kinds = append(r.Kinds, queue.Kind{Name: k, Handle: w.Handle, Workers: *wf.enrichWorkers, Timeout: 10 * time.Minute,
+				Backoff: 15 * time.Minute})
+		case store.KindSite:
+			w := &site.Worker{Store: s.db, Rules: s.rules, Fetcher: s.fetcher, Renderer: s.renderer, Library: s.library, Checked: s.onChecked}
+			r.Kinds = append(r.Kinds, queue.Kind{Name: k, Handle: w.Handle, Workers: *wf.siteWorkers, Timeout: 3 * time.Minute,
+				Backoff: 10 * time.Minute})
+		}
+	}
+	return r
+}
+
+// parseKinds reads --kinds.
+func parseKinds(v string) ([]string, error) {
+	var out []string
+	for _, k := range strings.Split(v, ",") {
+		k = strings.TrimSpace(k)
+		switch k {
+		case "":
+		case store.KindEnrich, store.KindSite:
+			if !slices.Contains(out, k) {
+				out = append(out, k)
+			}
+		default:
+			return nil, usageError("--kinds %q: the job kinds are enrich and site", k)
+		}
+	}
+	if len(out) == 0 {
+		return nil, usageError("--kinds is empty: give enrich, site or both")
+	}
+	return out, nil
+}
+
+func runWork(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("work", workUsage, stderr)
+	loadRules := addRulesFlag(fs)
+	ef := addEnrichFlags(fs)
+	wf := addWorkerFlags(fs)
+	dbPath := fs.String("db", store.DefaultPath, "findings database")
+	kindsFlag := fs.String("kinds", "enrich,site", "job kinds this process works: enrich, site or both")
+	drain := fs.Bool("drain", false, "exit once nothing this process can do is due")
+	waitEnrich := fs.Bool("wait-enrichment", true, "a case's site check waits until its enrichment is done (by this process or another)")
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usageError("unexpected argument %q", rest[0])
+	}
+	kinds, err := parseKinds(*kindsFlag)
+	if err != nil {
+		return err
+	}
+	return work(workRun{kinds: kinds, drain: *drain, after: *waitEnrich, dbPath: *dbPath, loadRules: loadRules, ef: ef, wf: wf}, stdout, stderr)
+}
+
+// workRun is one run of the job runner from the command line.
+type workRun struct {
+	kinds     []string
+	drain     bool
+	after     bool
+	dbPath    string
+	loadRules func() (*rules.RuleSet, error)
+	ef        *enrichFlags
+	wf        *workerFlags
+	// lines prints one line per stored result on stdout (site check --queue, enrich --queue).
+	lines bool
+}
+
+func work(w workRun, stdout, stderr io.Writer) error {
+	rs, err := w.loadRules()
+	if err != nil {
+		return err
+	}
+	db, err := openExistingDB(w.dbPath, rs)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	log := newLogger(stderr)
+	ctx, stop := watchContext()
+	defer stop()
+	if err := db.QuickCheck(ctx); err != nil {
+		return err
+	}
+	setup, err := w.setup(db, rs, log)
+	if err != nil {
+		return err
+	}
+	mu := &lockedWriter{w: stdout}
+	if w.lines {
+		setup.onEnriched = func(c *watcher.Case, en *watcher.Enrichment) {
+			mu.printf("enriched\t%s\t%s\t%s\n", output.Printable(c.Registrable), en.Registration.State, output.Printable(en.Registration.Registrar))
+		}
+		setup.onChecked = func(c *watcher.Case, checks []store.SiteCheck) {
+			for _, sc := range checks {
+				mu.printf("%s\t%s\t%d\t%s\n", sc.Verdict, output.Printable(sc.Name), sc.Score, output.Printable(sc.Error))
+			}
+		}
+	}
+	if n, err := db.Rescore(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		log.Info("rescored cases with this rule file", "cases", n, "rules", rs.Version)
+	}
+	runner := w.wf.runner(setup)
+	start := time.Now()
+	log.Info("working the job queue", "db", db.Path(), "kinds", strings.Join(w.kinds, ","), "drain", w.drain)
+	err = runner.Run(ctx)
+	summary := []any{"elapsed", time.Since(start).Round(time.Millisecond)}
+	for _, k := range w.kinds {
+		c := runner.Counters(k)
+		summary = append(summary, k+"_done", c.Done.Load(), k+"_retried", c.Retried.Load(), k+"_failed", c.Failed.Load())
+	}
+	if pending, perr := db.PendingJobs(context.Background(), w.kinds); perr == nil {
+		summary = append(summary, "still_queued", pending)
+	}
+	log.Info("work done", summary...)
+	return err
+}
+
+// setup builds the enricher, fetcher, renderer and library the runner's kinds need.
+func (w workRun) setup(db *store.SQL, rs *rules.RuleSet, log *slog.Logger) (runnerSetup, error) {
+	s := runnerSetup{db: db, rules: rs, kinds: w.kinds, drain: w.drain, after: w.after, log: log}
+	guard, err := w.ef.guard.build()
+	if err != nil {
+		return s, err
+	}
+	if slices.Contains(w.kinds, store.KindEnrich) {
+		if s.enricher, err = w.ef.build(rs, db, guard, log.Info); err != nil {
+			return s, err
+		}
+	}
+	if slices.Contains(w.kinds, store.KindSite) {
+		if s.library, err = loadLibrary(*w.wf.refs); err != nil {
+			return s, err
+		}
+		s.fetcher = newSiteFetcher(guard)
+		s.fetcher.UserAgent = *w.wf.userAgent
+		if *w.wf.render {
+			s.renderer = &site.Renderer{User: *w.wf.renderUser}
+			if !s.renderer.Available() {
+				return s, site.ErrNoBrowser
+			}
+		}
+	}
+	return s, nil
+}
+
+// lockedWriter serializes the lines workers print concurrently.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) printf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, format, args...)
+}

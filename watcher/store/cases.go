@@ -1,0 +1,825 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/helpwatch/helpwatch/rules"
+	"github.com/helpwatch/helpwatch/watcher"
+)
+
+// Job attempts and the site check's wait for enrichment, per kind.
+const (
+	MaxEnrichAttempts = 6
+	MaxSiteAttempts   = 4
+)
+
+// queryer is what both a transaction and a pool can run.
+type queryer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (s *SQL) Save(ctx context.Context, batch []Sighting, counts Counts) ([]watcher.Case, error) {
+	var created []watcher.Case
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		created, err = s.save(ctx, tx, batch, counts)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return created, nil
+}
+
+// caseTouch is what a batch changes on a case, applied once per case at the end.
+type caseTouch struct {
+	lastSeen int64
+	ctSeen   int64 // the earliest CT time among its new names
+	newNames bool
+	created  bool
+	order    int
+	// For a case created by this batch: its names as they came, to score it and to return
+	// it without reading it back.
+	names []watcher.CaseName
+	certs int
+}
+
+func (s *SQL) save(ctx context.Context, tx *sql.Tx, batch []Sighting, counts Counts) ([]watcher.Case, error) {
+	rs, err := s.Rules()
+	if err != nil {
+		return nil, err
+	}
+	insertCase, err := tx.PrepareContext(ctx, `INSERT INTO cases (registrable, brand, brand_key, score, verdict, result, rules_version, first_result,
+		ct_seen, first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $8, $9, $9) ON CONFLICT (registrable) DO NOTHING RETURNING id`)
+	if err != nil {
+		return nil, err
+	}
+	defer insertCase.Close()
+	insertName, err := tx.PrepareContext(ctx, `INSERT INTO names (case_id, name, wildcard, unicode, result, ct_seen, first_seen, last_seen,
+		log_name, log_url, cert_index, cert_link, issuer, not_before, not_after, fingerprint)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (name) DO NOTHING RETURNING id`)
+	if err != nil {
+		return nil, err
+	}
+	defer insertName.Close()
+	touchName, err := tx.PrepareContext(ctx, `UPDATE names SET last_seen = CASE WHEN last_seen < $1 THEN $1 ELSE last_seen END,
+		wildcard = CASE WHEN $2 = 1 THEN 1 ELSE wildcard END WHERE name = $3 RETURNING id, case_id`)
+	if err != nil {
+		return nil, err
+	}
+	defer touchName.Close()
+	addNameCert, err := tx.PrepareContext(ctx, `INSERT INTO name_certificates (name_id, cert_key, seen) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`)
+	if err != nil {
+		return nil, err
+	}
+	defer addNameCert.Close()
+	addCaseCert, err := tx.PrepareContext(ctx, `INSERT INTO case_certificates (case_id, cert_key, seen) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`)
+	if err != nil {
+		return nil, err
+	}
+	defer addCaseCert.Close()
+	setFirstName, err := tx.PrepareContext(ctx, `UPDATE cases SET first_name_id = $1 WHERE id = $2`)
+	if err != nil {
+		return nil, err
+	}
+	defer setFirstName.Close()
+	touchCase, err := tx.PrepareContext(ctx, `UPDATE cases SET last_seen = CASE WHEN last_seen < $1 THEN $1 ELSE last_seen END,
+		ct_seen = CASE WHEN $2 < ct_seen THEN $2 ELSE ct_seen END, cert_count = cert_count + $3 WHERE id = $4`)
+	if err != nil {
+		return nil, err
+	}
+	defer touchCase.Close()
+	countNameCerts, err := tx.PrepareContext(ctx, `UPDATE names SET cert_count = cert_count + $1 WHERE id = $2`)
+	if err != nil {
+		return nil, err
+	}
+	defer countNameCerts.Close()
+	enqueue, err := tx.PrepareContext(ctx, `INSERT INTO jobs (kind, case_id, after_kind, state, max_attempts, created_at, due_at)
+		VALUES ($1, $2, $3, 'queued', $4, $5, $5) ON CONFLICT DO NOTHING`)
+	if err != nil {
+		return nil, err
+	}
+	defer enqueue.Close()
+
+	caseIDs := map[string]int64{}
+	touched := map[int64]*caseTouch{}
+	certsPerName := map[int64]int{}
+	certsPerCase := map[int64]int{}
+	for i := range batch {
+		sg := &batch[i]
+		r := &sg.Result
+		name, wildcard := rules.Canonical(r.Domain)
+		registrable := r.Registrable
+		if registrable == "" {
+			registrable = name
+		}
+		at := millis(sg.At)
+		ct := millis(sg.CTSeen)
+		if ct == 0 {
+			ct = at
+		}
+		wild := 0
+		if wildcard {
+			wild = 1
+		}
+		c := &sg.Cert
+		// Most sightings are of known names: one update says so, and gives the case.
+		var nameID, caseID int64
+		err := touchName.QueryRowContext(ctx, at, wild, name).Scan(&nameID, &caseID)
+		switch {
+		case err == nil:
+			t := touched[caseID]
+			if t == nil {
+				t = &caseTouch{ctSeen: ct, order: i}
+				touched[caseID] = t
+			}
+			t.lastSeen = max(t.lastSeen, at)
+			if t.created {
+				for j := range t.names {
+					if t.names[j].Name == name {
+						t.names[j].LastSeen = sg.At.UTC()
+						t.names[j].Wildcard = t.names[j].Wildcard || wildcard
+					}
+				}
+			}
+		case errors.Is(err, sql.ErrNoRows):
+			// A new name: its case is known from this batch, created now, or already stored. A
+			// new case's score is its one name's (ScoreCase of a case with no other fact); it is
+			// settled below when the batch gives it more names.
+			result, err := json.Marshal(r)
+			if err != nil {
+				return nil, err
+			}
+			var known bool
+			caseID, known = caseIDs[registrable]
+			isNewCase := false
+			if !known {
+				score := *r
+				score.Domain, score.Registrable = name, registrable
+				if score.RulesVersion != rs.Version {
+					score = rs.ScoreCase(&rules.CaseFacts{Registrable: registrable, Names: []string{name}})
+				}
+				scoreJSON := string(result)
+				if score.RulesVersion != r.RulesVersion || score.Registrable != r.Registrable || score.Domain != r.Domain {
+					data, _ := json.Marshal(&score)
+					scoreJSON = string(data)
+				}
+				err := insertCase.QueryRowContext(ctx, registrable, score.Brand, strings.ToLower(score.Brand), score.Score, string(score.Verdict),
+					scoreJSON, score.RulesVersion, ct, at).Scan(&caseID)
+				switch {
+				case err == nil:
+					isNewCase = true
+				case errors.Is(err, sql.ErrNoRows):
+					if err := tx.QueryRowContext(ctx, `SELECT id FROM cases WHERE registrable = $1`, registrable).Scan(&caseID); err != nil {
+						return nil, fmt.Errorf("%s: finding case %s: %w", s.path, registrable, err)
+					}
+				default:
+					return nil, fmt.Errorf("%s: storing case %s: %w", s.path, registrable, err)
+				}
+				caseIDs[registrable] = caseID
+			}
+			t := touched[caseID]
+			if t == nil {
+				t = &caseTouch{ctSeen: ct, order: i}
+				touched[caseID] = t
+			}
+			t.created = t.created || isNewCase
+			t.lastSeen = max(t.lastSeen, at)
+			if err := insertName.QueryRowContext(ctx, caseID, name, wild, r.Unicode, string(result), ct, at, c.LogName, c.LogURL, c.Index, c.Link,
+				c.Issuer, unixOrZero(c.NotBefore), unixOrZero(c.NotAfter), c.Fingerprint).Scan(&nameID); err != nil {
+				return nil, fmt.Errorf("%s: storing %s: %w", s.path, name, err)
+			}
+			t.newNames = true
+			t.ctSeen = min(t.ctSeen, ct)
+			if t.created {
+				t.names = append(t.names, watcher.CaseName{Name: name, Wildcard: wildcard, Unicode: r.Unicode, Score: *r,
+					CTSeen: fromMillis(ct), FirstSeen: sg.At.UTC(), LastSeen: sg.At.UTC(), Cert: *c})
+			}
+			if isNewCase {
+				if _, err := setFirstName.ExecContext(ctx, nameID, caseID); err != nil {
+					return nil, err
+				}
+			}
+		default:
+			return nil, fmt.Errorf("%s: storing %s: %w", s.path, name, err)
+		}
+		// The certificate counts once per name and once per case.
+		if key := certKey(c); key != "" {
+			if res, err := addNameCert.ExecContext(ctx, nameID, key, at); err != nil {
+				return nil, fmt.Errorf("%s: storing the certificate of %s: %w", s.path, name, err)
+			} else if n, _ := res.RowsAffected(); n == 1 {
+				certsPerName[nameID]++
+				if t := touched[caseID]; t.created {
+					for j := range t.names {
+						if t.names[j].Name == name {
+							t.names[j].CertCount++
+						}
+					}
+				}
+			}
+			if res, err := addCaseCert.ExecContext(ctx, caseID, key, at); err != nil {
+				return nil, err
+			} else if n, _ := res.RowsAffected(); n == 1 {
+				certsPerCase[caseID]++
+			}
+		}
+	}
+	for id, n := range certsPerName {
+		if _, err := countNameCerts.ExecContext(ctx, n, id); err != nil {
+			return nil, err
+		}
+	}
+	ids := make([]int64, 0, len(touched))
+	for id := range touched {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return touched[ids[i]].order < touched[ids[j]].order })
+	// Labels given before their case existed (rare): those new cases are rescored from the store.
+	labeled, err := s.labeledAmong(ctx, tx, touched, caseIDs)
+	if err != nil {
+		return nil, err
+	}
+	var dirty []int64
+	now := time.Now()
+	created := make([]watcher.Case, 0, 4)
+	for _, id := range ids {
+		t := touched[id]
+		if _, err := touchCase.ExecContext(ctx, t.lastSeen, t.ctSeen, certsPerCase[id], id); err != nil {
+			return nil, err
+		}
+		if t.newNames {
+			for _, j := range pendingOnNewName {
+				if _, err := enqueue.ExecContext(ctx, j.kind, id, j.after, j.max, now.UnixMilli()); err != nil {
+					return nil, fmt.Errorf("%s: queueing %s of case %d: %w", s.path, j.kind, id, err)
+				}
+			}
+		}
+		switch {
+		case t.created && labeled[id]:
+			if err := s.applyLatestLabel(ctx, tx, id); err != nil {
+				return nil, err
+			}
+			dirty = append(dirty, id)
+		case t.created && len(t.names) > 1:
+			// Several names, still no other fact: scored here, from the names alone.
+			if err := s.scoreNewCase(ctx, tx, rs, id, t); err != nil {
+				return nil, err
+			}
+		case !t.created && t.newNames:
+			dirty = append(dirty, id)
+		}
+		if t.created && !labeled[id] {
+			created = append(created, newCase(rs, t, certsPerCase[id], reverse(caseIDs, id)))
+		}
+	}
+	if err := s.rescore(ctx, tx, dirty); err != nil {
+		return nil, err
+	}
+	for _, id := range dirty {
+		if touched[id].created {
+			c, ok, err := s.caseByID(ctx, tx, id)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				created = append(created, *c)
+			}
+		}
+	}
+	sort.SliceStable(created, func(i, j int) bool {
+		return touched[caseIDs[created[i].Registrable]].order < touched[caseIDs[created[j].Registrable]].order
+	})
+	counts.Findings = int64(len(created))
+	if counts != (Counts{}) {
+		day := time.Now().UTC().Format(time.DateOnly)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO daily_counts (day, messages, names, findings, dropped) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (day) DO UPDATE SET messages = daily_counts.messages + excluded.messages, names = daily_counts.names + excluded.names,
+			findings = daily_counts.findings + excluded.findings, dropped = daily_counts.dropped + excluded.dropped`,
+			day, counts.Messages, counts.Names, counts.Findings, counts.Dropped); err != nil {
+			return nil, err
+		}
+	}
+	return created, nil
+}
+
+func reverse(m map[string]int64, id int64) string {
+	for k, v := range m {
+		if v == id {
+			return k
+		}
+	}
+	return ""
+}
+
+// labeledAmong reports which of the batch's new cases already have a label waiting.
+func (s *SQL) labeledAmong(ctx context.Context, tx queryer, touched map[int64]*caseTouch, caseIDs map[string]int64) (map[int64]bool, error) {
+	var regs []any
+	for reg, id := range caseIDs {
+		if touched[id] != nil && touched[id].created {
+			regs = append(regs, reg)
+		}
+	}
+	out := map[int64]bool{}
+	for start := 0; start < len(regs); start += 500 {
+		chunk := regs[start:min(start+500, len(regs))]
+		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT registrable FROM labels WHERE registrable IN (`+placeholders(1, len(chunk))+`)`, chunk...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var reg string
+			if err := rows.Scan(&reg); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[caseIDs[reg]] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// scoreNewCase scores a case the batch created with several names, from the names alone.
+func (s *SQL) scoreNewCase(ctx context.Context, tx queryer, rs *rules.RuleSet, id int64, t *caseTouch) error {
+	f := &rules.CaseFacts{Registrable: t.names[0].Score.Registrable}
+	firsts := make([]rules.Result, 0, len(t.names))
+	for _, n := range t.names {
+		f.Names = append(f.Names, n.Name)
+		firsts = append(firsts, n.Score)
+	}
+	if f.Registrable == "" {
+		f.Registrable = t.names[0].Name
+	}
+	score := rs.ScoreCase(f)
+	first := strongest(firsts)
+	rj, _ := json.Marshal(&score)
+	fj, _ := json.Marshal(&first)
+	_, err := tx.ExecContext(ctx, `UPDATE cases SET score = $1, verdict = $2, result = $3, rules_version = $4, brand = $5, brand_key = $6,
+		first_result = $7 WHERE id = $8`, score.Score, string(score.Verdict), string(rj), score.RulesVersion, score.Brand,
+		strings.ToLower(score.Brand), string(fj), id)
+	return err
+}
+
+// newCase is a case the batch created, as Save returns it (without reading it back).
+func newCase(rs *rules.RuleSet, t *caseTouch, certs int, registrable string) watcher.Case {
+	c := watcher.Case{Registrable: registrable, Names: t.names, CTSeen: fromMillis(t.ctSeen), FirstSeen: fromMillis(t.lastSeen), CertCount: certs}
+	f := &rules.CaseFacts{Registrable: registrable}
+	firsts := make([]rules.Result, 0, len(t.names))
+	for i, n := range t.names {
+		f.Names = append(f.Names, n.Name)
+		firsts = append(firsts, n.Score)
+		if i == 0 || n.FirstSeen.Before(c.FirstSeen) {
+			c.FirstSeen = n.FirstSeen
+		}
+		if n.LastSeen.After(c.LastSeen) {
+			c.LastSeen = n.LastSeen
+		}
+	}
+	if len(t.names) > 0 {
+		c.Cert = t.names[0].Cert
+	}
+	if len(t.names) == 1 && t.names[0].Score.RulesVersion == rs.Version {
+		c.Score = t.names[0].Score
+		c.Score.Domain, c.Score.Registrable = t.names[0].Name, registrable
+	} else {
+		c.Score = rs.ScoreCase(f)
+	}
+	c.FirstScore = strongest(firsts)
+	c.Brand = c.Score.Brand
+	return c
+}
+
+// pendingOnNewName are the jobs a case gets when it is new or gets a new name (unless one of
+// the kind is pending): the enrichment, and the site check after it.
+var pendingOnNewName = []struct {
+	kind, after string
+	max         int
+}{{KindEnrich, "", MaxEnrichAttempts}, {KindSite, KindEnrich, MaxSiteAttempts}}
+
+// rescore recomputes the cached score of cases from their stored facts (rules.ScoreCase).
+func (s *SQL) rescore(ctx context.Context, tx queryer, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	rs, err := s.Rules()
+	if err != nil {
+		return err
+	}
+	// Many cases at once (a batch, a rule change): the statements are prepared once.
+	var update *sql.Stmt
+	q := tx
+	if p, ok := tx.(preparer); ok && len(ids) > 1 {
+		if update, err = p.PrepareContext(ctx, rescoreUpdate); err != nil {
+			return err
+		}
+		defer update.Close()
+		pq, err := newPreparedQueryer(ctx, p, caseFactsQuery, caseNamesQuery)
+		if err != nil {
+			return err
+		}
+		defer pq.Close()
+		q = pq
+	}
+	for _, id := range ids {
+		facts, firsts, err := s.caseFacts(ctx, q, id)
+		if err != nil {
+			return err
+		}
+		if facts == nil {
+			continue
+		}
+		score := rs.ScoreCase(facts)
+		first := strongest(firsts)
+		rj, err := json.Marshal(&score)
+		if err != nil {
+			return err
+		}
+		fj, err := json.Marshal(&first)
+		if err != nil {
+			return err
+		}
+		args := []any{score.Score, string(score.Verdict), string(rj), score.RulesVersion, score.Brand, strings.ToLower(score.Brand), string(fj), id}
+		if update != nil {
+			_, err = update.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, rescoreUpdate, args...)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: storing the score of case %d: %w", s.path, id, err)
+		}
+	}
+	return nil
+}
+
+const rescoreUpdate = `UPDATE cases SET score = $1, verdict = $2, result = $3, rules_version = $4, brand = $5, brand_key = $6,
+	first_result = $7 WHERE id = $8`
+
+// strongest is the highest of the names' first scores.
+func strongest(rs []rules.Result) rules.Result {
+	var best rules.Result
+	for i, r := range rs {
+		if i == 0 || r.Score > best.Score || (r.Score == best.Score && len(r.Domain) < len(best.Domain)) {
+			best = r
+		}
+	}
+	return best
+}
+
+const (
+	caseFactsQuery = `SELECT registrable, enrichment, label, site_verdict FROM cases WHERE id = $1`
+	caseNamesQuery = `SELECT name, result FROM names WHERE case_id = $1 ORDER BY id`
+)
+
+type preparer interface {
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+}
+
+// preparedQueryer runs a few hot queries through statements prepared once, and anything else
+// through the transaction it wraps.
+type preparedQueryer struct {
+	queryer
+	stmts map[string]*sql.Stmt
+}
+
+func newPreparedQueryer(ctx context.Context, p preparer, queries ...string) (*preparedQueryer, error) {
+	pq := &preparedQueryer{queryer: p.(queryer), stmts: map[string]*sql.Stmt{}}
+	for _, q := range queries {
+		st, err := p.PrepareContext(ctx, q)
+		if err != nil {
+			pq.Close()
+			return nil, err
+		}
+		pq.stmts[q] = st
+	}
+	return pq, nil
+}
+
+func (p *preparedQueryer) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := p.stmts[query]; st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return p.queryer.QueryContext(ctx, query, args...)
+}
+
+func (p *preparedQueryer) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := p.stmts[query]; st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return p.queryer.QueryRowContext(ctx, query, args...)
+}
+
+func (p *preparedQueryer) Close() {
+	for _, st := range p.stmts {
+		st.Close()
+	}
+}
+
+// caseFacts reads everything a case's score depends on, and its names' first scores.
+func (s *SQL) caseFacts(ctx context.Context, q queryer, id int64) (*rules.CaseFacts, []rules.Result, error) {
+	var registrable, enrichment, label, siteVerdict string
+	err := q.QueryRowContext(ctx, caseFactsQuery, id).Scan(&registrable, &enrichment, &label, &siteVerdict)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	f := &rules.CaseFacts{Registrable: registrable}
+	rows, err := q.QueryContext(ctx, caseNamesQuery, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	var firsts []rules.Result
+	for rows.Next() {
+		var name, result string
+		if err := rows.Scan(&name, &result); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		f.Names = append(f.Names, name)
+		var r rules.Result
+		if json.Unmarshal([]byte(result), &r) == nil {
+			firsts = append(firsts, r)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	if enrichment != "" {
+		var en watcher.Enrichment
+		if err := json.Unmarshal([]byte(enrichment), &en); err != nil {
+			return nil, nil, fmt.Errorf("%s: case %s has an unreadable enrichment: %w", s.path, registrable, err)
+		}
+		facts := watcher.EnrichmentFacts(&en)
+		f.Enrichment = &facts
+	}
+	// A case that was never checked has no site evidence and shares no number (its links come
+	// from its checks): the two queries are skipped on the hot path of new names.
+	if siteVerdict != "" {
+		sites, err := s.latestSites(ctx, q, []int64{id})
+		if err != nil {
+			return nil, nil, err
+		}
+		var results []rules.SiteResult
+		for _, sc := range sites[id] {
+			results = append(results, rules.SiteResult{Verdict: sc.Verdict, Score: sc.Score, Brand: sc.Brand, Reasons: sc.Reasons})
+		}
+		f.Site = rules.StrongestSite(results)
+		if err := q.QueryRowContext(ctx, `SELECT COUNT(DISTINCT other.case_id) FROM site_links me JOIN site_links other
+			ON other.kind = me.kind AND other.value = me.value AND other.case_id != me.case_id
+			WHERE me.case_id = $1 AND me.kind IN ('phone', 'chat') AND other.flagged = 1`, id).Scan(&f.KnownSites); err != nil {
+			return nil, nil, err
+		}
+	}
+	if label != "" {
+		var l rules.CaseLabel
+		if json.Unmarshal([]byte(label), &l) == nil {
+			f.Label = &l
+		}
+	}
+	return f, firsts, nil
+}
+
+// CaseFacts returns the stored facts a case's score is computed from (rules.ScoreCase), so a
+// command can score it again with another rule file exactly as the store would.
+func (s *SQL) CaseFacts(ctx context.Context, registrable string) (*rules.CaseFacts, error) {
+	var id int64
+	err := s.read.QueryRowContext(ctx, `SELECT id FROM cases WHERE registrable = $1`, registrable).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%s: no case %s", s.path, registrable)
+	}
+	if err != nil {
+		return nil, err
+	}
+	f, _, err := s.caseFacts(ctx, s.read, id)
+	return f, err
+}
+
+// Rescore recomputes every case whose cached score was made by another rule-set version.
+func (s *SQL) Rescore(ctx context.Context) (int, error) {
+	rs, err := s.Rules()
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for {
+		var ids []int64
+		rows, err := s.db.QueryContext(ctx, `SELECT id FROM cases WHERE rules_version != $1 LIMIT 1000`, rs.Version)
+		if err != nil {
+			return total, err
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return total, err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if len(ids) == 0 {
+			return total, rows.Err()
+		}
+		if err := s.inTx(ctx, func(tx *sql.Tx) error { return s.rescore(ctx, tx, ids) }); err != nil {
+			return total, err
+		}
+		total += len(ids)
+	}
+}
+
+const caseColumns = `id, registrable, brand, result, first_result, ct_seen, first_seen, last_seen, cert_count, first_name_id, enrichment, label`
+
+func (s *SQL) Cases(ctx context.Context, q Query) ([]watcher.Case, error) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	timeCol := "ct_seen"
+	if q.ByReadTime {
+		timeCol = "first_seen"
+	}
+	if !q.Since.IsZero() {
+		where = append(where, timeCol+" >= "+arg(q.Since.UnixMilli()))
+	}
+	if !q.Until.IsZero() {
+		where = append(where, timeCol+" < "+arg(q.Until.UnixMilli()))
+	}
+	if q.Verdict != "" {
+		where = append(where, "verdict = "+arg(string(q.Verdict)))
+	}
+	if q.MinVerdict != "" {
+		var ok []string
+		for _, v := range []rules.Verdict{rules.VerdictAlert, rules.VerdictWatch, rules.VerdictIgnore, rules.VerdictInvalid} {
+			if v.Rank() >= q.MinVerdict.Rank() {
+				ok = append(ok, arg(string(v)))
+			}
+		}
+		where = append(where, "verdict IN ("+strings.Join(ok, ", ")+")")
+	}
+	if q.Brand != "" {
+		where = append(where, "brand_key = "+arg(strings.ToLower(q.Brand)))
+	}
+	if q.Registrable != "" {
+		where = append(where, "registrable = "+arg(q.Registrable))
+	}
+	switch q.Label {
+	case "":
+	case "none":
+		where = append(where, "label_kind = ''")
+	default:
+		where = append(where, "label_kind = "+arg(q.Label))
+	}
+	query := "SELECT " + caseColumns + " FROM cases"
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY ct_seen DESC, id DESC"
+	if q.Limit > 0 {
+		query += " LIMIT " + strconv.Itoa(q.Limit)
+	}
+	return s.loadCases(ctx, s.read, query, args...)
+}
+
+func (s *SQL) Case(ctx context.Context, registrable string) (*watcher.Case, bool, error) {
+	cs, err := s.loadCases(ctx, s.read, "SELECT "+caseColumns+" FROM cases WHERE registrable = $1", registrable)
+	if err != nil || len(cs) == 0 {
+		return nil, false, err
+	}
+	return &cs[0], true, nil
+}
+
+func (s *SQL) CaseByID(ctx context.Context, id int64) (*watcher.Case, bool, error) {
+	return s.caseByID(ctx, s.read, id)
+}
+
+func (s *SQL) caseByID(ctx context.Context, q queryer, id int64) (*watcher.Case, bool, error) {
+	cs, err := s.loadCases(ctx, q, "SELECT "+caseColumns+" FROM cases WHERE id = $1", id)
+	if err != nil || len(cs) == 0 {
+		return nil, false, err
+	}
+	return &cs[0], true, nil
+}
+
+// loadCases runs a query over caseColumns and fills in each case's names and latest site
+// checks (two more queries, whatever the number of cases).
+func (s *SQL) loadCases(ctx context.Context, q queryer, query string, args ...any) ([]watcher.Case, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.path, err)
+	}
+	var out []watcher.Case
+	var ids []int64
+	firstName := map[int64]int64{}
+	for rows.Next() {
+		var c watcher.Case
+		var id, firstNameID, ct, first, last int64
+		var result, firstResult, enrichment, label string
+		if err := rows.Scan(&id, &c.Registrable, &c.Brand, &result, &firstResult, &ct, &first, &last, &c.CertCount, &firstNameID,
+			&enrichment, &label); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("%s: %w", s.path, err)
+		}
+		if result != "" {
+			if err := json.Unmarshal([]byte(result), &c.Score); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("%s: case %s has an unreadable score: %w", s.path, c.Registrable, err)
+			}
+		}
+		if firstResult != "" {
+			_ = json.Unmarshal([]byte(firstResult), &c.FirstScore)
+		}
+		if enrichment != "" {
+			c.Enrichment = &watcher.Enrichment{}
+			if err := json.Unmarshal([]byte(enrichment), c.Enrichment); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("%s: case %s has an unreadable enrichment: %w", s.path, c.Registrable, err)
+			}
+		}
+		if label != "" {
+			c.Label = &rules.CaseLabel{}
+			if json.Unmarshal([]byte(label), c.Label) != nil {
+				c.Label = nil
+			}
+		}
+		c.CTSeen, c.FirstSeen, c.LastSeen = fromMillis(ct), fromMillis(first), fromMillis(last)
+		out = append(out, c)
+		ids = append(ids, id)
+		firstName[id] = firstNameID
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	index := make(map[int64]int, len(ids))
+	for i, id := range ids {
+		index[id] = i
+	}
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		inArgs := make([]any, len(chunk))
+		for i, id := range chunk {
+			inArgs[i] = id
+		}
+		rows, err := q.QueryContext(ctx, `SELECT id, case_id, name, wildcard, unicode, result, ct_seen, first_seen, last_seen, cert_count,
+			log_name, log_url, cert_index, cert_link, issuer, not_before, not_after, fingerprint FROM names
+			WHERE case_id IN (`+placeholders(1, len(chunk))+`) ORDER BY id`, inArgs...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var n watcher.CaseName
+			var id, caseID, ct, first, last, notBefore, notAfter int64
+			var wildcard int
+			var result string
+			if err := rows.Scan(&id, &caseID, &n.Name, &wildcard, &n.Unicode, &result, &ct, &first, &last, &n.CertCount,
+				&n.Cert.LogName, &n.Cert.LogURL, &n.Cert.Index, &n.Cert.Link, &n.Cert.Issuer, &notBefore, &notAfter, &n.Cert.Fingerprint); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			n.Wildcard = wildcard == 1
+			_ = json.Unmarshal([]byte(result), &n.Score)
+			n.CTSeen, n.FirstSeen, n.LastSeen = fromMillis(ct), fromMillis(first), fromMillis(last)
+			n.Cert.NotBefore, n.Cert.NotAfter = fromUnix(notBefore), fromUnix(notAfter)
+			c := &out[index[caseID]]
+			c.Names = append(c.Names, n)
+			if id == firstName[caseID] || c.Cert == (watcher.Certificate{}) {
+				c.Cert = n.Cert
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		sites, err := s.latestSites(ctx, q, chunk)
+		if err != nil {
+			return nil, err
+		}
+		for id, checks := range sites {
+			c := &out[index[id]]
+			for _, sc := range checks {
+				c.Sites = append(c.Sites, watcher.SiteCheckResult{Name: sc.Name, At: sc.At, URL: sc.URL, Status: sc.Status, Verdict: sc.Verdict,
+					Score: sc.Score, Brand: sc.Brand, Reasons: sc.Reasons, Phones: sc.Phones, SimilarTo: sc.SimilarTo, Error: sc.Error})
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,175 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/helpwatch/helpwatch/rules"
+	"github.com/helpwatch/helpwatch/watcher"
+)
+
+// dialect names the SQL differences between the databases behind SQL. Queries are written
+// with $N placeholders, which both SQLite and PostgreSQL read.
+type dialect int
+
+const (
+	sqliteDialect dialect = iota
+	postgresDialect
+)
+
+// SQL is the Store on a database/sql database: SQLite (embedded, the default) or PostgreSQL
+// (a team's shared store). Writes go through db; reads that need no transaction through read.
+// It is safe for concurrent use.
+type SQL struct {
+	db, read *sql.DB
+	path     string // the file, or the database URL without credentials, for messages
+	dialect  dialect
+	opts     Options
+
+	rulesOnce sync.Once
+	rs        *rules.RuleSet
+	rulesErr  error
+}
+
+// Path names the database in messages: the SQLite file, or the PostgreSQL URL without its
+// password.
+func (s *SQL) Path() string { return s.path }
+
+// Rules is the rule set the store scores cases with.
+func (s *SQL) Rules() (*rules.RuleSet, error) {
+	s.rulesOnce.Do(func() {
+		if s.opts.Rules != nil {
+			s.rs = s.opts.Rules
+			return
+		}
+		s.rs, s.rulesErr = rules.Default()
+	})
+	return s.rs, s.rulesErr
+}
+
+// inTx runs f in a write transaction: committed when f returns nil, rolled back otherwise.
+// Errors come back explained (a full disk, a damaged file).
+func (s *SQL) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.explain(fmt.Errorf("%s: begin: %w", s.path, err))
+	}
+	defer tx.Rollback() // a no-op after Commit
+	if err := f(tx); err != nil {
+		return s.explain(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return s.explain(fmt.Errorf("%s: commit: %w", s.path, err))
+	}
+	return nil
+}
+
+// Close closes the store; a store that was not closed (a crash) is still consistent and loses
+// no committed transaction.
+func (s *SQL) Close() error {
+	if s.dialect == sqliteDialect {
+		// A checkpoint folds the WAL into the main file so a copied .db is complete on its own.
+		_, _ = s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+	}
+	if s.read != nil {
+		s.read.Close()
+	}
+	return s.db.Close()
+}
+
+func certKey(c *watcher.Certificate) string {
+	if c.Fingerprint != "" {
+		return c.Fingerprint
+	}
+	if c.LogURL != "" && c.Index >= 0 {
+		return c.LogURL + "#" + strconv.FormatInt(c.Index, 10)
+	}
+	return ""
+}
+
+func millis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func fromMillis(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+func fromUnix(sec int64) time.Time {
+	if sec == 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, 0).UTC()
+}
+
+// placeholders returns "$from, $from+1, ..." for n values.
+func placeholders(from, n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d", from+i)
+	}
+	return b.String()
+}
+
+// Brands lists the brands of the stored cases (as scored; a custom rule file may add some).
+func (s *SQL) Brands(ctx context.Context) ([]string, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT DISTINCT brand FROM cases WHERE brand != '' ORDER BY brand`)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.path, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var b string
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// DayCounts are one UTC day's totals.
+type DayCounts struct {
+	Day string
+	Counts
+}
+
+// DailyCounts returns the per-day totals, oldest first.
+func (s *SQL) DailyCounts(ctx context.Context) ([]DayCounts, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT day, messages, names, findings, dropped FROM daily_counts ORDER BY day`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []DayCounts
+	for rows.Next() {
+		var d DayCounts
+		if err := rows.Scan(&d.Day, &d.Messages, &d.Names, &d.Findings, &d.Dropped); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
