@@ -289,16 +289,16 @@ func TestEnricherFallsBackToWHOISAndCaches(t *testing.T) {
 		RDAP:  &RDAP{Bootstrap: boot, Timeout: time.Second, Guard: allowLocal(t, rdapSrv.Listener.Addr().String())},
 		WHOIS: &WHOIS{Server: registry.Addr, Timeout: time.Second, Guard: allowLocal(t, registry.Addr)}, Cache: cache,
 		Now: func() time.Time { return time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC) }}
-	en := e.Enrich(context.Background(), "canon-help.com", "canon-help.com")
-	if en.Registration.Source != "whois" || en.Registration.State != watcher.Found || en.DNS.State != watcher.Found {
+	en := e.Enrich(context.Background(), "canon-help.com", []string{"canon-help.com"})
+	if en.Registration.Source != "whois" || en.Registration.State != watcher.Found || en.DNS[0].State != watcher.Found {
 		t.Fatalf("fallback: %+v", en)
 	}
-	f := Facts(en)
+	f := watcher.EnrichmentFacts(en)
 	if !f.DNSKnown || !f.Resolves || f.Registered.IsZero() {
 		t.Errorf("facts %+v", f)
 	}
 	// The second name under the same registrable domain uses the cache.
-	e.Enrich(context.Background(), "www.canon-help.com", "canon-help.com")
+	e.Enrich(context.Background(), "canon-help.com", []string{"www.canon-help.com"})
 	if n := len(registry.Times()); n != 1 {
 		t.Errorf("WHOIS asked %d times for one registrable domain", n)
 	}
@@ -377,7 +377,12 @@ func TestWHOISLookupStopsWithContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan watcher.Registration, 1)
 	go func() { done <- w.Lookup(ctx, "slow.com") }()
-	time.Sleep(100 * time.Millisecond)
+	// Cancelled once the server has the query: the lookup is then waiting on the server.
+	for deadline := time.Now().Add(5 * time.Second); len(stall.Times()) == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the query never reached the server")
+		}
+	}
 	cancel()
 	select {
 	case reg := <-done:

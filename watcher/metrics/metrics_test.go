@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,8 +36,7 @@ func TestHealthzFollowsTheLastFrame(t *testing.T) {
 	if code, _ := get(t, h, "/healthz"); code != 200 {
 		t.Errorf("just received a frame: %d", code)
 	}
-	h.StaleAfter = time.Nanosecond
-	time.Sleep(time.Millisecond)
+	h.StaleAfter = time.Nanosecond // the frame above is older than that by the time of the request
 	if code, body := get(t, h, "/healthz"); code != 503 || !strings.Contains(body, "last message") {
 		t.Errorf("stale stream: %d %q", code, body)
 	}
@@ -60,16 +60,35 @@ func TestMetricsExposeCounters(t *testing.T) {
 	}
 }
 
+// syncBuffer is a buffer the logger writes to while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
+
 func TestLogStatusReportsRates(t *testing.T) {
 	stats := &watcher.Stats{}
-	var buf bytes.Buffer
+	var buf syncBuffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { LogStatus(ctx, stats, log, 50*time.Millisecond); close(done) }()
 	stats.Messages.Add(100)
 	stats.Touch()
-	time.Sleep(120 * time.Millisecond)
+	go func() { LogStatus(ctx, &Health{Stats: stats}, log, 20*time.Millisecond); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(buf.String(), "msg=status") {
+		if time.Now().After(deadline) {
+			t.Fatal("no status line within 5 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	cancel()
 	<-done
 	out := buf.String()

@@ -92,12 +92,17 @@ func TestReplayRecordedPace(t *testing.T) {
 		t.Errorf("an hour-long recorded gap took %v, want the 300 ms cap", gap)
 	}
 
-	// Cancelling a paced replay returns at once.
+	// Cancelling a paced replay while it waits for the next line returns at once: the first
+	// event cancels, and the recorded gap before the second is two thousand seconds at this
+	// speed.
 	ctx, cancel := context.WithCancel(context.Background())
 	r = &Replay{Path: writeFile(t, content), Speed: 0.001, Log: quietLog()}
-	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
-	if err := r.Run(ctx, func(*watcher.Event) {}, &watcher.Stats{}); err != context.Canceled {
+	start := time.Now()
+	if err := r.Run(ctx, func(*watcher.Event) { cancel() }, &watcher.Stats{}); err != context.Canceled {
 		t.Errorf("cancelled replay returned %v", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("the cancelled replay returned after %s", took)
 	}
 }
 

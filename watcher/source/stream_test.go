@@ -130,6 +130,16 @@ func (c *collector) waitFor(t *testing.T, n int, within time.Duration) {
 
 func quietLog() *slog.Logger { return slogTo(io.Discard) }
 
+// waitConnections waits until the server has accepted n connections.
+func (s *fakeCertstream) waitConnections(t *testing.T, n int, within time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(within); len(s.connections()) < n; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections after %s, want %d", len(s.connections()), within, n)
+		}
+	}
+}
+
 func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
 
 // runSource starts src and returns a stop function that cancels it and checks that Run returns
@@ -276,7 +286,7 @@ func TestStreamReconnectPacing(t *testing.T) {
 	min := 100 * time.Millisecond
 	s := &Stream{URL: srv.wsURL(), Backoff: Backoff{Min: min, Max: 400 * time.Millisecond}, Log: quietLog()}
 	stop := runSource(t, s, col, stats)
-	time.Sleep(time.Second)
+	srv.waitConnections(t, 4, 10*time.Second)
 	stop()
 	assertPaced(t, srv.connections(), min)
 }
@@ -342,7 +352,12 @@ func TestStreamServerRestart(t *testing.T) {
 	}
 	phase = "after"
 	mu.Unlock()
-	time.Sleep(100 * time.Millisecond)
+	// The client notices before the server comes back.
+	for deadline := time.Now().Add(5 * time.Second); stats.Reconnects.Load() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the client did not notice the lost connection")
+		}
+	}
 	ln2, err := net.Listen("tcp", addr)
 	if err != nil {
 		stop()
@@ -403,7 +418,8 @@ func TestPublicSourceThroughCertstreamGo(t *testing.T) {
 		t.Errorf("recorded frame does not decode: %v %v", err, replayed.Names)
 	}
 
-	// Stopped means stopped: the library makes no further connections.
+	// Stopped means stopped: the library makes no further connections. A non-event needs a
+	// window to be seen in; 300 ms is several redial attempts of a tight loop.
 	before := len(srv.connections())
 	time.Sleep(300 * time.Millisecond)
 	if after := len(srv.connections()); after != before {
@@ -418,7 +434,7 @@ func TestPublicSourcePacesLibraryRedials(t *testing.T) {
 	min := 100 * time.Millisecond
 	p := &Public{DialTLS: srv.dialTLS, Backoff: Backoff{Min: min, Max: 400 * time.Millisecond}, Log: quietLog()}
 	stop := runSource(t, p, col, stats)
-	time.Sleep(time.Second)
+	srv.waitConnections(t, 4, 10*time.Second)
 	stop()
 	// The library redials right after handing over an error, so the first two connections may be
 	// back to back; the pacing shows from then on.
