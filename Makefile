@@ -26,13 +26,15 @@ eval: build
 	@BIN=$(BIN) DATA=$(DATA) sh .ci/eval
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./rules/ ./watcher/...
+	$(GO) test -run '^$$' -bench . -benchmem ./rules/ ./watcher/... ./cmd/...
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./rules/
 	$(GO) test -run '^$$' -fuzz '^FuzzScore$$' -fuzztime $(FUZZTIME) ./rules/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRules$$' -fuzztime $(FUZZTIME) ./rules/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeMessage$$' -fuzztime $(FUZZTIME) ./watcher/source/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseMerkleTreeLeaf$$' -fuzztime $(FUZZTIME) ./watcher/source/ctlog/
+	$(GO) test -run '^$$' -fuzz '^FuzzCutTileLeaf$$' -fuzztime $(FUZZTIME) ./watcher/source/ctlog/
 	$(GO) test -run '^$$' -fuzz '^FuzzAnalyze$$' -fuzztime $(FUZZTIME) ./watcher/site/
 	$(GO) test -run '^$$' -fuzz '^FuzzWHOISText$$' -fuzztime $(FUZZTIME) ./watcher/enrich/
 	$(GO) test -run '^$$' -fuzz '^FuzzWHOISReferral$$' -fuzztime $(FUZZTIME) ./watcher/enrich/

@@ -3,12 +3,14 @@ module github.com/helpwatch/helpwatch
 go 1.26.8
 
 require (
+	filippo.io/torchwood v0.6.1
 	github.com/CaliDog/certstream-go v0.0.0-20200713031452-eca7997412f1
 	github.com/agnivade/levenshtein v1.2.2
 	github.com/andybalholm/brotli v1.3.0
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
 	github.com/glaslos/tlsh v0.4.0
+	github.com/google/certificate-transparency-go v1.3.2
 	github.com/gorilla/websocket v1.5.3
 	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/jmoiron/jsonq v0.0.0-20150511023944-e874b168d07e
@@ -19,7 +21,10 @@ require (
 	github.com/nyaruka/phonenumbers v1.8.1
 	github.com/openrdap/rdap v0.9.1
 	github.com/prometheus/client_golang v1.24.1
+	github.com/transparency-dev/merkle v0.0.2
 	go.yaml.in/yaml/v3 v3.0.6
+	golang.org/x/crypto v0.58.0
+	golang.org/x/mod v0.42.0
 	golang.org/x/net v0.62.0
 	golang.org/x/sync v0.24.0
 	golang.org/x/text v0.43.0
@@ -46,7 +51,6 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	github.com/xhit/go-str2duration/v2 v2.1.0 // indirect
-	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 	modernc.org/libc v1.80.1 // indirect

@@ -77,6 +77,7 @@ func (e *Event) Sanitize() {
 	c.Link = Clean(c.Link, MaxFieldBytes)
 	c.Issuer = Clean(c.Issuer, MaxFieldBytes)
 	c.Fingerprint = Clean(c.Fingerprint, 128)
+	c.Serial = Clean(c.Serial, 128)
 }
 
 // Sanitize cleans what a registry's or registrar's answer said, where the answer is read.

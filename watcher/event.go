@@ -18,6 +18,9 @@ type Event struct {
 	// plain name list. Cases are dated by it.
 	Seen time.Time
 	Cert Certificate
+	// Position, when set, marks how far a CT log source has read: the event carries no names,
+	// and the store records the position with the findings of the entries before it.
+	Position *LogPosition
 }
 
 // Certificate identifies the CT entry behind an event.
@@ -29,7 +32,11 @@ type Certificate struct {
 	Issuer    string    `json:"issuer,omitempty"`
 	NotBefore time.Time `json:"not_before,omitzero"`
 	NotAfter  time.Time `json:"not_after,omitzero"`
-	// Fingerprint is the SHA-1 fingerprint certstream servers publish ("AB:CD:...").
+	// Serial is the certificate's serial number in hex (empty from certstream).
+	Serial string `json:"serial,omitempty"`
+	// Fingerprint identifies the certificate: the SHA-1 fingerprint certstream servers publish
+	// ("AB:CD:..."), or, read from a CT log directly, the hex SHA-256 of the certificate (of
+	// the TBS certificate for a precertificate, which is the same in every log that has it).
 	Fingerprint string `json:"fingerprint,omitempty"`
 }
 

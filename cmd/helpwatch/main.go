@@ -34,6 +34,7 @@ func init() {
 		"campaigns": {"checked sites that share a phone number, chat account or kit", runCampaigns},
 		"enrich":    {"look names up (DNS, RDAP, WHOIS) and revise their scores, or work through the queue", runEnrich},
 		"record":    {"write a live certstream to a file for replay", runRecord},
+		"logs":      {"the CT logs a watch follows, why, and each one's position and lag", runLogs},
 		"score":     {"score names from files or stdin (one per line)", runScore},
 		"rules":     {"lint, explain, test, diff, sweep or show rule files", runRules},
 		"version":   {"print the version and the default rule-set version", runVersion},

@@ -9,6 +9,16 @@ import (
 )
 
 func runVersion(args []string, stdout, stderr io.Writer) error {
+	rs, err := rules.Default()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "helpwatch %s, default rules %s\n", buildVersion(), rs.Version)
+	return nil
+}
+
+// buildVersion is the module version, or "devel" with the commit of a build from a checkout.
+func buildVersion() string {
 	version := "devel"
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
@@ -30,10 +40,5 @@ func runVersion(args []string, stdout, stderr io.Writer) error {
 			version += " (" + rev[:min(12, len(rev))] + dirty + ")"
 		}
 	}
-	rs, err := rules.Default()
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "helpwatch %s, default rules %s\n", version, rs.Version)
-	return nil
+	return version
 }

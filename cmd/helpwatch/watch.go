@@ -25,10 +25,11 @@ import (
 	"github.com/helpwatch/helpwatch/watcher/queue"
 	"github.com/helpwatch/helpwatch/watcher/site"
 	"github.com/helpwatch/helpwatch/watcher/source"
+	"github.com/helpwatch/helpwatch/watcher/source/ctlog"
 	"github.com/helpwatch/helpwatch/watcher/store"
 )
 
-const watchUsage = `usage: helpwatch watch [--source public|URL|FILE] [--db PATH] [--rules FILE] [--min-verdict V]
+const watchUsage = `usage: helpwatch watch [--source ct|public|URL|FILE] [--db PATH] [--rules FILE] [--min-verdict V]
 
 Follows Certificate Transparency, scores every name, and keeps findings (verdict watch or
 alert) in an embedded SQLite file as cases: a registrable domain with every name of it seen in
@@ -38,9 +39,18 @@ one readable line each on a terminal, JSON lines otherwise. A status line goes t
 the command exits 0.
 
 Sources:
-  public             the public CaliDog certstream (wss://certstream.calidog.io) via certstream-go
-  ws://... wss://... any certstream-compatible server (certstream-server-go /, /full-stream,
-                     /domains-only; the Python server)
+  ct (the default)   the CT logs themselves, RFC 6962 and static-ct-api (tiled) logs, from the
+                     log list (--log-list; 'helpwatch logs' shows which are followed and why).
+                     Every tree head's signature and consistency and every entry's inclusion
+                     is verified; the position in each log is stored with the findings, so a
+                     restart (or a crash) carries on where it stopped, nothing skipped or
+                     read twice. A log never read before starts at its head (--backfill 6h or
+                     --from-index N to start earlier).
+  ws://... wss://... a certstream server (certstream-server-go /, /full-stream, /domains-only;
+                     the Python server). The protocol has no replay: what the server loses is
+                     counted per log from the gaps in cert_index (status line and metrics).
+  public             the public CaliDog certstream (wss://certstream.calidog.io) via
+                     certstream-go; down most of the time since 2025
   FILE or -          a replay: certstream messages as JSON lines (what 'helpwatch record'
                      writes) or a plain list of names, one per line
 
@@ -68,7 +78,7 @@ type sourceFlags struct {
 
 func addSourceFlags(fs *flag.FlagSet, def string) sourceFlags {
 	return sourceFlags{
-		source:      fs.String("source", def, "public, a ws:// or wss:// certstream URL, or a replay file (- for stdin)"),
+		source:      fs.String("source", def, "ct (the CT logs), public, a ws:// or wss:// certstream URL, or a replay file (- for stdin)"),
 		replaySpeed: fs.Float64("replay-speed", 0, "replays: 0 reads as fast as possible, 1 keeps the recorded pace, 10 is ten times faster"),
 		maxFrame:    fs.Int64("max-frame", source.MaxFrameBytes, "largest certstream frame accepted, in bytes"),
 	}
@@ -77,6 +87,8 @@ func addSourceFlags(fs *flag.FlagSet, def string) sourceFlags {
 func (sf sourceFlags) open(log *slog.Logger, raw func([]byte)) (watcher.Source, error) {
 	s := strings.TrimSpace(*sf.source)
 	switch {
+	case s == "ct":
+		return nil, usageError("--source ct: recording needs a certstream source (public or a ws:// URL); a watch reads the CT logs itself")
 	case s == "public":
 		return &source.Public{Log: log, MaxFrame: *sf.maxFrame, Raw: raw}, nil
 	case strings.HasPrefix(s, "ws://") || strings.HasPrefix(s, "wss://"):
@@ -116,7 +128,8 @@ func isTerminal(w io.Writer) bool {
 
 func runWatch(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("watch", watchUsage, stderr)
-	sf := addSourceFlags(fs, "public")
+	sf := addSourceFlags(fs, "ct")
+	cf := addCTFlags(fs)
 	loadRules := addRulesFlag(fs)
 	dbPath := fs.String("db", store.DefaultPath, "SQLite file for findings (created if missing)")
 	minVerdict := fs.String("min-verdict", "watch", "print new findings at or above this verdict: alert or watch")
@@ -153,7 +166,14 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := watchContext()
 	defer stop()
 	log := newLogger(stderr)
-	src, err := sf.open(log, nil)
+	followCT := strings.TrimSpace(*sf.source) == "ct"
+	var src watcher.Source
+	if !followCT {
+		if src, err = sf.open(log, nil); err != nil {
+			return err
+		}
+	}
+	guard, err := ef.guard.build()
 	if err != nil {
 		return err
 	}
@@ -171,9 +191,19 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 	if err := db.QuickCheck(ctx); err != nil {
 		return err
 	}
+	var logs *ctlog.Source
+	if followCT {
+		if logs, err = cf.source(guard, db, log); err != nil {
+			return err
+		}
+		src = logs
+	}
 
 	stats := &watcher.Stats{}
 	health := &metrics.Health{Stats: stats, StaleAfter: *staleAfter, Started: time.Now()}
+	if logs != nil {
+		health.Logs, health.LagLimit = logs.Status, *cf.lagLimit
+	}
 	if *metricsAddr != "" {
 		ln, err := net.Listen("tcp", *metricsAddr)
 		if err != nil {
@@ -258,7 +288,7 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 		"reconnects", stats.Reconnects.Load(), "jobs_queued", pending,
 		"elapsed", elapsed.Round(time.Millisecond),
 		"messages_per_s", int64(float64(stats.Messages.Load())/max(elapsed.Seconds(), 1e-3)))
-	if pending > 0 && !src.Live() {
+	if _, replay := src.(*source.Replay); pending > 0 && replay {
 		log.Info("the replay ended before every case was enriched and checked; the rest stays queued",
 			"queued", pending, "finish_with", selfCommand()+" work --drain --db "+db.Path())
 	}

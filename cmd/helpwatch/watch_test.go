@@ -260,10 +260,18 @@ func countCasesQuiet(path string) (int, error) {
 	return len(cs), err
 }
 
+type execCmd = exec.Cmd
+
+// newChild is this test binary running the real command line args.
+func newChild(args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "HELPWATCH_MAIN=1")
+	return cmd
+}
+
 func childWatch(t *testing.T, args ...string) (*exec.Cmd, *lockedBuilder) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], append([]string{"watch", "--enrich=false", "--site-check=false"}, args...)...)
-	cmd.Env = append(os.Environ(), "HELPWATCH_MAIN=1")
+	cmd := newChild(append([]string{"watch", "--enrich=false", "--site-check=false"}, args...)...)
 	stderr := &lockedBuilder{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {

@@ -41,6 +41,12 @@ func LogStatus(ctx context.Context, h *Health, log *slog.Logger, interval time.D
 				"reconnects", stats.Reconnects.Load(), "dropped", stats.Dropped.Load(),
 				"malformed", stats.Malformed.Load() + stats.Oversized.Load(),
 				"last_message_age", Age(stats.LastFrame(), now)}
+			if h.Logs != nil {
+				attrs = append(attrs, LogSummary(h.Logs(), now, h.Started, h.LagLimit)...)
+			}
+			if missed := stats.Gaps.Total(); missed > 0 {
+				attrs = append(attrs, "certstream_missed_entries", missed)
+			}
 			for _, k := range h.JobStats() {
 				attrs = append(attrs, k.Kind+"_queued", k.Queued, k.Kind+"_running", k.Running, k.Kind+"_done", k.Done, k.Kind+"_failed", k.Failed)
 			}
@@ -68,11 +74,17 @@ type JobSource interface {
 // Health decides /healthz: healthy until no frame has arrived for StaleAfter. A watch that
 // never received anything is unhealthy once StaleAfter has passed since it started. Jobs, when
 // set, adds the job queue's numbers to /metrics and the status line.
+//
+// With Logs set (a watch following CT logs), frames do not count: the watch is unhealthy when
+// every log it follows lags more than LagLimit (a quiet log is not a broken watch, but all of
+// them behind is).
 type Health struct {
 	Stats      *watcher.Stats
 	StaleAfter time.Duration
 	Started    time.Time
 	Jobs       JobSource
+	Logs       func() []watcher.LogStatus
+	LagLimit   time.Duration
 	done       atomic.Bool
 
 	jobsMu    sync.Mutex
@@ -106,6 +118,9 @@ func (h *Health) check(now time.Time) (bool, string) {
 	if h.done.Load() {
 		return true, "source finished"
 	}
+	if h.Logs != nil {
+		return h.checkLogs(now)
+	}
 	last := h.Stats.LastFrame()
 	if last.IsZero() {
 		if now.Sub(h.Started) > h.StaleAfter {
@@ -117,6 +132,52 @@ func (h *Health) check(now time.Time) (bool, string) {
 		return false, fmt.Sprintf("last message %s ago (limit %s)", age.Round(time.Second), h.StaleAfter)
 	}
 	return true, "last message " + Age(last, now) + " ago"
+}
+
+func (h *Health) checkLogs(now time.Time) (bool, string) {
+	logs := h.Logs()
+	following, behind := 0, 0
+	var worst time.Duration
+	var worstName string
+	for i := range logs {
+		if logs[i].Final {
+			continue
+		}
+		following++
+		lag := logs[i].Lag(now, h.Started)
+		if lag > h.LagLimit {
+			behind++
+		}
+		if lag > worst || worstName == "" {
+			worst, worstName = lag, logs[i].Name
+		}
+	}
+	switch {
+	case following == 0:
+		return true, "every followed CT log is read to its final tree head"
+	case behind == following:
+		return false, fmt.Sprintf("all %d CT logs lag more than %s (%s: %s)", following, h.LagLimit, worstName, worst.Round(time.Second))
+	}
+	return true, fmt.Sprintf("%d of %d CT logs within %s; most behind: %s %s", following-behind, following, h.LagLimit, worstName, worst.Round(time.Second))
+}
+
+// LogSummary condenses the followed logs for the status line.
+func LogSummary(logs []watcher.LogStatus, now, started time.Time, limit time.Duration) []any {
+	behind := 0
+	var lagEntries, verify, httpErrs int64
+	var worst time.Duration
+	for i := range logs {
+		lag := logs[i].Lag(now, started)
+		if !logs[i].Final && lag > limit {
+			behind++
+		}
+		worst = max(worst, lag)
+		lagEntries += logs[i].LagEntries()
+		verify += logs[i].VerifyFailures
+		httpErrs += logs[i].HTTPErrors
+	}
+	return []any{"ct_logs", len(logs), "ct_logs_behind", behind, "ct_lag_entries", lagEntries,
+		"ct_lag_max", worst.Round(time.Second).String(), "ct_verify_failures", verify, "ct_http_errors", httpErrs}
 }
 
 func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -151,7 +212,7 @@ func Handler(h *Health) http.Handler {
 	counter("dropped_events_total", "Events dropped because the pipeline fell behind the live source.", &s.Dropped)
 	counter("findings_total", "New findings stored.", &s.Findings)
 	counter("store_errors_total", "Failed store writes (retried).", &s.StoreErrs)
-	reg.MustRegister(&jobCollector{h: h})
+	reg.MustRegister(&jobCollector{h: h}, &logCollector{h: h})
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "helpwatch", Name: "last_message_age_seconds",
 		Help: "Seconds since the last frame arrived (-1 before the first)."}, func() float64 {
 		last := s.LastFrame()
@@ -190,5 +251,45 @@ func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(jobsRetriedDesc, prometheus.CounterValue, float64(k.Retried), k.Kind)
 		ch <- prometheus.MustNewConstMetric(jobsOldestDesc, prometheus.GaugeValue, k.OldestAge, k.Kind)
+	}
+}
+
+// logCollector exports, per CT log followed, its position and lag, and, per log a certstream
+// server reports, the entries it skipped.
+type logCollector struct{ h *Health }
+
+var (
+	logEntriesDesc = prometheus.NewDesc("helpwatch_ct_log_entries_total", "Entries read from the CT log in this run.", []string{"log"}, nil)
+	logRateDesc    = prometheus.NewDesc("helpwatch_ct_log_entries_per_second", "Recent entries read per second from the CT log.", []string{"log"}, nil)
+	logTreeDesc    = prometheus.NewDesc("helpwatch_ct_log_tree_size", "Size of the newest verified tree head.", []string{"log"}, nil)
+	logNextDesc    = prometheus.NewDesc("helpwatch_ct_log_next_index", "Next entry to read.", []string{"log"}, nil)
+	logLagDesc     = prometheus.NewDesc("helpwatch_ct_log_lag_entries", "Entries of the newest verified head not read yet.", []string{"log"}, nil)
+	logLagSecDesc  = prometheus.NewDesc("helpwatch_ct_log_lag_seconds", "Age of the newest verified head when caught up, of the newest entry read when behind.", []string{"log"}, nil)
+	logVerifyDesc  = prometheus.NewDesc("helpwatch_ct_log_verification_failures_total", "Tree heads or entries refused because they do not verify (bad signature, shrunk or forked tree, entries not in the tree).", []string{"log"}, nil)
+	logHTTPDesc    = prometheus.NewDesc("helpwatch_ct_log_http_errors_total", "Failed requests to the CT log (HTTP errors, refused or timed-out connections), per attempt.", []string{"log"}, nil)
+	gapDesc        = prometheus.NewDesc("helpwatch_certstream_missed_entries_total", "Entries of a CT log the certstream server never sent (jumps in its cert_index).", []string{"log"}, nil)
+)
+
+func (c *logCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{logEntriesDesc, logRateDesc, logTreeDesc, logNextDesc, logLagDesc, logLagSecDesc, logVerifyDesc, logHTTPDesc, gapDesc} {
+		ch <- d
+	}
+}
+
+func (c *logCollector) Collect(ch chan<- prometheus.Metric) {
+	now := time.Now()
+	if c.h.Logs != nil {
+		for _, l := range c.h.Logs() {
+			for d, v := range map[*prometheus.Desc]float64{logRateDesc: l.Rate, logTreeDesc: float64(l.TreeSize), logNextDesc: float64(l.Next),
+				logLagDesc: float64(l.LagEntries()), logLagSecDesc: l.Lag(now, c.h.Started).Seconds()} {
+				ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l.Name)
+			}
+			ch <- prometheus.MustNewConstMetric(logEntriesDesc, prometheus.CounterValue, float64(l.Entries), l.Name)
+			ch <- prometheus.MustNewConstMetric(logVerifyDesc, prometheus.CounterValue, float64(l.VerifyFailures), l.Name)
+			ch <- prometheus.MustNewConstMetric(logHTTPDesc, prometheus.CounterValue, float64(l.HTTPErrors), l.Name)
+		}
+	}
+	for name, missed := range c.h.Stats.Gaps.Missed() {
+		ch <- prometheus.MustNewConstMetric(gapDesc, prometheus.CounterValue, float64(missed), watcher.Clean(name, 200))
 	}
 }

@@ -98,3 +98,50 @@ func TestLogStatusReportsRates(t *testing.T) {
 		}
 	}
 }
+
+func TestHealthzFollowsCTLogLag(t *testing.T) {
+	now := time.Now()
+	logs := []watcher.LogStatus{
+		{Name: "Fresh", TreeSize: 100, Next: 100, TreeTime: now.Add(-30 * time.Second), HTTPErrors: 2},
+		{Name: "Behind", TreeSize: 1000, Next: 400, TreeTime: now, NextTime: now.Add(-2 * time.Hour), VerifyFailures: 1},
+	}
+	var mu sync.Mutex
+	h := &Health{Stats: &watcher.Stats{}, StaleAfter: time.Minute, Started: now.Add(-time.Hour), LagLimit: 15 * time.Minute,
+		Logs: func() []watcher.LogStatus {
+			mu.Lock()
+			defer mu.Unlock()
+			return append([]watcher.LogStatus(nil), logs...)
+		}}
+	if code, body := get(t, h, "/healthz"); code != 200 || !strings.Contains(body, "1 of 2 CT logs") {
+		t.Errorf("one log behind: %d %q", code, body)
+	}
+	mu.Lock()
+	logs[0].TreeTime = now.Add(-time.Hour)
+	mu.Unlock()
+	if code, body := get(t, h, "/healthz"); code != 503 || !strings.Contains(body, "all 2 CT logs lag") {
+		t.Errorf("every log behind: %d %q", code, body)
+	}
+	h.Stats.Gaps.Observe("https://ct.example/log/", 1)
+	h.Stats.Gaps.Observe("https://ct.example/log/", 5)
+	_, body := get(t, h, "/metrics")
+	for _, want := range []string{`helpwatch_ct_log_lag_entries{log="Behind"} 600`, `helpwatch_ct_log_verification_failures_total{log="Behind"} 1`,
+		`helpwatch_ct_log_http_errors_total{log="Fresh"} 2`, `helpwatch_ct_log_next_index{log="Behind"} 400`,
+		`helpwatch_certstream_missed_entries_total{log="https://ct.example/log/"} 3`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if !strings.Contains(body, `helpwatch_ct_log_lag_seconds{log="Behind"} 7`) { // about 7200
+		t.Errorf("lag seconds of the log behind:\n%s", grepLines(body, "lag_seconds"))
+	}
+}
+
+func grepLines(body, s string) string {
+	var out []string
+	for _, l := range strings.Split(body, "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

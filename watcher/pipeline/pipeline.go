@@ -177,6 +177,10 @@ func newScorer(cfg *Config) *scorer {
 func (s *scorer) run(events <-chan *watcher.Event, out chan<- store.Sighting) {
 	stats := s.cfg.Stats
 	for ev := range events {
+		if ev.Position != nil {
+			out <- store.Sighting{Position: ev.Position}
+			continue
+		}
 		now := s.cfg.Now()
 		for _, raw := range ev.Names {
 			key := maphash.String(s.seed, dedupeKey(raw))
@@ -226,10 +230,27 @@ func writer(ctx context.Context, cfg *Config, sightings <-chan store.Sighting) e
 	tick := time.NewTicker(cfg.FlushEvery)
 	defer tick.Stop()
 
+	// A CT log source sends position markers after the entries they cover: a batch is cut
+	// after its last marker, so that a position is committed in the same transaction as the
+	// findings of the entries before it, not one batch later.
+	positioned := false
 	flush := func(final bool) error {
 		now := store.Counts{Messages: stats.Messages.Load(), Names: stats.Names.Load() + stats.Duplicates.Load(), Dropped: stats.Dropped.Load()}
 		delta := store.Counts{Messages: now.Messages - last.Messages, Names: now.Names - last.Names, Dropped: now.Dropped - last.Dropped}
-		if len(batch) == 0 && delta == (store.Counts{}) {
+		n := len(batch)
+		if positioned && !final {
+			n = 0
+			for i := len(batch) - 1; i >= 0; i-- {
+				if batch[i].Position != nil {
+					n = i + 1
+					break
+				}
+			}
+			if n == 0 && len(batch) >= maxPending/2 {
+				n = len(batch) // no marker for this long: store what there is
+			}
+		}
+		if n == 0 && delta == (store.Counts{}) {
 			return nil
 		}
 		saveCtx := context.Background() // a cancelled watch still stores what it collected
@@ -239,11 +260,18 @@ func writer(ctx context.Context, cfg *Config, sightings <-chan store.Sighting) e
 			defer cancel()
 		}
 		for {
-			created, err := cfg.Store.Save(saveCtx, batch, delta)
+			created, err := cfg.Store.Save(saveCtx, batch[:n], delta)
 			if err == nil {
 				stats.Findings.Add(int64(len(created)))
-				stats.Updates.Add(int64(len(batch) - len(created)))
-				last, batch = now, batch[:0]
+				markers := 0
+				for i := range batch[:n] {
+					if batch[i].Position != nil {
+						markers++
+					}
+				}
+				stats.Updates.Add(int64(n - markers - len(created)))
+				last = now
+				batch = append(batch[:0], batch[n:]...)
 				if !failingSince.IsZero() {
 					cfg.Log.Info("storing findings works again", "failing_for", time.Since(failingSince).Round(time.Second))
 					failingSince = time.Time{}
@@ -287,6 +315,9 @@ func writer(ctx context.Context, cfg *Config, sightings <-chan store.Sighting) e
 				return flush(true)
 			}
 			batch = append(batch, sg)
+			if sg.Position != nil {
+				positioned = true
+			}
 			if len(batch) >= cfg.BatchSize && failingSince.IsZero() {
 				flush(false)
 			}

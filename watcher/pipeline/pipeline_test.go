@@ -352,3 +352,47 @@ func TestStreamDisconnectStoresEveryMessageOnce(t *testing.T) {
 		t.Errorf("reconnects %d dropped %d", stats.Reconnects.Load(), stats.Dropped.Load())
 	}
 }
+
+// recordingStore keeps each batch it was given.
+type recordingStore struct {
+	*store.SQL
+	mu      sync.Mutex
+	batches [][]store.Sighting
+}
+
+func (r *recordingStore) Save(ctx context.Context, batch []store.Sighting, c store.Counts) ([]watcher.Case, error) {
+	r.mu.Lock()
+	r.batches = append(r.batches, append([]store.Sighting(nil), batch...))
+	r.mu.Unlock()
+	return r.SQL.Save(ctx, batch, c)
+}
+
+func TestBatchesEndAtLogPositions(t *testing.T) {
+	// Chunks of three scam names, each followed by the position it reaches; batches of five
+	// sightings would split a chunk from its position if they were not cut at the markers.
+	var events []*watcher.Event
+	for chunk := range 5 {
+		for i := range 3 {
+			events = append(events, event(fmt.Sprintf("fp%d-%d", chunk, i), fmt.Sprintf("hp-printer-help-desk-%d-%d.online", chunk, i)))
+		}
+		events = append(events, &watcher.Event{Position: &watcher.LogPosition{LogID: "log", Name: "Test", TreeSize: 15, RootHash: make([]byte, 32),
+			Next: int64(3 * (chunk + 1)), Read: 3}})
+	}
+	rec := &recordingStore{SQL: openStore(t)}
+	err := Run(context.Background(), &sliceSource{events: events}, Config{Rules: defaultRules(t), Store: rec, Log: quiet(), BatchSize: 5, FlushEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range rec.batches {
+		if len(b) > 0 && b[len(b)-1].Position == nil {
+			t.Errorf("batch %d of %d ends with a name, not a position: its entries' position would be committed later", i, len(b))
+		}
+	}
+	ps, _ := rec.LogPositions(context.Background())
+	if len(ps) != 1 || ps[0].Next != 15 || ps[0].Read != 15 {
+		t.Errorf("positions %+v", ps)
+	}
+	if n := cases(t, rec); n != 15 {
+		t.Errorf("%d cases, want 15", n)
+	}
+}

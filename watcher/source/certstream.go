@@ -3,6 +3,7 @@ package source
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"time"
 
@@ -236,4 +237,18 @@ func countSkipped(kind MessageKind, stats *watcher.Stats) bool {
 		return true
 	}
 	return false
+}
+
+// trackGap counts the entries of ev's log the stream skipped (certstream has no replay: a
+// server restart or overload loses certificates silently) and says so, rate-limited.
+func trackGap(ev *watcher.Event, stats *watcher.Stats, limiter *logLimiter, log *slog.Logger, url string) {
+	logName := ev.Cert.LogURL
+	if logName == "" {
+		logName = ev.Cert.LogName
+	}
+	if missed := stats.Gaps.Observe(logName, ev.Cert.Index); missed > 0 {
+		limiter.Warn(log, "gap", "the certstream server skipped entries of a log (they were never sent)",
+			"url", url, "log", watcher.Clean(logName, 200), "missed", missed, "at_index", ev.Cert.Index,
+			"missed_total", stats.Gaps.Total())
+	}
 }

@@ -247,6 +247,9 @@ func (p *Public) Run(ctx context.Context, emit func(*watcher.Event), stats *watc
 					}
 				}
 			}
+			if kind == KindCertificate {
+				trackGap(ev, stats, limiter, log, PublicURL)
+			}
 			delivered++
 			stats.Messages.Add(1)
 			emit(ev)

@@ -99,7 +99,7 @@ func (r *Replay) Run(ctx context.Context, emit func(*watcher.Event), stats *watc
 				if r.MaxGap > 0 && gap > r.MaxGap {
 					gap = r.MaxGap
 				}
-				if err := sleep(ctx, gap); err != nil {
+				if err := Sleep(ctx, gap); err != nil {
 					return err
 				}
 			}
@@ -120,8 +120,8 @@ func (r *Replay) Run(ctx context.Context, emit func(*watcher.Event), stats *watc
 	return nil
 }
 
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits d or until ctx is done (then it returns ctx.Err()).
+func Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}

@@ -468,3 +468,46 @@ func TestPublicSourceRejectsOversizedFrames(t *testing.T) {
 		t.Errorf("oversized %d, want 1", stats.Oversized.Load())
 	}
 }
+
+func TestStreamCountsWhatTheServerSkipped(t *testing.T) {
+	// A server restart: indexes 0-4, then 905-909 on the new connection (900 lost, as the real
+	// certstream-server-go did), then a repeat of 909 that counts nothing.
+	srv := newFakeCertstream(t, func(n int, c *websocket.Conn) {
+		switch n {
+		case 1:
+			for i := 0; i < 5; i++ {
+				send(c, certMessage(fmt.Sprintf("a%d.example", i), i))
+			}
+			c.UnderlyingConn().Close()
+		case 2:
+			for i := 905; i < 910; i++ {
+				send(c, certMessage(fmt.Sprintf("b%d.example", i), i))
+			}
+			send(c, certMessage("again.example", 909))
+			holdOpen(c)
+		default:
+			holdOpen(c)
+		}
+	})
+	stats := &watcher.Stats{}
+	col := newCollector()
+	var logs syncBuf
+	s := &Stream{URL: srv.wsURL(), Backoff: Backoff{Min: 20 * time.Millisecond, Max: 50 * time.Millisecond}, Log: slogTo(&logs)}
+	stop := runSource(t, s, col, stats)
+	col.waitFor(t, 11, 5*time.Second)
+	stop()
+	if got := stats.Gaps.Missed(); got["log.test/"] != 900 || stats.Gaps.Total() != 900 {
+		t.Errorf("missed %v, want 900 for log.test/", got)
+	}
+	if !strings.Contains(logs.String(), "missed=900") {
+		t.Errorf("the gap was not said:\n%s", logs.String())
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

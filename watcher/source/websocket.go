@@ -99,7 +99,7 @@ func (s *Stream) Run(ctx context.Context, emit func(*watcher.Event), stats *watc
 		if delivered > 0 {
 			s.Backoff.Reset()
 		}
-		if err := sleep(ctx, s.Backoff.Next()); err != nil {
+		if err := Sleep(ctx, s.Backoff.Next()); err != nil {
 			return err
 		}
 	}
@@ -179,6 +179,9 @@ func (s *Stream) session(ctx context.Context, conn *websocket.Conn, emit func(*w
 		}
 		if ev.Seen.IsZero() {
 			ev.Seen = time.Now().UTC()
+		}
+		if kind == KindCertificate {
+			trackGap(ev, stats, limiter, s.Log, s.URL)
 		}
 		stats.Messages.Add(1)
 		delivered++

@@ -66,8 +66,8 @@ func (s *SQL) save(ctx context.Context, tx *sql.Tx, batch []Sighting, counts Cou
 	}
 	defer insertCase.Close()
 	insertName, err := tx.PrepareContext(ctx, `INSERT INTO names (case_id, name, wildcard, unicode, result, ct_seen, first_seen, last_seen,
-		log_name, log_url, cert_index, cert_link, issuer, not_before, not_after, fingerprint)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (name) DO NOTHING RETURNING id`)
+		log_name, log_url, cert_index, cert_link, issuer, not_before, not_after, fingerprint, serial)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (name) DO NOTHING RETURNING id`)
 	if err != nil {
 		return nil, err
 	}
@@ -115,8 +115,13 @@ func (s *SQL) save(ctx context.Context, tx *sql.Tx, batch []Sighting, counts Cou
 	touched := map[int64]*caseTouch{}
 	certsPerName := map[int64]int{}
 	certsPerCase := map[int64]int{}
+	var positions []watcher.LogPosition
 	for i := range batch {
 		sg := &batch[i]
+		if sg.Position != nil {
+			positions = append(positions, *sg.Position)
+			continue
+		}
 		r := &sg.Result
 		name, wildcard := rules.Canonical(r.Domain)
 		registrable := r.Registrable
@@ -196,7 +201,7 @@ func (s *SQL) save(ctx context.Context, tx *sql.Tx, batch []Sighting, counts Cou
 			t.created = t.created || isNewCase
 			t.lastSeen = max(t.lastSeen, at)
 			if err := insertName.QueryRowContext(ctx, caseID, name, wild, r.Unicode, string(result), ct, at, c.LogName, c.LogURL, c.Index, c.Link,
-				c.Issuer, unixOrZero(c.NotBefore), unixOrZero(c.NotAfter), c.Fingerprint).Scan(&nameID); err != nil {
+				c.Issuer, unixOrZero(c.NotBefore), unixOrZero(c.NotAfter), c.Fingerprint, c.Serial).Scan(&nameID); err != nil {
 				return nil, fmt.Errorf("%s: storing %s: %w", s.path, name, err)
 			}
 			t.newNames = true
@@ -299,6 +304,9 @@ func (s *SQL) save(ctx context.Context, tx *sql.Tx, batch []Sighting, counts Cou
 	sort.SliceStable(created, func(i, j int) bool {
 		return touched[caseIDs[created[i].Registrable]].order < touched[caseIDs[created[j].Registrable]].order
 	})
+	if err := saveLogPositions(ctx, tx, positions); err != nil {
+		return nil, err
+	}
 	counts.Findings = int64(len(created))
 	if counts != (Counts{}) {
 		day := time.Now().UTC().Format(time.DateOnly)
@@ -780,7 +788,7 @@ func (s *SQL) loadCases(ctx context.Context, q queryer, query string, args ...an
 			inArgs[i] = id
 		}
 		rows, err := q.QueryContext(ctx, `SELECT id, case_id, name, wildcard, unicode, result, ct_seen, first_seen, last_seen, cert_count,
-			log_name, log_url, cert_index, cert_link, issuer, not_before, not_after, fingerprint FROM names
+			log_name, log_url, cert_index, cert_link, issuer, not_before, not_after, fingerprint, serial FROM names
 			WHERE case_id IN (`+placeholders(1, len(chunk))+`) ORDER BY id`, inArgs...)
 		if err != nil {
 			return nil, err
@@ -791,7 +799,7 @@ func (s *SQL) loadCases(ctx context.Context, q queryer, query string, args ...an
 			var wildcard int
 			var result string
 			if err := rows.Scan(&id, &caseID, &n.Name, &wildcard, &n.Unicode, &result, &ct, &first, &last, &n.CertCount,
-				&n.Cert.LogName, &n.Cert.LogURL, &n.Cert.Index, &n.Cert.Link, &n.Cert.Issuer, &notBefore, &notAfter, &n.Cert.Fingerprint); err != nil {
+				&n.Cert.LogName, &n.Cert.LogURL, &n.Cert.Index, &n.Cert.Link, &n.Cert.Issuer, &notBefore, &notAfter, &n.Cert.Fingerprint, &n.Cert.Serial); err != nil {
 				rows.Close()
 				return nil, err
 			}

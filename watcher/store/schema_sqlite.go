@@ -267,6 +267,24 @@ var sqliteMigrations = []string{
 	) WITHOUT ROWID;
 	CREATE INDEX site_links_case ON site_links_new(case_id);
 	ALTER TABLE labels ADD COLUMN registrable TEXT NOT NULL DEFAULT '';`,
+
+	// 8: how far each CT log has been read, written with the findings of the entries before
+	// it: the verified tree head, the next index, the RFC 6962 frontier (concatenated hashes)
+	// and the entries read so far; and the certificate's serial number with each name (read
+	// from the logs directly; certstream does not give it).
+	`ALTER TABLE names ADD COLUMN serial TEXT NOT NULL DEFAULT '';
+	CREATE TABLE ct_logs (
+		log_id     TEXT    PRIMARY KEY,
+		name       TEXT    NOT NULL,
+		url        TEXT    NOT NULL,
+		tree_size  INTEGER NOT NULL,
+		root_hash  BLOB    NOT NULL,
+		tree_time  INTEGER NOT NULL,
+		next_index INTEGER NOT NULL,
+		compact    BLOB    NOT NULL,
+		entries    INTEGER NOT NULL DEFAULT 0,
+		updated_at INTEGER NOT NULL
+	);`,
 }
 
 // sqliteSteps run after the SQL of their version, in the same transaction: steps SQL cannot

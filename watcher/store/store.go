@@ -21,6 +21,10 @@ type Sighting struct {
 	// CTSeen is the entry's time in Certificate Transparency (watcher.Event.Seen).
 	CTSeen time.Time
 	Cert   watcher.Certificate
+	// Position, when set, makes this sighting a CT log position marker instead (the other
+	// fields are empty): it is stored with the batch, so the entries before it and the
+	// position they reach are committed together.
+	Position *watcher.LogPosition
 }
 
 // Counts are run counters added to the per-day totals with each batch.
@@ -134,6 +138,9 @@ type Store interface {
 	CachedRegistration(ctx context.Context, registrable string, now time.Time) (*watcher.Registration, bool, error)
 	// CacheRegistration keeps registration data for a registrable domain until expires.
 	CacheRegistration(ctx context.Context, registrable string, reg *watcher.Registration, expires time.Time) error
+
+	// LogPositions returns the stored position of every CT log read so far.
+	LogPositions(ctx context.Context) ([]watcher.LogPosition, error)
 
 	// AddLabel records a label (the history is kept) and rescores the case; a label for a
 	// domain not seen yet waits for it.

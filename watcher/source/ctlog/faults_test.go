@@ -1,0 +1,446 @@
+package ctlog_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/helpwatch/helpwatch/watcher"
+	"github.com/helpwatch/helpwatch/watcher/source/ctlog"
+	"github.com/helpwatch/helpwatch/watcher/source/ctlog/ctlogtest"
+)
+
+var kinds = []string{ctlog.KindRFC6962, ctlog.KindStatic}
+
+// grow adds n certificate entries named prefix0.example ... and publishes them.
+func grow(l *ctlogtest.Log, ca *ctlogtest.CA, prefix string, n int) {
+	for i := range n {
+		l.Add(ca.CertEntry(fmt.Sprintf("%s%d.example", prefix, i)))
+	}
+	l.Publish()
+}
+
+func statusOf(src *ctlog.Source, name string) watcher.LogStatus {
+	for _, s := range src.Status() {
+		if strings.HasSuffix(s.Name, name) {
+			return s
+		}
+	}
+	return watcher.LogStatus{}
+}
+
+// syncBuffer is a log destination tests read while the source writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestResumesWhereItStoppedWithoutSkippingOrRepeating(t *testing.T) {
+	ca := ctlogtest.NewCA()
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			l := ctlogtest.NewLog(t, kind, "Resume")
+			id := l.ListLog().ID
+			c := newCollector()
+			_, stop := run(t, ctlog.Config{List: ctlogtest.List(l)}, c)
+			waitFor(t, "the start position", func() bool { _, ok := c.position(id); return ok })
+			grow(l, ca, "first", 700)
+			waitFor(t, "the first entries", func() bool { p, _ := c.position(id); return p.Next == 700 })
+			stop()
+			// Offline for a while: the log grows, the restart catches up from the stored position.
+			grow(l, ca, "second", 500)
+			_, stop = run(t, ctlog.Config{List: ctlogtest.List(l)}, c)
+			waitFor(t, "the catch-up", func() bool { p, _ := c.position(id); return p.Next == 1200 })
+			stop()
+			names := c.names()
+			distinct := slices.Compact(slices.Sorted(slices.Values(names)))
+			if len(names) != 1200 || len(distinct) != 1200 || !slices.Contains(distinct, "first0.example") || !slices.Contains(distinct, "second499.example") {
+				t.Fatalf("%d names read (%d distinct), want each of the 1200 once", len(names), len(distinct))
+			}
+			if c.read[id] != 1200 {
+				t.Errorf("positions add up to %d entries, want 1200", c.read[id])
+			}
+		})
+	}
+}
+
+func TestRetryAfterIsHonoured(t *testing.T) {
+	ca := ctlogtest.NewCA()
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			l := ctlogtest.NewLog(t, kind, "Busy")
+			grow(l, ca, "x", 3)
+			var mu sync.Mutex
+			var refused, retried time.Time
+			l.Hook = func(w http.ResponseWriter, r *http.Request) bool {
+				if !ctlogtest.IsHead(r) {
+					return false
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if refused.IsZero() {
+					refused = time.Now()
+					w.Header().Set("Retry-After", "1")
+					http.Error(w, "slow down", http.StatusTooManyRequests)
+					return true
+				}
+				if retried.IsZero() {
+					retried = time.Now()
+				}
+				return false
+			}
+			c := newCollector()
+			src, _ := run(t, ctlog.Config{List: ctlogtest.List(l), FromIndex: index(0)}, c)
+			id := l.ListLog().ID
+			waitFor(t, "the entries after the 429", func() bool { p, _ := c.position(id); return p.Next == 3 })
+			mu.Lock()
+			gap := retried.Sub(refused)
+			mu.Unlock()
+			if gap < time.Second {
+				t.Errorf("asked again %s after a 429 with Retry-After: 1", gap)
+			}
+			if st := statusOf(src, "Busy"); st.HTTPErrors != 1 {
+				t.Errorf("HTTP errors counted: %d, want 1", st.HTTPErrors)
+			}
+		})
+	}
+}
+
+func TestHangingLogStallsOnlyItself(t *testing.T) {
+	ca := ctlogtest.NewCA()
+	good := ctlogtest.NewLog(t, ctlog.KindStatic, "Good")
+	bad := ctlogtest.NewLog(t, ctlog.KindRFC6962, "Hangs")
+	bad.Hook = func(w http.ResponseWriter, r *http.Request) bool {
+		<-r.Context().Done() // never answers
+		return true
+	}
+	c := newCollector()
+	src, _ := run(t, ctlog.Config{List: ctlogtest.List(good, bad), FromIndex: index(0),
+		Politeness: ctlog.Politeness{Timeout: 200 * time.Millisecond, Retries: 1}}, c)
+	grow(good, ca, "g", 10)
+	waitFor(t, "the good log's entries", func() bool { p, _ := c.position(good.ListLog().ID); return p.Next == 10 })
+	waitFor(t, "the hanging log's error", func() bool { return statusOf(src, "Hangs").LastError != "" })
+	if st := statusOf(src, "Hangs"); st.HTTPErrors == 0 || st.Next != 0 {
+		t.Errorf("hanging log: %+v", st)
+	}
+}
+
+func TestUnverifiableHeadsAreRefused(t *testing.T) {
+	ca := ctlogtest.NewCA()
+	cases := map[string]func(l *ctlogtest.Log) []byte{
+		"bad signature": func(l *ctlogtest.Log) []byte {
+			return l.SignedHead(ctlogtest.NewKey(), l.Size(), l.RootAt(l.Size()))
+		},
+		"tree shrinks": func(l *ctlogtest.Log) []byte { return l.SignedHead(nil, 5, l.RootAt(5)) },
+		"tree forks": func(l *ctlogtest.Log) []byte {
+			var other [32]byte
+			copy(other[:], "a different tree of the same size")
+			return l.SignedHead(nil, 20, other)
+		},
+		"head does not match the entries": func(l *ctlogtest.Log) []byte {
+			var other [32]byte
+			copy(other[:], "not the root of these entries!!")
+			return l.SignedHead(nil, l.Size(), other)
+		},
+	}
+	for name, forge := range cases {
+		for _, kind := range kinds {
+			t.Run(name+"/"+kind, func(t *testing.T) {
+				l := ctlogtest.NewLog(t, kind, "Liar")
+				grow(l, ca, "honest", 20)
+				c := newCollector()
+				logs := &syncBuffer{}
+				var lying atomic.Bool
+				var forged []byte
+				l.Hook = func(w http.ResponseWriter, r *http.Request) bool {
+					if lying.Load() && ctlogtest.IsHead(r) {
+						w.Write(forged)
+						return true
+					}
+					return false
+				}
+				src, _ := run(t, ctlog.Config{List: ctlogtest.List(l), FromIndex: index(0), Log: slog.New(slog.NewTextHandler(logs, nil))}, c)
+				id := l.ListLog().ID
+				waitFor(t, "the honest entries", func() bool { p, _ := c.position(id); return p.Next == 20 })
+				// The log lies from its next head on: the entries are there (published, so
+				// tiles and get-entries serve them), but the only head that covers them is forged.
+				for i := range 30 {
+					l.Add(ca.CertEntry(fmt.Sprintf("after%d.example", i)))
+				}
+				forged = forge(l)
+				lying.Store(true)
+				l.Publish()
+				waitFor(t, "the refusal", func() bool { return statusOf(src, "Liar").VerifyFailures > 0 })
+				if p, _ := c.position(id); p.Next != 20 {
+					t.Errorf("read up to %d from a head that does not verify", p.Next)
+				}
+				for _, n := range c.names() {
+					if strings.HasPrefix(n, "after") {
+						t.Fatalf("ingested %s from an unverifiable head", n)
+					}
+				}
+				if !strings.Contains(logs.String(), "Liar") || !strings.Contains(logs.String(), "does not verify") {
+					t.Errorf("the error does not name the log:\n%s", logs.String())
+				}
+			})
+		}
+	}
+}
+
+func TestEntriesThatAreNotInTheTreeAreRefused(t *testing.T) {
+	ca := ctlogtest.NewCA()
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			l := ctlogtest.NewLog(t, kind, "Swapper")
+			grow(l, ca, "real", 10)
+			fake := ctlogtest.NewLog(t, kind, "Swapper2")
+			grow(fake, ca, "fake", 10)
+			// Entries come from another tree of the same size; the head is the real one.
+			l.Hook = func(w http.ResponseWriter, r *http.Request) bool {
+				if ctlogtest.IsHead(r) || strings.Contains(r.URL.Path, "/tile/") && !strings.Contains(r.URL.Path, "/tile/data/") {
+					return false
+				}
+				r2 := r.Clone(r.Context())
+				r2.URL.Path = strings.Replace(r.URL.Path, "/swapper/", "/swapper2/", 1)
+				fake.ServeHTTP(w, r2)
+				return true
+			}
+			c := newCollector()
+			src, _ := run(t, ctlog.Config{List: ctlogtest.List(l), FromIndex: index(0)}, c)
+			waitFor(t, "the refusal", func() bool { return statusOf(src, "Swapper").VerifyFailures > 0 })
+			if names := c.names(); len(names) > 0 {
+				t.Fatalf("ingested entries that are not in the tree: %v", names)
+			}
+		})
+	}
+}
+
+func TestPartialTileThenFullTile(t *testing.T) {
+	ca := ctlogtest.NewCA()
+	l := ctlogtest.NewLog(t, ctlog.KindStatic, "Edge")
+	grow(l, ca, "a", 100) // one partial tile: tile/data/000.p/100
+	c := newCollector()
+	id := l.ListLog().ID
+	run(t, ctlog.Config{List: ctlogtest.List(l), FromIndex: index(0)}, c)
+	waitFor(t, "the partial tile", func() bool { p, _ := c.position(id); return p.Next == 100 })
+	grow(l, ca, "b", 200) // the tile fills, and a second one starts
+	waitFor(t, "the full tile", func() bool { p, _ := c.position(id); return p.Next == 300 })
+	names := c.names()
+	if len(names) != 300 || len(slices.Compact(slices.Sorted(slices.Values(names)))) != 300 {
+		t.Fatalf("%d names, some repeated or missing: %v", len(names), names)
+	}
+}
+
+func TestReadOnlyLogEndsAtItsFinalHead(t *testing.T) {
+	ca := ctlogtest.NewCA()
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			l := ctlogtest.NewLog(t, kind, "Frozen")
+			grow(l, ca, "f", 40)
+			list := ctlogtest.List(l)
+			list.Logs[0].State = "readonly"
+			list.Logs[0].Final = &ctlog.TreeHead{Size: 40, Root: l.RootAt(40)}
+			c := newCollector()
+			cfg := ctlog.Config{List: list, FromIndex: index(0), Log: quietLog(), Poll: 10 * time.Millisecond, Positions: c}
+			src, err := ctlog.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- src.Run(context.Background(), c.emit, &watcher.Stats{}) }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("following a read-only log did not end at its final head")
+			}
+			if n := len(c.names()); n != 40 {
+				t.Errorf("%d names read, want 40", n)
+			}
+		})
+	}
+}
+
+func TestLogLeavingTheListIsStopped(t *testing.T) {
+	ca := ctlogtest.NewCA()
+	stays := ctlogtest.NewLog(t, ctlog.KindStatic, "Stays")
+	leaves := ctlogtest.NewLog(t, ctlog.KindRFC6962, "Leaves")
+	full := ctlogtest.List(stays, leaves)
+	var current atomic.Pointer[ctlog.List]
+	current.Store(full)
+	c := newCollector()
+	src, _ := run(t, ctlog.Config{List: full, ListURL: "https://lists.example/log_list.json", ListRefresh: 20 * time.Millisecond,
+		LoadList: func(context.Context, string) (*ctlog.List, error) { return current.Load(), nil }}, c)
+	waitFor(t, "both logs followed", func() bool { return len(src.Status()) == 2 })
+	grow(leaves, ca, "l", 5)
+	waitFor(t, "the leaving log's entries", func() bool { p, _ := c.position(leaves.ListLog().ID); return p.Next == 5 })
+	current.Store(ctlogtest.List(stays))
+	waitFor(t, "the log to be dropped", func() bool { return len(src.Status()) == 1 })
+	before := leaves.Count("get-sth")
+	grow(stays, ca, "s", 5)
+	waitFor(t, "the remaining log's entries", func() bool { p, _ := c.position(stays.ListLog().ID); return p.Next == 5 })
+	if after := leaves.Count("get-sth"); after > before+1 {
+		t.Errorf("the log that left the list was asked %d more times", after-before)
+	}
+	if _, ok := c.position(leaves.ListLog().ID); !ok {
+		t.Error("the position of the log that left was lost")
+	}
+}
+
+func TestSamePrecertificateInTwoLogsIsReadOnce(t *testing.T) {
+	ca := ctlogtest.NewCA()
+	a := ctlogtest.NewLog(t, ctlog.KindStatic, "LogA")
+	b := ctlogtest.NewLog(t, ctlog.KindRFC6962, "LogB")
+	c := newCollector()
+	src, _ := run(t, ctlog.Config{List: ctlogtest.List(a, b), FromIndex: index(0)}, c)
+	e := ca.PrecertEntry("epson-help.example")
+	a.Add(e)
+	a.Publish()
+	waitFor(t, "log A", func() bool { p, _ := c.position(a.ListLog().ID); return p.Next == 1 })
+	b.Add(e)
+	b.Publish()
+	waitFor(t, "log B", func() bool { p, _ := c.position(b.ListLog().ID); return p.Next == 1 })
+	if names := c.names(); len(names) != 1 {
+		t.Errorf("names %v, want the precertificate once", names)
+	}
+	if src.CrossLogDuplicates() != 1 {
+		t.Errorf("cross-log duplicates %d, want 1", src.CrossLogDuplicates())
+	}
+}
+
+func TestStartingPoints(t *testing.T) {
+	ca := ctlogtest.NewCA()
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			l := ctlogtest.NewLog(t, kind, "Old")
+			l.MaxEntries = 32 // as Google's logs answer
+			old := time.Now().Add(-48 * time.Hour)
+			for i := range 600 {
+				e := ca.CertEntry(fmt.Sprintf("e%d.example", i))
+				if i < 400 {
+					e.Timestamp = old
+				}
+				l.Add(e)
+			}
+			l.Publish()
+			t.Run("from-index", func(t *testing.T) {
+				c := newCollector()
+				run(t, ctlog.Config{List: ctlogtest.List(l), FromIndex: index(333)}, c)
+				waitFor(t, "the entries", func() bool { p, _ := c.position(l.ListLog().ID); return p.Next == 600 })
+				names := c.names()
+				if len(names) != 267 || names[0] != "e333.example" {
+					t.Errorf("read %d names from %v", len(names), names[:min(1, len(names))])
+				}
+			})
+			t.Run("backfill", func(t *testing.T) {
+				c := newCollector()
+				run(t, ctlog.Config{List: ctlogtest.List(l), Backfill: 6 * time.Hour}, c)
+				waitFor(t, "the entries", func() bool { p, _ := c.position(l.ListLog().ID); return p.Next == 600 })
+				if names := c.names(); len(names) != 200 || names[0] != "e400.example" {
+					t.Errorf("backfill read %d names starting at %v", len(names), names[:min(1, len(names))])
+				}
+			})
+		})
+	}
+}
+
+func TestHostileLogs(t *testing.T) {
+	ca := ctlogtest.NewCA()
+	t.Run("entry that is not a certificate", func(t *testing.T) {
+		for _, kind := range kinds {
+			l := ctlogtest.NewLog(t, kind, "Garbage"+kind[:3])
+			l.Add(ca.CertEntry("before.example"))
+			l.Add(ctlogtest.Entry{Timestamp: time.Now(), Cert: []byte("\x30\x03not DER at all")})
+			l.Add(ctlogtest.TBSEntry(ctlogtest.TBS{Serial: 7, Issuer: "Evil\u202eCA", BMPIssuer: true, NotBefore: time.Now(), After: time.Now().Add(time.Hour),
+				Names: append([]string{"hp-support.example", strings.Repeat("a", 5000) + ".example", "bad\x1bname.example"}, slices.Repeat([]string{"x.example"}, 3000)...)}, time.Now()))
+			l.Add(ca.CertEntry("after.example"))
+			l.Publish()
+			c := newCollector()
+			stats := &watcher.Stats{}
+			src, err := ctlog.New(ctlog.Config{List: ctlogtest.List(l), FromIndex: index(0), Log: quietLog(), Poll: 10 * time.Millisecond, Positions: c})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- src.Run(ctx, c.emit, stats) }()
+			waitFor(t, "the entries", func() bool { p, _ := c.position(l.ListLog().ID); return p.Next == 4 })
+			cancel()
+			<-done
+			names := c.names()
+			if !slices.Contains(names, "before.example") || !slices.Contains(names, "after.example") || !slices.Contains(names, "hp-support.example") {
+				t.Errorf("%s: good entries around a bad one were lost: %v", kind, names[:min(5, len(names))])
+			}
+			if stats.Malformed.Load() != 1 {
+				t.Errorf("%s: malformed entries %d, want 1", kind, stats.Malformed.Load())
+			}
+			if len(names) > 2+1000 {
+				t.Errorf("%s: %d names kept from one entry", kind, len(names))
+			}
+			for _, n := range names {
+				if len(n) > 260 { // other checks of names are the scorer's (an invalid name is never stored)
+					t.Errorf("%s: kept name %q", kind, n[:min(40, len(n))])
+				}
+			}
+			c.mu.Lock()
+			for _, ev := range c.events {
+				if strings.ContainsRune(ev.Cert.Issuer, '\u202e') {
+					t.Errorf("%s: issuer kept a bidi control: %q", kind, ev.Cert.Issuer)
+				}
+			}
+			c.mu.Unlock()
+		}
+	})
+	t.Run("huge response", func(t *testing.T) {
+		for _, kind := range kinds {
+			l := ctlogtest.NewLog(t, kind, "Huge"+kind[:3])
+			grow(l, ca, "h", 3)
+			var served atomic.Int64
+			l.Hook = func(w http.ResponseWriter, r *http.Request) bool {
+				if ctlogtest.IsHead(r) {
+					return false
+				}
+				chunk := bytes.Repeat([]byte("A"), 1<<20)
+				for range 64 { // 64 MB: more than any limit
+					if _, err := w.Write(chunk); err != nil {
+						return true
+					}
+					served.Add(1)
+				}
+				return true
+			}
+			c := newCollector()
+			src, _ := run(t, ctlog.Config{List: ctlogtest.List(l), FromIndex: index(0)}, c)
+			waitFor(t, "the refusal", func() bool { return statusOf(src, "Huge"+kind[:3]).LastError != "" })
+			st := statusOf(src, "Huge"+kind[:3])
+			if !strings.Contains(st.LastError, "larger than allowed") && !strings.Contains(st.LastError, "does not") {
+				t.Errorf("%s: last error %q", kind, st.LastError)
+			}
+			if len(c.names()) != 0 {
+				t.Errorf("%s: ingested from a garbage answer", kind)
+			}
+		}
+	})
+}
