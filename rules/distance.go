@@ -182,6 +182,38 @@ func asciiFold(s string, buf []byte) ([]byte, bool) {
 	return buf, changed
 }
 
+// lookalikeSwap reports whether s has a digit or a letter pair (rn, vv, cl, ...) that reads as
+// another letter: what makes a name a look-alike of a brand whose misspellings do not count.
+func lookalikeSwap(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch swapStart[s[i]] {
+		case 1:
+			return true
+		case 2:
+			if i+1 < len(s) && foldPair(s[i], s[i+1]) != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// swapStart is 1 for digits (each reads as a letter) and 2 for the first letters of the pairs
+// foldPair reads as one letter.
+var swapStart = func() (t [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = 1
+	}
+	for a := 'a'; a <= 'z'; a++ {
+		for b := 'a'; b <= 'z'; b++ {
+			if foldPair(byte(a), byte(b)) != 0 {
+				t[a] = 2
+			}
+		}
+	}
+	return t
+}()
+
 func foldPair(a, b byte) byte {
 	switch uint16(a)<<8 | uint16(b) {
 	case 'r'<<8 | 'n', 'r'<<8 | 'r', 'n'<<8 | 'n':

@@ -29,6 +29,8 @@ type CorpusReport struct {
 	// Wrong holds the results the rule set got wrong: positives it did not flag, negatives it
 	// flagged (alert or watch), in corpus order.
 	Wrong []Result
+	// WatchOnly holds the positives flagged only watch, not alert: the misses of an alert gate.
+	WatchOnly []Result
 	// Invalids holds the names that could not be scored.
 	Invalids []Result
 }
@@ -107,6 +109,9 @@ func Evaluate(rs *RuleSet, corpora []Corpus, progress ...Progress) *EvalReport {
 			flagged := r.Verdict == VerdictAlert || r.Verdict == VerdictWatch
 			if flagged != c.Positive && r.Verdict != VerdictInvalid {
 				cr.Wrong = append(cr.Wrong, clone(r))
+			}
+			if c.Positive && r.Verdict == VerdictWatch {
+				cr.WatchOnly = append(cr.WatchOnly, clone(r))
 			}
 		}
 		rep.Corpora = append(rep.Corpora, cr)

@@ -33,7 +33,11 @@ type Name struct {
 	Labels []string
 	Text   []string
 	IDN    []bool
-	Main   int
+	// Foreign marks, for an IDN label, which bytes of its Text came from non-ASCII characters
+	// ('1'; '0' for the ASCII letters kept as they were); empty for ASCII labels. A brand read
+	// from letters that were ASCII all along is not a homoglyph, whatever else the label holds.
+	Foreign []string
+	Main    int
 	// First is the index of the first label of the public suffix (or platform).
 	First int
 	// OwnedBy is the longest domain (or brand TLD) of the name that a brand owns.
@@ -59,22 +63,24 @@ type suffixInfo struct {
 // panics on hostile input: every problem is a *NameError.
 func (rs *RuleSet) Normalize(input string) (Name, error) {
 	var n Name
-	err := normalizeInto(&n, input, rs.suffixes)
+	err := normalizeInto(&n, input, rs, nil)
 	if err != nil {
 		return Name{Input: input}, err
 	}
 	n.Labels = append([]string(nil), n.Labels...)
 	n.Text = append([]string(nil), n.Text...)
 	n.IDN = append([]bool(nil), n.IDN...)
+	n.Foreign = append([]string(nil), n.Foreign...)
 	return n, nil
 }
 
 // normalizeInto fills n, reusing its slices; on the hot path (a lowercase ASCII name) it does
 // not allocate.
-func normalizeInto(n *Name, input string, suffixes map[string]suffixInfo) error {
+func normalizeInto(n *Name, input string, rs *RuleSet, psl pslCache) error {
+	suffixes := rs.suffixes
 	n.Input = input
 	n.Unicode, n.Registrable, n.Suffix, n.Platform, n.OwnedBy = "", "", "", "", ""
-	n.Labels, n.Text, n.IDN = n.Labels[:0], n.Text[:0], n.IDN[:0]
+	n.Labels, n.Text, n.IDN, n.Foreign = n.Labels[:0], n.Text[:0], n.IDN[:0], n.Foreign[:0]
 	n.Main, n.First, n.owner = -1, 0, -1
 
 	s := strings.TrimSpace(input)
@@ -110,17 +116,19 @@ func normalizeInto(n *Name, input string, suffixes map[string]suffixInfo) error 
 		case len(n.Labels) >= maxLabels:
 			return &NameError{input, "too many labels"}
 		}
-		text, idn := label, false
+		text, foreign, idn := label, "", false
 		if strings.HasPrefix(label, "xn--") {
 			u, err := idna.Punycode.ToUnicode(label)
 			if err != nil || u == label || u == "" {
 				return &NameError{input, fmt.Sprintf("bad punycode in label %q", label)}
 			}
-			text, idn, hasIDN = skeleton(u), true, true
+			text, foreign = skeleton(u)
+			idn, hasIDN = true, true
 		}
 		n.Labels = append(n.Labels, label)
 		n.Text = append(n.Text, text)
 		n.IDN = append(n.IDN, idn)
+		n.Foreign = append(n.Foreign, foreign)
 		if i < 0 {
 			break
 		}
@@ -139,14 +147,20 @@ func normalizeInto(n *Name, input string, suffixes map[string]suffixInfo) error 
 
 	// One PublicSuffix call, not EffectiveTLDPlusOne as well: each call costs an allocation
 	// (its IP-address check builds an error), and the registrable name follows from the suffix.
-	suffix, _ := publicsuffix.PublicSuffix(s)
+	suffix := publicSuffix(s, psl)
 	n.Suffix = suffix
 	n.First = len(n.Labels) - (strings.Count(suffix, ".") + 1)
 	// One walk over the name and its parents finds the longest owned domain and the longest
 	// hosting platform; a platform longer than the public suffix moves the scored label left
 	// of it.
 	off, pslFirst := 0, n.First
-	for i := 0; i < len(n.Labels); i++ {
+	// Only the brand TLD can match when the name's last two labels end no key.
+	from := 0
+	if len(n.Labels) >= 2 && !rs.suffixTails[lastLabels(s, 2)] {
+		from = len(n.Labels) - 1
+		off = len(s) - len(n.Labels[from])
+	}
+	for i := from; i < len(n.Labels); i++ {
 		if info, ok := suffixes[s[off:]]; ok {
 			if info.owner >= 0 && n.owner < 0 {
 				n.owner, n.OwnedBy = int(info.owner), s[off:]
@@ -166,6 +180,36 @@ func normalizeInto(n *Name, input string, suffixes map[string]suffixInfo) error 
 		n.Registrable = s[start:]
 	}
 	return nil
+}
+
+// pslCache remembers, per scorer, the public suffix of names by their last two labels, where
+// that is safe: when the suffix is only the last label, the second-to-last label is not in the
+// list under it, and the list's walk stops there whatever comes before. Names of one
+// certificate (www, mail, the bare domain) share their last two labels, and so do the many
+// names of a hosting platform or a busy domain.
+type pslCache map[string]string
+
+const maxPSLCache = 8192
+
+func publicSuffix(s string, cache pslCache) string {
+	if cache == nil {
+		suffix, _ := publicsuffix.PublicSuffix(s)
+		return suffix
+	}
+	tail := lastLabels(s, 2)
+	if suffix, ok := cache[tail]; ok {
+		return s[len(s)-len(suffix):]
+	}
+	suffix, _ := publicsuffix.PublicSuffix(s)
+	// A one-label suffix under two or more labels: the second-to-last label is no rule (or an
+	// exception, which gives the same answer for the tail alone).
+	if len(suffix) < len(tail) && strings.IndexByte(suffix, '.') < 0 {
+		if len(cache) >= maxPSLCache {
+			clear(cache)
+		}
+		cache[strings.Clone(tail)] = strings.Clone(suffix)
+	}
+	return suffix
 }
 
 // asciiLower lowercases s and checks its characters. Non-ASCII input (a name typed in Unicode)
@@ -221,20 +265,36 @@ func isASCII(s string) bool {
 	return true
 }
 
-// skeleton reduces a decoded IDN label to the ASCII a reader would see: the UTS #39 confusable
-// skeleton, lowercased, with accents removed. Characters with no Latin look-alike become '~',
-// which the segmenter treats as an unplaceable letter.
-func skeleton(u string) string {
-	sk := strings.ToLower(confusables.Skeleton(strings.ToLower(u)))
-	var b strings.Builder
-	for _, r := range norm.NFD.String(sk) {
-		switch {
-		case unicode.Is(unicode.Mn, r):
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('~')
+// skeleton reduces a decoded IDN label to the ASCII a reader would see: each non-ASCII
+// character becomes its UTS #39 confusable skeleton, lowercased, with accents removed;
+// characters with no Latin look-alike become '~', which the segmenter treats as an
+// unplaceable letter. ASCII letters stay as they are: the skeleton would turn an honest "m"
+// into "rn" and hide the words around it. foreign marks the bytes that came from non-ASCII
+// characters ('1') and those that did not ('0').
+func skeleton(u string) (text, foreign string) {
+	var b, f strings.Builder
+	for _, r := range strings.ToLower(u) {
+		if r < utf8.RuneSelf {
+			if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
+				b.WriteRune(r)
+			} else {
+				b.WriteByte('~')
+			}
+			f.WriteByte('0')
+			continue
+		}
+		sk := strings.ToLower(confusables.Skeleton(string(r)))
+		for _, c := range norm.NFD.String(sk) {
+			switch {
+			case unicode.Is(unicode.Mn, c):
+				continue
+			case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-':
+				b.WriteRune(c)
+			default:
+				b.WriteByte('~')
+			}
+			f.WriteByte('1')
 		}
 	}
-	return b.String()
+	return b.String(), f.String()
 }

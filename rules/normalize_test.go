@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"golang.org/x/net/publicsuffix"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -69,9 +70,9 @@ func TestNormalizeErrors(t *testing.T) {
 func TestNormalizeDoesNotAllocateForPlainNames(t *testing.T) {
 	rs := defaultRules(t)
 	var n Name
-	normalizeInto(&n, "www.example.com", rs.suffixes) // warm the slices
+	normalizeInto(&n, "www.example.com", rs, nil) // warm the slices
 	allocs := testing.AllocsPerRun(100, func() {
-		_ = normalizeInto(&n, "mail.green-garden.de", rs.suffixes)
+		_ = normalizeInto(&n, "mail.green-garden.de", rs, nil)
 	})
 	// The public suffix library's IP-address check allocates its error once per call.
 	if allocs > 1 {
@@ -133,4 +134,21 @@ func FuzzScore(f *testing.F) {
 			t.Fatalf("verdict %s with error %q", r.Verdict, r.Error)
 		}
 	})
+}
+
+func TestPublicSuffixCacheAgreesWithTheList(t *testing.T) {
+	cache := pslCache{}
+	names := append(realisticMix(3000), "www.example.co.uk", "example.co.uk", "a.b.blogspot.com", "blogspot.com",
+		"x.www.ck", "www.ck", "a.b.ck", "foo.city.kawasaki.jp", "city.kawasaki.jp", "a.pvt.k12.ma.us", "k12.ma.us", "com", "1.2.3.4")
+	for round := 0; round < 2; round++ { // the second round answers from the cache
+		for _, n := range names {
+			want, _ := publicsuffix.PublicSuffix(n)
+			if got := publicSuffix(n, cache); got != want {
+				t.Errorf("%s: cached suffix %q, the list says %q", n, got, want)
+			}
+		}
+	}
+	if len(cache) == 0 {
+		t.Error("nothing was cached")
+	}
 }

@@ -13,6 +13,7 @@ func (s *Scorer) finish(r *Result) {
 	sig := &s.sig
 	n := &s.name
 
+	s.misspelledSignals()
 	printerCtx := sig.printer != ""
 	for _, bi := range sig.touched {
 		b := &sig.brands[bi]
@@ -55,16 +56,30 @@ func (s *Scorer) finish(r *Result) {
 		}
 		if b.prodOK {
 			brandCounted = true
-			add(RuleProductLine, s.scaled(rs.spec(RuleProductLine).Points, b.prodMain),
-				rs.spec(RuleProductLine).Why+": "+q(b.product)+" ("+br.name+")"+s.where(b.prodMain))
+			if b.prodTypo != "" {
+				add(RuleProductTypo, s.productPoints(b),
+					rs.spec(RuleProductTypo).Why+": "+q(b.prodTypo)+" reads as "+q(b.product)+" ("+br.name+")"+s.where(b.prodMain))
+			} else {
+				add(RuleProductLine, s.productPoints(b),
+					rs.spec(RuleProductLine).Why+": "+q(b.product)+" ("+br.name+")"+s.where(b.prodMain))
+			}
 		}
 		if emb := s.embeddedDomain(best, b); emb != "" {
 			add(RuleBrandEmbedded, rs.spec(RuleBrandEmbedded).Points, rs.spec(RuleBrandEmbedded).Why+": "+q(emb))
 		}
 	}
 	if sig.printer != "" {
-		add(RulePrinterWord, s.scaled(rs.spec(RulePrinterWord).Points, sig.printerMain),
-			rs.spec(RulePrinterWord).Why+": "+q(sig.printer)+s.where(sig.printerMain))
+		switch {
+		case sig.printerTypo != "":
+			add(RulePrinterTypo, s.scaled(rs.spec(RulePrinterTypo).Points, sig.printerMain),
+				rs.spec(RulePrinterTypo).Why+": "+q(sig.printerTypo)+" reads as "+q(sig.printer)+s.where(sig.printerMain))
+		case sig.printerWeak:
+			add(RulePrintingWord, s.scaled(rs.spec(RulePrintingWord).Points, sig.printerMain),
+				rs.spec(RulePrintingWord).Why+": "+q(sig.printer)+s.where(sig.printerMain))
+		default:
+			add(RulePrinterWord, s.scaled(rs.spec(RulePrinterWord).Points, sig.printerMain),
+				rs.spec(RulePrinterWord).Why+": "+q(sig.printer)+s.where(sig.printerMain))
+		}
 	}
 	groupsCounted := 0
 	for gi, g := range rs.groups {
@@ -96,7 +111,7 @@ func (s *Scorer) finish(r *Result) {
 	}
 	s.structure(add)
 	for _, p := range rs.patterns {
-		if p.re.MatchString(n.ASCII) {
+		if hasAll(n.ASCII, p.needs) && p.re.MatchString(n.ASCII) {
 			add("pattern:"+p.name, p.points, p.why)
 		}
 	}
@@ -112,6 +127,15 @@ func (s *Scorer) finish(r *Result) {
 	case r.Score >= rs.Watch:
 		r.Verdict = VerdictWatch
 	}
+}
+
+func hasAll(s string, needs []byte) bool {
+	for _, c := range needs {
+		if strings.IndexByte(s, c) < 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // structure adds the shape rules: TLD, hosting platform, hyphens and digits of the scored label.
@@ -170,6 +194,9 @@ func (s *Scorer) brandPoints(b *brandSig) int {
 func (s *Scorer) productPoints(b *brandSig) int {
 	if !b.prodOK {
 		return 0
+	}
+	if b.prodTypo != "" {
+		return s.scaled(s.rs.spec(RuleProductTypo).Points, b.prodMain)
 	}
 	return s.scaled(s.rs.spec(RuleProductLine).Points, b.prodMain)
 }
@@ -257,9 +284,14 @@ func (rs *RuleSet) keywordTypo(w string) int {
 	if len(w) < 4 {
 		return -1
 	}
+	return oneEdit(rs.fuzzyKeywords, w)
+}
+
+// oneEdit returns the index of the target w misspells by exactly one edit, or -1.
+func oneEdit(targets []fuzzyTarget, w string) int {
 	mask := letterMask(w)
-	for i := range rs.fuzzyKeywords {
-		ft := &rs.fuzzyKeywords[i]
+	for i := range targets {
+		ft := &targets[i]
 		if d := len(w) - len(ft.s); d < -1 || d > 1 || popcount(ft.mask&^mask) > 1 {
 			continue
 		}
@@ -268,4 +300,39 @@ func (rs *RuleSet) keywordTypo(w string) int {
 		}
 	}
 	return -1
+}
+
+// misspelledSignals reads unplaced runs as a misspelled printer word ("printr") or product
+// ("offcejet") when the name spells none right: names that hide the brand's product or the
+// printer behind one typo. The runs are only those of labels that had a meaningful word.
+func (s *Scorer) misspelledSignals() {
+	sig := &s.sig
+	if len(s.frags) == 0 {
+		return
+	}
+	needProduct := true
+	for _, bi := range sig.touched {
+		if sig.brands[bi].product != "" {
+			needProduct = false
+		}
+	}
+	for _, f := range s.frags {
+		if len(f.text) < 5 || len(f.text) > maxFuzzyLen {
+			continue
+		}
+		if sig.printer == "" {
+			if i := oneEdit(s.rs.fuzzyPrinter, f.text); i >= 0 {
+				sig.printer, sig.printerMain, sig.printerTypo = s.rs.fuzzyPrinter[i].s, f.inMain, f.text
+				continue
+			}
+		}
+		if needProduct {
+			if i := oneEdit(s.rs.fuzzyProducts, f.text); i >= 0 {
+				ft := &s.rs.fuzzyProducts[i]
+				b := s.brandSig(ft.id)
+				b.product, b.prodMain, b.prodTypo = ft.s, f.inMain, f.text
+				needProduct = false
+			}
+		}
+	}
 }

@@ -29,6 +29,7 @@ type RuleFile struct {
 	Rules            map[string]RuleSpec `yaml:"rules"`
 	Keywords         []KeywordGroup      `yaml:"keywords"`
 	PrinterWords     []string            `yaml:"printer_words"`
+	PrintingWords    []string            `yaml:"printing_words"`
 	AbusedTLDs       []string            `yaml:"abused_tlds"`
 	HostingPlatforms []string            `yaml:"hosting_platforms"`
 	Vocabulary       []string            `yaml:"vocabulary"`
@@ -53,7 +54,11 @@ type SiteSpec struct {
 	RemoteAccess []string       `yaml:"remote_access"`
 	BrandCopy    []string       `yaml:"brand_copy"`
 	LeadFields   []string       `yaml:"lead_fields"`
-	Parked       []string       `yaml:"parked"`
+	// Support is what a page says when it sells technical support: with a phone number, a
+	// chat widget or a remote-access tool and one more sign, a page is a helpline kit even
+	// for no brand at all.
+	Support []string `yaml:"support"`
+	Parked  []string `yaml:"parked"`
 	// References are the brands' genuine pages, by brand name, for `helpwatch refs update`.
 	References map[string][]string `yaml:"references"`
 }
@@ -104,6 +109,7 @@ type BrandSpec struct {
 	Tokens         []string `yaml:"tokens"`
 	CommonWord     bool     `yaml:"common_word"`   // the brand is also an ordinary word: strict token boundaries
 	NeedsPrinter   bool     `yaml:"needs_printer"` // a big non-printer brand: counts only next to printer words
+	NoTypos        bool     `yaml:"no_typos"`      // misspellings do not count (other names are one edit away); look-alike characters still do
 	Products       []string `yaml:"products"`
 	CommonProducts []string `yaml:"common_products"` // product names that are ordinary words: count only with the brand
 	Owned          []string `yaml:"owned"`           // domains (or brand TLDs) the brand owns: never alert
@@ -118,6 +124,9 @@ const (
 	RuleBrandEmbedded  = "brand-domain-embedded"
 	RuleProductLine    = "product-line"
 	RulePrinterWord    = "printer-word"
+	RulePrintingWord   = "printing-word"
+	RulePrinterTypo    = "printer-typo"
+	RuleProductTypo    = "product-typo"
 	RuleExtraKeyword   = "extra-keyword"
 	RuleKeywordTypo    = "keyword-typo"
 	RuleSubdomainOnly  = "subdomain-only"
@@ -142,7 +151,7 @@ var enrichmentRuleKinds = map[string]bool{RuleRegisteredRecently: true, RuleRegi
 	RuleNoDNS: true, RuleParked: true, RuleCatchAll: true, RuleMailExchanger: true}
 
 var knownRuleKinds = []string{RuleBrandToken, RuleBrandTypo, RuleBrandHomoglyph, RuleBrandLabel,
-	RuleBrandEmbedded, RuleProductLine, RulePrinterWord, RuleExtraKeyword, RuleKeywordTypo,
+	RuleBrandEmbedded, RuleProductLine, RulePrinterWord, RulePrintingWord, RulePrinterTypo, RuleProductTypo, RuleExtraKeyword, RuleKeywordTypo,
 	RuleSubdomainOnly, RuleAbusedTLD, RuleFreeHosting, RuleManyHyphens, RuleManyDigits, RuleBrandOwned,
 	RuleRegisteredRecently, RuleRegisteredLongAgo, RuleNoDNS, RuleParked, RuleCatchAll, RuleMailExchanger}
 
@@ -388,6 +397,12 @@ func (v *validator) check(rf *RuleFile) {
 		}
 	}
 	v.words([]any{"printer_words"}, "printer word", rf.PrinterWords)
+	v.words([]any{"printing_words"}, "printing word", rf.PrintingWords)
+	for i, w := range rf.PrintingWords {
+		if contains(rf.PrinterWords, w) {
+			v.fail([]any{"printing_words", i}, "printing word %q is also a printer word", w)
+		}
+	}
 	v.words([]any{"vocabulary"}, "vocabulary word", rf.Vocabulary)
 	for i, tld := range rf.AbusedTLDs {
 		if !wordRE.MatchString(tld) {

@@ -123,3 +123,51 @@ func FuzzParseRules(f *testing.F) {
 		rs.NewScorer().Score("hp-support.com")
 	})
 }
+
+func TestRequiredBytes(t *testing.T) {
+	for expr, want := range map[string]string{
+		`(^|[^0-9])1?8(00|33|44|55|66|77|88)[0-9]{3,}`: "8",
+		`support-(hp|canon)`:                           "support-",
+		`a+b*c{2}`:                                     "ac",
+		`(?i)xyz`:                                      "",
+		`x|y`:                                          "",
+	} {
+		if got := string(requiredBytes(expr)); got != want {
+			t.Errorf("requiredBytes(%q) = %q, want %q", expr, got, want)
+		}
+	}
+}
+
+func TestScoreInOrder(t *testing.T) {
+	rs := defaultRules(t)
+	names := realisticMix(5000)
+	batches := make(chan []Input, 2)
+	go func() {
+		for i := 0; i < len(names); i += 333 {
+			b := make([]Input, 0, 333)
+			for _, n := range names[i:min(i+333, len(names))] {
+				b = append(b, Input{Name: n})
+			}
+			batches <- b
+		}
+		batches <- []Input{{Name: "bad name", Err: errors.New("not a name")}}
+		close(batches)
+	}()
+	var got []Result
+	err := rs.ScoreInOrder(4, batches, func(r *Result) error {
+		got = append(got, clone(*r))
+		return nil
+	})
+	if err != nil || len(got) != len(names)+1 {
+		t.Fatalf("%d results, %v", len(got), err)
+	}
+	sc := rs.NewScorer()
+	for i, n := range names {
+		if want := sc.Score(n); got[i].Domain != n || got[i].Score != want.Score || got[i].Verdict != want.Verdict {
+			t.Fatalf("result %d: %s %d, want %s %d", i, got[i].Domain, got[i].Score, n, want.Score)
+		}
+	}
+	if last := got[len(got)-1]; last.Verdict != VerdictInvalid || last.Error != "not a name" {
+		t.Errorf("invalid input: %+v", last)
+	}
+}

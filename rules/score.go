@@ -47,6 +47,8 @@ type Scorer struct {
 	buf      []byte
 	join     []byte
 	sig      signals
+	label    int // the label being read
+	psl      pslCache
 }
 
 // fragment is an unplaced piece of a label, kept for the keyword-typo pass.
@@ -73,7 +75,8 @@ type brandSig struct {
 	edit     string // typo kind
 	product  string
 	prodMain bool
-	prodOK   bool // a distinctive product, or a common one next to its brand
+	prodOK   bool   // a distinctive product, or a common one next to its brand
+	prodTypo string // the name's misspelling of product, when it was not spelled right
 	embedded string
 }
 
@@ -91,6 +94,10 @@ type signals struct {
 	keywords    []string
 	printer     string
 	printerMain bool
+	// printerWeak: the printer context is a printing word ("printing", "toner"), not a
+	// printer; printerTypo: the name misspells a printer word as this.
+	printerWeak bool
+	printerTypo string
 }
 
 // NewScorer returns a scorer for this rule set.
@@ -117,7 +124,10 @@ func (s *Scorer) ScoreInto(input string, r *Result) {
 	r.Score, r.Verdict, r.Reasons, r.RulesVersion = 0, VerdictIgnore, r.Reasons[:0], rs.Version
 
 	n := &s.name
-	if err := normalizeInto(n, input, rs.suffixes); err != nil {
+	if s.psl == nil {
+		s.psl = pslCache{}
+	}
+	if err := normalizeInto(n, input, rs, s.psl); err != nil {
 		r.Verdict, r.Error = VerdictInvalid, err.Error()
 		return
 	}
@@ -137,7 +147,7 @@ func (s *Scorer) ScoreInto(input string, r *Result) {
 			// Nothing in this label means anything by itself: only a misspelled brand could
 			// hide in it, as the whole label or a hyphen part. It is read in full only if
 			// another label gives the name a brand or printer signal.
-			s.fuzzyWholeLabel(n.Text[li], li == n.Main, false)
+			s.fuzzyWholeLabel(li, n.Text[li], li == n.Main)
 			s.deferred = append(s.deferred, li)
 			continue
 		}
@@ -175,7 +185,7 @@ func (s *Scorer) resetSignals() {
 		s.sig.groups[i] = groupSig{}
 	}
 	s.sig.keywords = s.sig.keywords[:0]
-	s.sig.printer, s.sig.printerMain = "", false
+	s.sig.printer, s.sig.printerMain, s.sig.printerWeak, s.sig.printerTypo = "", false, false, ""
 	s.frags = s.frags[:0]
 }
 
@@ -200,8 +210,8 @@ func (s *Scorer) analyzeLabel(li int) {
 	rs := s.rs
 	n := &s.name
 	text := n.Text[li]
-	idn := n.IDN[li]
 	inMain := li == n.Main
+	s.label = li
 	s.toks = rs.segmentLabel(text, s.toks[:0])
 	toks := s.toks
 	for i := range toks {
@@ -215,10 +225,11 @@ func (s *Scorer) analyzeLabel(li int) {
 				break
 			}
 			level, edit := levelToken, ""
-			if idn {
+			foreign := s.foreignIn(li, t.start, t.end)
+			if foreign {
 				level, edit = levelHomoglyph, "look-alike characters"
 			}
-			if inMain && len(toks) == 1 && !idn && word == text {
+			if inMain && len(toks) == 1 && !foreign && word == text {
 				level = levelLabel
 			}
 			s.noteBrand(bi, level, inMain, word, word, edit)
@@ -235,8 +246,10 @@ func (s *Scorer) analyzeLabel(li int) {
 				b.product, b.prodMain = word, inMain
 			}
 		case kindPrinter:
-			if s.sig.printer == "" || inMain && !s.sig.printerMain {
-				s.sig.printer, s.sig.printerMain = word, inMain
+			// A printer word beats a printing word; the registrable label beats a subdomain.
+			weak := t.id == printingWord
+			if p := &s.sig; p.printer == "" || p.printerWeak && !weak || p.printerWeak == weak && inMain && !p.printerMain {
+				p.printer, p.printerMain, p.printerWeak = word, inMain, weak
 			}
 		case kindKeyword:
 			s.noteKeyword(int(t.id), word, "", inMain)
@@ -246,25 +259,65 @@ func (s *Scorer) analyzeLabel(li int) {
 			}
 		}
 	}
-	s.gaps(text, inMain, idn)
-	s.fuzzyWholeLabel(text, inMain, idn)
+	if s.sig.printerWeak || s.sig.printer == "" {
+		s.printingTypo(text, inMain)
+	}
+	s.gaps(li, text, inMain)
+	s.fuzzyWholeLabel(li, text, inMain)
+}
+
+// printingTypo reads a printing word glued to unplaced letters as a misspelled printer word:
+// "printr" segments as "print" + "r", "prinnter" as "prin" ... and is one edit from "printer".
+func (s *Scorer) printingTypo(text string, inMain bool) {
+	toks := s.toks
+	for i := range toks {
+		t := toks[i]
+		if t.kind != kindPrinter || t.id != printingWord {
+			continue
+		}
+		start, end := t.start, t.end
+		if i+1 < len(toks) && !t.sepAfter && toks[i+1].kind == kindFragment {
+			end = toks[i+1].end
+		} else if i > 0 && !t.sepBefore && toks[i-1].kind == kindFragment {
+			start = toks[i-1].start
+		}
+		if end-start == t.end-t.start || end-start < 6 || end-start > maxFuzzyLen {
+			continue
+		}
+		if fi := oneEdit(s.rs.fuzzyPrinter, text[start:end]); fi >= 0 {
+			p := &s.sig
+			p.printer, p.printerMain, p.printerWeak, p.printerTypo = s.rs.fuzzyPrinter[fi].s, inMain, false, text[start:end]
+			return
+		}
+	}
+}
+
+// foreignIn reports whether bytes start..end of label li's text came from non-ASCII
+// characters (only IDN labels have any).
+func (s *Scorer) foreignIn(li, start, end int) bool {
+	f := s.name.Foreign[li]
+	if f == "" {
+		return false
+	}
+	return strings.IndexByte(f[start:end], '1') >= 0
 }
 
 // fuzzyWholeLabel checks the whole label and its hyphen parts for a misspelled brand:
 // "lexmrak", "canon0", "ca-non", "lexmark-0".
-func (s *Scorer) fuzzyWholeLabel(text string, inMain, idn bool) {
-	s.fuzzyPart(text, inMain, idn)
+func (s *Scorer) fuzzyWholeLabel(li int, text string, inMain bool) {
+	s.fuzzyPart(text, inMain, s.foreignIn(li, 0, len(text)))
 	if strings.IndexByte(text, '-') >= 0 {
-		for rest := text; rest != ""; {
-			part := rest
-			if i := strings.IndexByte(rest, '-'); i >= 0 {
-				part, rest = rest[:i], rest[i+1:]
+		for off := 0; off < len(text); {
+			end := strings.IndexByte(text[off:], '-')
+			if end < 0 {
+				end = len(text)
 			} else {
-				rest = ""
+				end += off
 			}
-			if part != "" {
-				s.fuzzyPart(part, inMain, idn)
+			if end > off {
+				s.fuzzyPart(text[off:end], inMain, s.foreignIn(li, off, end))
 			}
+			off = end + 1
 		}
 		s.checkHyphenation(text, inMain)
 	}
@@ -274,7 +327,7 @@ func (s *Scorer) fuzzyWholeLabel(text string, inMain, idn bool) {
 // "lexmrak" in "lexmrakprintersupport", "stup" in "hpstup". A run with unplaceable letters may
 // be a misspelled brand. Every run that is not a single dictionary word is kept for the
 // keyword-typo pass, which only runs when the name has a brand or printer signal.
-func (s *Scorer) gaps(text string, inMain, idn bool) {
+func (s *Scorer) gaps(li int, text string, inMain bool) {
 	toks := s.toks
 	for i := 0; i < len(toks); {
 		if k := toks[i].kind; k != kindWord && k != kindFragment {
@@ -300,7 +353,7 @@ func (s *Scorer) gaps(text string, inMain, idn bool) {
 			s.frags = append(s.frags, fragment{text: text[start:end], inMain: inMain, borrowS: borrowS})
 		}
 		if hasFrag && end-start >= 4 && end-start != len(text) {
-			s.fuzzyBrand(text[start:end], inMain, idn)
+			s.fuzzyBrand(text[start:end], inMain, s.foreignIn(li, start, end))
 		}
 	}
 }
@@ -341,8 +394,8 @@ func (s *Scorer) nextToKeywordTypo(text string, i int) bool {
 // HP); a brand that is also an English word ("canon", "brother", "sharp") on at least one side.
 func (s *Scorer) brandTokenBounded(bi, i int) bool {
 	t := s.toks[i]
-	leftOK := t.sepBefore || i > 0 && s.toks[i-1].kind != kindFragment
-	rightOK := t.sepAfter || i+1 < len(s.toks) && s.toks[i+1].kind != kindFragment
+	leftOK := t.sepBefore || i > 0 && s.toks[i-1].kind != kindFragment || s.scriptChange(t.start)
+	rightOK := t.sepAfter || i+1 < len(s.toks) && s.toks[i+1].kind != kindFragment || s.scriptChange(t.end)
 	switch {
 	case t.end-t.start <= 3:
 		return leftOK && rightOK
@@ -350,6 +403,17 @@ func (s *Scorer) brandTokenBounded(bi, i int) bool {
 		return leftOK || rightOK
 	}
 	return true
+}
+
+// scriptChange reports whether, in an IDN label, the letters before and after position p came
+// one from ASCII and the other from another script: "hpсупорт" is "hp" next to Cyrillic, a
+// word boundary a reader sees.
+func (s *Scorer) scriptChange(p int) bool {
+	if s.label < 0 {
+		return false
+	}
+	f := s.name.Foreign[s.label]
+	return f != "" && p > 0 && p < len(f) && f[p-1] != f[p]
 }
 
 // tokenFor returns the brand's own copy of token w, so that a match keeps no scratch memory.
@@ -391,7 +455,8 @@ func (s *Scorer) noteKeyword(g int, word, typoOf string, inMain bool) {
 }
 
 // fuzzyPart checks a whole label or hyphen part for being a brand with one small change.
-// A part that is itself a vocabulary word ("cannon", "bother") is left alone.
+// A part that is itself a vocabulary word ("cannon", "bother") is left alone. idn says the
+// part holds characters that were not ASCII.
 func (s *Scorer) fuzzyPart(part string, inMain, idn bool) {
 	if len(part) < 4 || len(part) > maxFuzzyLen {
 		return
@@ -399,8 +464,13 @@ func (s *Scorer) fuzzyPart(part string, inMain, idn bool) {
 	if t := s.rs.vocab.lookup(part); t.kind >= kindWord {
 		if t.kind == kindBrand && idn {
 			s.noteBrand(int(t.id), levelHomoglyph, inMain, part, part, "look-alike characters")
+			return
 		}
-		return
+		// An ordinary word spelled in plain ASCII is what it says; the same word made with
+		// look-alike characters ("epṡom") is a disguise, and is compared with the brands.
+		if !idn {
+			return
+		}
 	}
 	s.fuzzyBrand(part, inMain, idn)
 }
@@ -412,6 +482,12 @@ func (s *Scorer) fuzzyBrand(cand string, inMain, idn bool) {
 		return
 	}
 	cmask := letterMask(cand)
+	// A wildcard (a character with no Latin look-alike) can be any letter: the letter-mask
+	// prefilters allow one missing letter per wildcard.
+	wild := 0
+	if idn {
+		wild = strings.Count(cand, string(wildcard))
+	}
 	classMask := uint32(0)
 	var folded []byte
 	var fmask uint32
@@ -419,9 +495,24 @@ func (s *Scorer) fuzzyBrand(cand string, inMain, idn bool) {
 	if len(cand) > maxFuzzyLen {
 		return
 	}
-	for _, fi := range s.rs.brandsByLen[len(cand)] {
-		ft := &s.rs.fuzzyBrands[fi]
-		if popcount(ft.mask&^cmask) <= ft.limit {
+	bucket := s.rs.brandsByLen[len(cand)]
+	for bi := range bucket {
+		lt := &bucket[bi]
+		// Each edit brings at most one letter the target lacks, and takes at most one away.
+		direct := popcount(lt.mask&^cmask) <= int(lt.limit)+wild && popcount(cmask&^lt.mask) <= int(lt.limit)
+		if !direct {
+			// The look-alike path below needs the target's letters among the candidate's
+			// look-alike classes; reject here without touching the target.
+			if classMask == 0 {
+				classMask = foldClassMask(cand)
+			}
+			foldLimit := int(lt.limit)
+			if popcount(lt.foldMask&^classMask) > foldLimit+wild {
+				continue
+			}
+		}
+		ft := &s.rs.fuzzyBrands[lt.fi]
+		if direct {
 			if dist := boundedOSA(cand, ft.s, ft.limit); dist <= ft.limit && (dist > 0 || idn) {
 				level, edit := levelTypo, typoKind(cand, ft.s)
 				if idn {
@@ -444,7 +535,7 @@ func (s *Scorer) fuzzyBrand(cand string, inMain, idn bool) {
 		if classMask == 0 {
 			classMask = foldClassMask(cand)
 		}
-		if popcount(ft.foldMask&^classMask) > foldLimit {
+		if popcount(ft.foldMask&^classMask) > foldLimit+wild {
 			continue
 		}
 		if !foldDone {
@@ -452,9 +543,9 @@ func (s *Scorer) fuzzyBrand(cand string, inMain, idn bool) {
 			folded, foldDone = s.buf, true
 			fmask = letterMask(folded)
 		}
-		if foldChanged && popcount(ft.foldMask&^fmask) <= foldLimit {
+		if foldChanged && popcount(ft.foldMask&^fmask) <= foldLimit+wild && popcount(fmask&^ft.foldMask) <= foldLimit {
 			dist := foldLimit + 1
-			if foldLimit == 0 {
+			if foldLimit == 0 && strings.IndexByte(string(folded), wildcard) < 0 {
 				if string(folded) == ft.folded {
 					dist = 0
 				}
@@ -467,6 +558,29 @@ func (s *Scorer) fuzzyBrand(cand string, inMain, idn bool) {
 					edit = "look-alike letters and a typo"
 				}
 				s.noteBrand(ft.id, levelHomoglyph, inMain, cand, ft.s, edit)
+				return
+			}
+		}
+	}
+	if len(s.rs.noTypos) == 0 || wild == 0 && !lookalikeSwap(cand) {
+		return
+	}
+	if !foldDone {
+		s.buf, foldChanged = asciiFold(cand, s.buf)
+		folded = s.buf
+	}
+	if !foldChanged {
+		return
+	}
+	if i, ok := s.rs.exactFold[string(folded)]; ok {
+		ft := &s.rs.noTypos[i]
+		s.noteBrand(ft.id, levelHomoglyph, inMain, cand, ft.s, "look-alike letters")
+		return
+	}
+	if wild > 0 {
+		for i := range s.rs.noTypos {
+			if ft := &s.rs.noTypos[i]; len(ft.folded) == len(folded) && boundedOSA(folded, ft.folded, 0) == 0 {
+				s.noteBrand(ft.id, levelHomoglyph, inMain, cand, ft.s, "look-alike characters")
 				return
 			}
 		}
@@ -496,6 +610,10 @@ func (s *Scorer) checkHyphenation(text string, inMain bool) {
 	s.stripHyphens(text)
 	joined := string(s.join) // rare path: a copy is fine
 	s.toks = s.rs.segmentLabel(joined, s.toks[:0])
+	// Positions in the joined text are not the label's: no script boundaries here.
+	label := s.label
+	s.label = -1
+	defer func() { s.label = label }()
 	for i, t := range s.toks {
 		if t.kind != kindBrand || !s.brandTokenBounded(int(t.id), i) || !spansHyphen(text, t.start, t.end) {
 			continue

@@ -64,8 +64,12 @@ func (rs *RuleSet) segmentLabel(label string, out []token) []token {
 			for j < len(label) && !isDigit(label[j]) && (label[j] < 'a' || label[j] > 'z') && label[j] != '-' && label[j] != '_' {
 				j++
 			}
-			out = append(out, token{start: i, end: j, kind: kindFragment, sepBefore: sep})
-			sep = false
+			// A change of script is a word boundary, as a hyphen is: "hp打印机" names HP.
+			if len(out) > 0 {
+				out[len(out)-1].sepAfter = true
+			}
+			out = append(out, token{start: i, end: j, kind: kindFragment, sepBefore: true, sepAfter: true})
+			sep = true
 			i = j
 		}
 	}

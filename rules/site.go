@@ -54,7 +54,7 @@ type SiteResult struct {
 
 // siteScoreKinds are the keys of site.points: what a page can score for.
 var siteScoreKinds = []string{"brand", "brand-copy", "printer", "fake-flow", "problem", "call-to-action", "phone", "toll-free",
-	"chat-widget", "remote-access", "disclaimer", "lead-form", "similarity", "known-phone"}
+	"chat-widget", "remote-access", "disclaimer", "lead-form", "similarity", "known-phone", "support"}
 
 // ScoreSite reads the facts of one page. A brand or printer context is needed for anything to
 // count as a scam sign: "call now" on a pizza site is not a helpline scam.
@@ -158,14 +158,23 @@ func (rs *RuleSet) ScoreSite(f *SiteFacts) SiteResult {
 		add("printer", fmt.Sprintf("printer vocabulary %d time(s)", printer))
 	}
 	parked := found(sp.Parked, true, false)
-	if !context {
+	// Without a brand or printer, a page is still a helpline kit when it sells support and
+	// gives the means to reach the "technician": a phone number, a chat widget or a
+	// remote-access tool, with at least one more sign (below). Anything less is left alone.
+	support := found(sp.Support, true, false)
+	contact := len(f.Phones) > 0 || len(found(sp.ChatWidgets, true, true)) > 0 || len(found(sp.RemoteAccess, true, true)) > 0
+	if !context && (len(support) == 0 || !contact) {
 		if len(parked) > 0 {
 			res.Verdict = SiteParked
 			res.Indicators = append(res.Indicators, parked...)
 			res.Reasons = append(res.Reasons, Reason{Rule: "site:parked", Detail: "parking page: " + strings.Join(parked, ", ")})
 		}
-		res.Score = 0 // scam signs without a brand or printer context are not this kind of scam
+		res.Score = 0 // scam signs without a brand, printer or support context are not this kind of scam
 		return finishSite(res)
+	}
+	if len(support) > 0 {
+		add("support", "sells support: "+strings.Join(support, ", "))
+		res.Indicators = append(res.Indicators, support...)
 	}
 	signs := 0
 	group := func(kind string, hits []string, detail string) {
@@ -233,11 +242,71 @@ func (rs *RuleSet) ScoreSite(f *SiteFacts) SiteResult {
 	switch {
 	case cloneShape && res.Score >= sp.Thresholds.Clone:
 		res.Verdict = SiteClone
-	case signs > 0 && res.Score >= sp.Thresholds.Helpline:
+	case signs > 0 && res.Score >= sp.Thresholds.Helpline && (context || signs >= 2):
 		res.Verdict = SiteHelpline
 	}
 	return finishSite(res)
 }
+
+// MergeSiteFacts joins the pages of one site (a landing page and the contact, support, setup
+// or error pages it links to; or the files of one kit) into the facts of the site as a whole:
+// a kit spreads its brand, its number, its chat widget and its fake error over several pages,
+// none of which says everything alone.
+func MergeSiteFacts(pages []*SiteFacts) *SiteFacts {
+	out := &SiteFacts{}
+	seenHost, seenField, seenImage, seenPhone := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
+	var text, titles strings.Builder
+	for _, p := range pages {
+		if p == nil {
+			continue
+		}
+		if out.Domain == "" {
+			out.Domain = p.Domain
+		}
+		out.Reachable = out.Reachable || p.Reachable
+		if p.Title != "" && titles.Len() < 1024 {
+			titles.WriteString(p.Title)
+			titles.WriteString(" | ")
+		}
+		if text.Len() < maxSiteText {
+			text.WriteString(p.Text[:min(len(p.Text), maxSiteText-text.Len())])
+			text.WriteString("\n")
+		}
+		for _, h := range p.Hosts {
+			if !seenHost[h] && len(seenHost) < 512 {
+				seenHost[h] = true
+				out.Hosts = append(out.Hosts, h)
+			}
+		}
+		for _, ff := range p.FormFields {
+			if !seenField[ff] && len(seenField) < 256 {
+				seenField[ff] = true
+				out.FormFields = append(out.FormFields, ff)
+			}
+		}
+		for _, im := range p.Images {
+			if !seenImage[im] && len(seenImage) < 256 {
+				seenImage[im] = true
+				out.Images = append(out.Images, im)
+			}
+		}
+		for _, ph := range p.Phones {
+			if !seenPhone[ph.E164] && len(seenPhone) < 64 {
+				seenPhone[ph.E164] = true
+				out.Phones = append(out.Phones, ph)
+			}
+		}
+		if p.Similarity > out.Similarity {
+			out.Similarity, out.SimilarTo = p.Similarity, p.SimilarTo
+		}
+	}
+	out.Title = strings.TrimSuffix(titles.String(), " | ")
+	out.Text = text.String()
+	return out
+}
+
+// maxSiteText bounds the text of a merged site.
+const maxSiteText = 1 << 20
 
 func finishSite(res SiteResult) SiteResult {
 	sort.Strings(res.Indicators)

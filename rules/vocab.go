@@ -19,11 +19,15 @@ const (
 	kindFragment tokenKind = iota // not a word: letters the segmenter could not place
 	kindDigits                    // a run of digits (or 24x7)
 	kindWord                      // ordinary vocabulary
-	kindPrinter                   // printer vocabulary
+	kindPrinter                   // printer vocabulary; id printingWord for the weaker printing words
 	kindKeyword                   // helpline/setup word; id is the keyword group
 	kindProduct                   // product line; id is the brand
 	kindBrand                     // brand token; id is the brand
 )
+
+// printingWord is the id of printer-kind terms that are printing vocabulary ("printing",
+// "toner"), weaker than a printer word.
+const printingWord = 1
 
 // term is what a complete word in the trie stands for.
 type term struct {

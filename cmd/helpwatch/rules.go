@@ -161,7 +161,7 @@ func rulesTest(args []string, stdout, stderr io.Writer) error {
 		rep = rules.Evaluate(rs, corpora, tick)
 		done()
 	}
-	output.WriteEvalReport(stdout, rep, *show, *quiet)
+	output.WriteEvalReport(stdout, rep, *show, *quiet, g.MinAlertRecall >= 0)
 	fails := rep.Check(g)
 	for _, f := range fails {
 		fmt.Fprintf(stdout, "GATE FAILED: %s\n", f)

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"sync"
 
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher/output"
@@ -15,6 +18,11 @@ Scores one name per line (stdin when no file is given; blank lines and # comment
 and writes one record per name, in input order. Names that cannot be scored (too long, bad
 characters, empty labels, bad punycode) get verdict "invalid" and an error; they never stop
 the run.`
+
+// scoreBatch is how many names go to a scorer at once.
+const scoreBatch = 1024
+
+var errStopped = errors.New("stopped")
 
 func runScore(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("score", scoreUsage, stderr)
@@ -35,31 +43,66 @@ func runScore(args []string, stdout, stderr io.Writer) error {
 	if len(files) == 0 {
 		files = []string{"-"}
 	}
-	sc := rs.NewScorer()
-	var r rules.Result
-	// A file that cannot be read is said once, when it is met, and the others are still
-	// scored; the exit status says that something was missed.
+	// Reading, scoring and writing overlap: one goroutine reads batches of lines, a scorer per
+	// core scores them, and this goroutine writes the results in input order.
+	batches := make(chan []rules.Input, 4)
 	var unread []string
-	for _, path := range files {
-		f, err := source.OpenNameFile(path)
-		if err != nil {
-			unread = append(unread, path)
-			fmt.Fprintf(stderr, "helpwatch score: %v\n", err)
-			continue
-		}
-		err = source.ReadNames(f, source.NameListOptions{}, func(line int, name string, lerr error) error {
-			if lerr != nil {
-				r = rules.Result{Domain: name, Verdict: rules.VerdictInvalid, Error: lerr.Error(), RulesVersion: rs.Version}
-			} else {
-				sc.ScoreInto(name, &r)
+	readDone := make(chan struct{})
+	stop := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		defer close(batches)
+		batch := make([]rules.Input, 0, scoreBatch)
+		send := func() bool {
+			select {
+			case batches <- batch:
+				batch = make([]rules.Input, 0, scoreBatch)
+				return true
+			case <-stop:
+				return false
 			}
-			return w.Write(&r)
-		})
-		f.Close()
-		if err != nil {
-			unread = append(unread, path)
-			fmt.Fprintf(stderr, "helpwatch score: %s: %v\n", path, err)
 		}
+		// A file that cannot be read is said once, when it is met, and the others are still
+		// scored; the exit status says that something was missed.
+		for _, path := range files {
+			f, err := source.OpenNameFile(path)
+			if err != nil {
+				unread = append(unread, path)
+				fmt.Fprintf(stderr, "helpwatch score: %v\n", err)
+				continue
+			}
+			err = source.ReadNames(f, source.NameListOptions{}, func(line int, name string, lerr error) error {
+				batch = append(batch, rules.Input{Name: name, Err: lerr})
+				if len(batch) == scoreBatch && !send() {
+					return errStopped
+				}
+				return nil
+			})
+			f.Close()
+			if err != nil && err != errStopped {
+				unread = append(unread, path)
+				fmt.Fprintf(stderr, "helpwatch score: %s: %v\n", path, err)
+			}
+			if err == errStopped {
+				return
+			}
+		}
+		if len(batch) > 0 {
+			send()
+		}
+	}()
+	stopOnce := sync.OnceFunc(func() { close(stop) })
+	err = rs.ScoreInOrder(runtime.GOMAXPROCS(0), batches, func(r *rules.Result) error {
+		err := w.Write(r)
+		if err != nil {
+			stopOnce() // the output is gone: stop reading
+		}
+		return err
+	})
+	stopOnce()
+	<-readDone
+	if err != nil {
+		return err
 	}
 	if err := w.Flush(); err != nil {
 		return err

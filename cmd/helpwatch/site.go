@@ -36,9 +36,15 @@ not be read; 3 a site could not be reached (no answer, TLS or HTTP failure befor
 background; 'helpwatch work --kinds site --drain' without waiting for enrichment), stores the
 evidence and exits when nothing is due.
 
+A live check reads the landing page and up to four pages of the same site it links to that
+look like contact, support, setup, download or error pages, and judges the site as a whole:
+kits spread the brand, the number, the chat and the fake error over several pages. Each page's
+own verdict is kept under "pages".
+
 site test measures the check on saved pages: the share of scam pages found clone or helpline
 (recall) and of benign pages found so (flag rate), with the misses listed; exit 1 when a gate
-fails. Directories are read file by file.`
+fails. Directories are read file by file; with --site-sep the files of one saved kit (named
+owner__repo__path: --site-sep __ --site-depth 2) are judged as the pages of one site too.`
 
 func runSite(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "test" {
@@ -114,7 +120,7 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	var unreachable, refused []string
 	for _, t := range targets {
-		rep, got := site.CheckLive(ctx, rs, lib, fetcher, renderer, t)
+		rep, got := site.CheckSite(ctx, rs, lib, fetcher, renderer, t)
 		if err := enc.Encode(rep); err != nil {
 			return err
 		}
@@ -137,6 +143,26 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 }
 
 // analyzeFile reads a saved page by its extension: HTML parsed, anything else as text.
+// siteOf is the site a saved file belongs to: its folder and the first depth parts of its name
+// split at sep; a file whose name has fewer parts is a site of its own.
+func siteOf(path, sep string, depth int) string {
+	name := filepath.Base(path)
+	if sep == "" || depth < 1 {
+		return path
+	}
+	parts := strings.SplitN(name, sep, depth+1)
+	if len(parts) <= depth {
+		return path
+	}
+	return filepath.Join(filepath.Dir(path), strings.Join(parts[:depth], sep))
+}
+
+// stronger reports whether verdict a outranks b for a site test: clone or helpline over the rest.
+func stronger(a, b rules.SiteVerdict) bool {
+	flagged := func(v rules.SiteVerdict) bool { return v == rules.SiteClone || v == rules.SiteHelpline }
+	return flagged(a) && !flagged(b)
+}
+
 func analyzeFile(rs *rules.RuleSet, lib *site.Library, name, path string, body []byte) *site.Report {
 	ext := strings.ToLower(filepath.Ext(path))
 	isHTML := ext == ".html" || ext == ".htm" || ((ext == "" || ext == ".php") && site.IsHTML("", body))
@@ -181,6 +207,8 @@ func siteTest(args []string, stdout, stderr io.Writer) error {
 	refs := fs.String("refs", "", "fingerprint library (brand reference pages and known kits)")
 	minRecall := fs.Float64("min-recall", -1, "gate: least share of scam pages found clone or helpline")
 	maxFlag := fs.Float64("max-flag-rate", -1, "gate: largest share of benign pages found clone or helpline")
+	siteSep := fs.String("site-sep", "", "judge files as sites: files whose names share their first --site-depth parts split at this separator are pages of one site (a kit saved as owner__repo__path: --site-sep __ --site-depth 2); a file also counts as found when its site is")
+	siteDepth := fs.Int("site-depth", 2, "how many --site-sep parts of a file name name its site")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -212,23 +240,46 @@ func siteTest(args []string, stdout, stderr io.Writer) error {
 		}
 		flagged, counts := 0, map[rules.SiteVerdict]int{}
 		var wrong []string
-		for _, f := range files {
+		reports := make([]*site.Report, len(files))
+		sites := map[string][]*site.Report{}
+		for i, f := range files {
 			body, err := readBounded(f, 2<<20)
 			if err != nil {
 				fmt.Fprintf(stderr, "skipping %v\n", err)
 				continue
 			}
-			rep := analyzeFile(rs, lib, filepath.Base(f), f, body)
-			counts[rep.Verdict]++
-			hit := rep.Verdict == rules.SiteClone || rep.Verdict == rules.SiteHelpline
+			reports[i] = analyzeFile(rs, lib, filepath.Base(f), f, body)
+			if *siteSep != "" {
+				key := siteOf(f, *siteSep, *siteDepth)
+				sites[key] = append(sites[key], reports[i])
+			}
+		}
+		siteVerdicts := map[string]rules.SiteResult{}
+		for key, pages := range sites {
+			if len(pages) > 1 {
+				siteVerdicts[key] = site.JudgeSite(rs, "", pages)
+			}
+		}
+		total := 0
+		for i, f := range files {
+			rep := reports[i]
+			if rep == nil {
+				continue
+			}
+			total++
+			verdict, score, why := rep.Verdict, rep.Score, strings.Join(rep.Indicate, ", ")
+			if sv, ok := siteVerdicts[siteOf(f, *siteSep, *siteDepth)]; ok && *siteSep != "" && stronger(sv.Verdict, verdict) {
+				verdict, score, why = sv.Verdict, sv.Score, "site: "+strings.Join(sv.Indicators, ", ")
+			}
+			counts[verdict]++
+			hit := verdict == rules.SiteClone || verdict == rules.SiteHelpline
 			if hit {
 				flagged++
 			}
 			if hit != set.scam {
-				wrong = append(wrong, fmt.Sprintf("  %-9s %3d  %s  %s", rep.Verdict, rep.Score, output.Printable(f), strings.Join(rep.Indicate, ", ")))
+				wrong = append(wrong, fmt.Sprintf("  %-9s %3d  %s  %s", verdict, score, output.Printable(f), output.Printable(why)))
 			}
 		}
-		total := len(files)
 		rate := 0.0
 		if total > 0 {
 			rate = float64(flagged) / float64(total)

@@ -128,3 +128,27 @@ func TestSiteCheckQueueCommand(t *testing.T) {
 		t.Errorf("report:\n%.1500s", md)
 	}
 }
+
+// A kit saved as files: the shell and the chat snippet say nothing alone; as pages of one site
+// with the error page, they are found.
+func TestSiteTestJudgesKitsAsSites(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("acme__kit__app_layout.js", `export default function Layout({children}) { return <main>{children}</main> }`)
+	write("acme__kit__app_Chat.js", `s.src='https://embed.tawk.to/5f0000000000000000000000/default';`)
+	write("acme__kit__app_error_page.js", `<h1>HP printer driver installation failed</h1><p>Downloading driver... Installation failed. Error code 0x61.
+Call HP support toll free +1 (888) 215-7421 or chat with an expert.</p>`)
+	write("other__notes__readme.txt", `Notes about nothing.`)
+	out, _, code := runCLI(t, "", "site", "test", "--scam", dir)
+	if !strings.Contains(out, "clone or helpline 1 ") {
+		t.Fatalf("file by file (exit %d):\n%s", code, out)
+	}
+	out, _, _ = runCLI(t, "", "site", "test", "--scam", dir, "--site-sep", "__", "--site-depth", "2")
+	if !strings.Contains(out, "clone or helpline 3 ") || !strings.Contains(out, "other__notes__readme.txt") {
+		t.Errorf("as sites: the kit's three files are found, the other site's file is not:\n%s", out)
+	}
+}

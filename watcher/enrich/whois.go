@@ -272,7 +272,7 @@ func referral(text string) string {
 	if h, p, err := net.SplitHostPort(v); err == nil {
 		host, port = h, p
 	}
-	if !plainHost(host) {
+	if !netguard.PlainHost(host) {
 		return ""
 	}
 	if port != "" {
@@ -283,20 +283,6 @@ func referral(text string) string {
 		return net.JoinHostPort(host, port)
 	}
 	return host
-}
-
-// plainHost accepts a DNS name or an IPv4 literal: letters, digits, hyphens and dots.
-func plainHost(h string) bool {
-	if h == "" || h[0] == '.' || h[0] == '-' {
-		return false
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 func fillFromWHOIS(reg *watcher.Registration, info *whoisparser.WhoisInfo, text string) {

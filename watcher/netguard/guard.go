@@ -172,6 +172,50 @@ func (g *Guard) Check(host string, ip netip.Addr, port string) error {
 	return &BlockedError{Host: host, Addr: ip, Port: port}
 }
 
+// PlainHost reports whether h is a lower-case DNS name or IPv4 literal and nothing else
+// (letters, digits, hyphens and dots; at most 253 bytes; not starting with a dot or hyphen):
+// safe to hand to a protocol or a rule list that gives other characters a meaning.
+func PlainHost(h string) bool {
+	if h == "" || len(h) > 253 || h[0] == '.' || h[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// Resolve returns the first address of host that Check lets through on port: for a client that
+// will connect on its own, pinned to that address (a browser told to use it and nothing else).
+func (g *Guard) Resolve(ctx context.Context, host, port string) (netip.Addr, error) {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.Unmap(), g.Check(host, ip, port)
+	}
+	r := net.DefaultResolver
+	if g != nil && g.Resolver != nil {
+		r = g.Resolver
+	}
+	ips, err := r.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	var refused error
+	for _, ip := range ips {
+		if err := g.Check(host, ip, port); err == nil {
+			return ip.Unmap(), nil
+		} else if refused == nil {
+			refused = err
+		}
+	}
+	if refused == nil {
+		refused = fmt.Errorf("%s has no address", host)
+	}
+	return netip.Addr{}, refused
+}
+
 // DialContext dials through d (nil: a 5-second connect timeout) and refuses, at connect time,
 // every address Check refuses. Use it as an http.Transport's DialContext or for raw TCP.
 func (g *Guard) DialContext(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {

@@ -36,8 +36,9 @@ func Explain(r *rules.Result, alert, watch int) string {
 }
 
 // WriteEvalReport prints a rules-test report: a summary table, the mistakes with their
-// reasons (up to show per corpus), and how often each rule fired.
-func WriteEvalReport(w io.Writer, rep *rules.EvalReport, show int, quiet bool) {
+// reasons (up to show per corpus; with alertMisses also the positives only at watch, the
+// misses of an alert gate), and how often each rule fired.
+func WriteEvalReport(w io.Writer, rep *rules.EvalReport, show int, quiet, alertMisses bool) {
 	fmt.Fprintf(w, "rules %s\n\n", rep.RulesVersion)
 	fmt.Fprintf(w, "%-34s %-8s %7s %8s %7s %7s %8s %8s %7s\n", "corpus", "kind", "names", "flagged", "alert", "watch", "flag%", "alert%", "invalid")
 	for i := range rep.Corpora {
@@ -51,22 +52,30 @@ func WriteEvalReport(w io.Writer, rep *rules.EvalReport, show int, quiet bool) {
 	if quiet {
 		return
 	}
+	list := func(title string, rs []rules.Result) {
+		fmt.Fprintf(w, "\n%s: %d\n", title, len(rs))
+		for j, r := range rs {
+			if j >= show {
+				fmt.Fprintf(w, "  ... %d more\n", len(rs)-show)
+				break
+			}
+			fmt.Fprintf(w, "  %-40s %3d %-6s %s\n", Printable(r.Domain), r.Score, r.Verdict, Printable(ReasonSummary(&r)))
+		}
+	}
 	for i := range rep.Corpora {
 		c := &rep.Corpora[i]
-		if len(c.Wrong) == 0 && len(c.Invalids) == 0 {
+		if len(c.Wrong) == 0 && len(c.Invalids) == 0 && (len(c.WatchOnly) == 0 || !alertMisses) {
 			continue
 		}
 		what := "false positives (flagged)"
 		if c.Positive {
 			what = "false negatives (not flagged)"
 		}
-		fmt.Fprintf(w, "\n%s in %s: %d\n", what, c.Name, len(c.Wrong))
-		for j, r := range c.Wrong {
-			if j >= show {
-				fmt.Fprintf(w, "  ... %d more\n", len(c.Wrong)-show)
-				break
-			}
-			fmt.Fprintf(w, "  %-40s %3d %-6s %s\n", Printable(r.Domain), r.Score, r.Verdict, Printable(ReasonSummary(&r)))
+		if len(c.Wrong) > 0 || len(c.Invalids) > 0 {
+			list(what+" in "+c.Name, c.Wrong)
+		}
+		if len(c.WatchOnly) > 0 && alertMisses {
+			list("flagged watch, not alert, in "+c.Name, c.WatchOnly)
 		}
 		for j, r := range c.Invalids {
 			if j >= show {

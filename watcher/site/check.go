@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"regexp"
+	"strings"
 
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher/internal/safe"
@@ -31,6 +33,20 @@ type Report struct {
 	Brand    string            `json:"brand,omitempty"`
 	Reasons  []rules.Reason    `json:"reasons"`
 	Indicate []string          `json:"indicators"`
+	// Pages are the other pages of the site the verdict was reached on (a site check reads
+	// the landing page and the contact, support, setup or error pages it links to).
+	Pages []PageEvidence `json:"pages,omitempty"`
+
+	facts *rules.SiteFacts
+}
+
+// PageEvidence is what one page of a site showed on its own.
+type PageEvidence struct {
+	URL        string            `json:"url"`
+	Verdict    rules.SiteVerdict `json:"verdict"`
+	Score      int               `json:"content_score"`
+	Indicators []string          `json:"indicators"`
+	Phones     []rules.SitePhone `json:"phones,omitempty"`
 }
 
 // Analyze extracts and scores a page body. html says how to read it: HTML is parsed, anything
@@ -74,6 +90,7 @@ func analyze(rs *rules.RuleSet, lib *Library, domain string, body []byte, isHTML
 		}
 	}
 	res := rs.ScoreSite(facts)
+	rep.facts = facts
 	rep.Title, rep.Page, rep.Phones, rep.Chats = p.Title, p, phones, p.Chats
 	if rep.Phones == nil {
 		rep.Phones = []rules.SitePhone{}
@@ -103,7 +120,7 @@ func CheckLive(ctx context.Context, rs *rules.RuleSet, lib *Library, f *Fetcher,
 	isHTML := IsHTML(got.ContentType, got.Body)
 	rep := Analyze(rs, lib, name, got.Body, isHTML, base)
 	if r != nil && isHTML && NeedsRender(rep.Page) {
-		if dom, err := r.Render(ctx, got.FinalURL, got.Addr); err == nil && len(dom) > 0 {
+		if dom, err := r.Render(ctx, got.FinalURL, got.Addr, scriptPins(ctx, f, rep.Page, base)); err == nil && len(dom) > 0 {
 			if built := Analyze(rs, lib, name, dom, true, base); built.Score >= rep.Score {
 				built.Rendered = true
 				rep = built
@@ -117,4 +134,174 @@ func CheckLive(ctx context.Context, rs *rules.RuleSet, lib *Library, f *Fetcher,
 		rep.Error = "partial page: " + got.Err.Error()
 	}
 	return rep, got
+}
+
+// maxScriptHosts bounds the other hosts a render may load the page's scripts from.
+const maxScriptHosts = 8
+
+// scriptPins resolves the hosts the page loads scripts from, each through the guard: the
+// renderer may reach them, at those addresses only, so that a kit built by scripts from a
+// CDN or its own asset host renders as a browser would show it.
+func scriptPins(ctx context.Context, f *Fetcher, p *Page, base *url.URL) map[string]string {
+	if p == nil || base == nil {
+		return nil
+	}
+	pins := map[string]string{}
+	for _, h := range p.ScriptHosts {
+		if len(pins) >= maxScriptHosts {
+			break
+		}
+		if h == "" || strings.EqualFold(h, base.Hostname()) {
+			continue
+		}
+		port := base.Port()
+		if port == "" {
+			port = "443"
+		}
+		ip, err := f.Guard.Resolve(ctx, h, port)
+		if err != nil {
+			continue // refused or unknown: the renderer will not reach it
+		}
+		pins[strings.ToLower(h)] = ip.String()
+	}
+	return pins
+}
+
+// MaxSitePages bounds the linked pages a site check reads beyond the landing page.
+const MaxSitePages = 4
+
+// pageHint says which links lead to the pages helpline kits put their number, chat and fake
+// errors on.
+var pageHint = regexp.MustCompile(`(?i)contact|support|help|setup|set-up|install|download|driver|error|chat|call|service|troubleshoot|fix|offline|start|assist|printer`)
+
+// sitePages picks up to MaxSitePages links of p to pages of the same registrable domain that
+// look like contact, support, setup, download or error pages.
+func sitePages(rs *rules.RuleSet, p *Page, base *url.URL) []string {
+	if p == nil || base == nil {
+		return nil
+	}
+	home, err := rs.Normalize(base.Hostname())
+	if err != nil || home.Registrable == "" {
+		return nil
+	}
+	seen := map[string]bool{strings.TrimSuffix(base.String(), "/"): true}
+	var out []string
+	for _, l := range p.Links {
+		if len(out) >= MaxSitePages {
+			break
+		}
+		u, err := url.Parse(l.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			continue
+		}
+		n, err := rs.Normalize(u.Hostname())
+		if err != nil || n.Registrable != home.Registrable {
+			continue
+		}
+		key := strings.TrimSuffix(u.String(), "/")
+		if seen[key] || !pageHint.MatchString(u.Path+" "+l.Text) {
+			continue
+		}
+		seen[key] = true
+		out = append(out, u.String())
+	}
+	return out
+}
+
+// JudgeSite scores the pages of one site together (see rules.MergeSiteFacts).
+func JudgeSite(rs *rules.RuleSet, domain string, pages []*Report) rules.SiteResult {
+	facts := make([]*rules.SiteFacts, 0, len(pages))
+	for _, p := range pages {
+		if p != nil && p.facts != nil {
+			facts = append(facts, p.facts)
+		}
+	}
+	merged := rules.MergeSiteFacts(facts)
+	merged.Domain = domain
+	return rs.ScoreSite(merged)
+}
+
+// CheckSite is CheckLive on the landing page, then on the pages of the same site it links to
+// that look like contact, support, setup, download or error pages (at most MaxSitePages, each
+// fetched the same guarded way), and a verdict on the site as a whole when that says more
+// than the landing page alone. Each page's own verdict is kept in Pages.
+func CheckSite(ctx context.Context, rs *rules.RuleSet, lib *Library, f *Fetcher, r *Renderer, target string) (*Report, *Fetched) {
+	rep, got := CheckLive(ctx, rs, lib, f, r, target)
+	if rep.Verdict == rules.SiteUnreachable || rep.Page == nil || got == nil {
+		return rep, got
+	}
+	base, _ := url.Parse(got.FinalURL)
+	pages := []*Report{rep}
+	for _, u := range sitePages(rs, rep.Page, base) {
+		if ctx.Err() != nil {
+			break
+		}
+		sub, _ := CheckLive(ctx, rs, lib, f, r, u)
+		if sub.Verdict == rules.SiteUnreachable {
+			continue
+		}
+		pages = append(pages, sub)
+		rep.Pages = append(rep.Pages, PageEvidence{URL: sub.URL, Verdict: sub.Verdict, Score: sub.Score, Indicators: sub.Indicate, Phones: sub.Phones})
+	}
+	if len(pages) == 1 {
+		return rep, got
+	}
+	site := JudgeSite(rs, rep.Domain, pages)
+	if !stronger(site, rep) {
+		return rep, got
+	}
+	rep.Verdict, rep.Score, rep.Brand, rep.Indicate = site.Verdict, site.Score, site.Brand, site.Indicators
+	rep.Reasons = append(site.Reasons, rules.Reason{Rule: "site:pages", Detail: fmt.Sprintf("judged on %d pages of the site", len(pages))})
+	for _, sub := range pages[1:] {
+		rep.Phones = mergePhones(rep.Phones, sub.Phones)
+		rep.Chats = mergeStrings(rep.Chats, sub.Chats)
+		if rep.Kit == "" {
+			rep.Kit = sub.Kit
+		}
+	}
+	return rep, got
+}
+
+// stronger reports whether a site verdict outranks a page's: clone over helpline over the
+// rest, then the score.
+func stronger(site rules.SiteResult, page *Report) bool {
+	rank := func(v rules.SiteVerdict) int {
+		switch v {
+		case rules.SiteClone:
+			return 3
+		case rules.SiteHelpline:
+			return 2
+		}
+		return 0
+	}
+	if rank(site.Verdict) != rank(page.Verdict) {
+		return rank(site.Verdict) > rank(page.Verdict)
+	}
+	return site.Score > page.Score
+}
+
+func mergePhones(a, b []rules.SitePhone) []rules.SitePhone {
+	for _, p := range b {
+		dup := false
+		for _, q := range a {
+			dup = dup || q.E164 == p.E164
+		}
+		if !dup {
+			a = append(a, p)
+		}
+	}
+	return a
+}
+
+func mergeStrings(a, b []string) []string {
+	for _, s := range b {
+		dup := false
+		for _, t := range a {
+			dup = dup || s == t
+		}
+		if !dup {
+			a = append(a, s)
+		}
+	}
+	return a
 }

@@ -33,7 +33,19 @@ type Page struct {
 	Chats []string `json:"chat_accounts,omitempty"`
 	// Images are the file names of the page's images (brand logos are named after the brand).
 	Images []string `json:"-"`
+	// Links are the page's links with their text (bounded), for the pages of the same site a
+	// site check reads next.
+	Links []Link `json:"-"`
 }
+
+// Link is one link of a page.
+type Link struct {
+	URL  string
+	Text string
+}
+
+// maxLinks bounds the links kept per page.
+const maxLinks = 256
 
 // IsHTML guesses whether a body is HTML from its content type or first bytes.
 func IsHTML(contentType string, body []byte) bool {
@@ -100,6 +112,41 @@ func (w *walker) host(kind, ref string) {
 	}
 }
 
+// link keeps an anchor's target (resolved against the page) and its text.
+func (w *walker) link(ref string, n *html.Node) {
+	if len(w.p.Links) >= maxLinks {
+		return
+	}
+	u, err := url.Parse(strings.TrimSpace(ref))
+	if err != nil {
+		return
+	}
+	if w.base != nil {
+		u = w.base.ResolveReference(u)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return
+	}
+	u.Fragment = ""
+	var text strings.Builder
+	var collect func(*html.Node)
+	collect = func(c *html.Node) {
+		for ; c != nil && text.Len() < 200; c = c.NextSibling {
+			if c.Type == html.TextNode {
+				text.WriteString(c.Data)
+				text.WriteByte(' ')
+			}
+			collect(c.FirstChild)
+		}
+	}
+	collect(n.FirstChild)
+	label := strings.Join(strings.Fields(text.String()), " ")
+	if t, ok := attr(n, "title"); ok && label == "" {
+		label = t
+	}
+	w.p.Links = append(w.p.Links, Link{URL: u.String(), Text: label})
+}
+
 func attr(n *html.Node, key string) (string, bool) {
 	for _, a := range n.Attr {
 		if a.Key == key {
@@ -152,6 +199,9 @@ func (w *walker) walk(n *html.Node, hidden bool) {
 		case "a", "link", "area":
 			if v, ok := attr(n, "href"); ok {
 				w.host("link", v)
+				if n.Data == "a" {
+					w.link(v, n)
+				}
 			}
 		case "script", "iframe", "img", "frame", "embed":
 			if v, ok := attr(n, "src"); ok {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
+
+	"github.com/helpwatch/helpwatch/watcher/netguard"
 )
 
 // Renderer builds script-made pages (React and Next.js kits ship an empty shell) in headless
@@ -85,10 +88,11 @@ func (r *Renderer) browser() (string, error) {
 }
 
 // Render loads target in headless Chromium through chromedp, with its host pinned to addr (the
-// IP the fetch connected to; ignored for an IP-literal URL), and returns the DOM after the
-// page's scripts ran. Downloads are denied, images are not loaded, and the whole render is
-// bounded by the timeout.
-func (r *Renderer) Render(ctx context.Context, target, addr string) ([]byte, error) {
+// IP the fetch connected to; ignored for an IP-literal URL) and the hosts of pins (host to an
+// address the guard accepted: where the page's own scripts come from) pinned to theirs; no
+// other name resolves. It returns the DOM after the page's scripts ran. Downloads are denied,
+// images are not loaded, and the whole render is bounded by the timeout.
+func (r *Renderer) Render(ctx context.Context, target, addr string, pins map[string]string) ([]byte, error) {
 	bin, err := r.browser()
 	if err != nil {
 		return nil, err
@@ -138,7 +142,7 @@ func (r *Renderer) Render(ctx context.Context, target, addr string) ([]byte, err
 		chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
 			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
 		}),
-		chromedp.Flag("host-resolver-rules", fmt.Sprintf("MAP %s %s, MAP * ~NOTFOUND", host, pinned)),
+		chromedp.Flag("host-resolver-rules", resolverRules(host, pinned, pins)),
 		chromedp.Flag("blink-settings", "imagesEnabled=false"),
 		chromedp.Flag("js-flags", "--max-old-space-size=128"),
 		chromedp.Flag("disable-background-networking", true),
@@ -181,6 +185,24 @@ func (r *Renderer) Render(ctx context.Context, target, addr string) ([]byte, err
 		dom = dom[:maxDOM]
 	}
 	return []byte(dom), nil
+}
+
+// resolverRules maps the page's host and the pinned script hosts to their checked addresses
+// and every other name to nothing. Names and addresses come from a URL and the guard, but a
+// rule list is a syntax: anything that is not a plain host name or address is left out.
+func resolverRules(host, addr string, pins map[string]string) string {
+	rules := []string{fmt.Sprintf("MAP %s %s", host, addr)}
+	names := make([]string, 0, len(pins))
+	for h := range pins {
+		names = append(names, h)
+	}
+	sort.Strings(names)
+	for _, h := range names {
+		if netguard.PlainHost(h) && net.ParseIP(pins[h]) != nil {
+			rules = append(rules, fmt.Sprintf("MAP %s %s", h, pins[h]))
+		}
+	}
+	return strings.Join(append(rules, "MAP * ~NOTFOUND"), ", ")
 }
 
 // NeedsRender guesses that a page is a script shell: little text to read, scripts to run.

@@ -3,6 +3,8 @@ package site
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,10 +12,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/helpwatch/helpwatch/rules"
+	"github.com/helpwatch/helpwatch/watcher/netguard"
 )
 
 // needBrowser skips without Chromium, except where HELPWATCH_REQUIRE_BROWSER=1 (CI installs
@@ -122,3 +126,56 @@ func statusField(pid int, field string) string {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
+
+// serveOn starts an httptest server on a given loopback address (127.0.0.0/8 is all loopback).
+func serveOn(t *testing.T, ip string, h http.Handler) *httptest.Server {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Skipf("cannot listen on %s: %v", ip, err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// A kit built by a script from its asset host renders as a browser shows it: the script host
+// the page names is reached (through the guard), a host the guard refuses is not.
+func TestRenderLoadsTheSitesOwnScripts(t *testing.T) {
+	needBrowser(t)
+	var refusedAsked atomic.Int64
+	assets := serveOn(t, "127.0.0.2", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/javascript")
+		w.Write([]byte(`document.getElementById('root').innerHTML = '<h1>HP Smart printer setup</h1><p>Downloading driver... Connecting to server...</p>' +
+  '<p>Installation failed. Error code 0x61. Call toll free <a href="tel:+18882157421">+1 (888) 215-7421</a></p>';`))
+	}))
+	refused := serveOn(t, "127.0.0.3", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		refusedAsked.Add(1)
+		w.Header().Set("Content-Type", "application/javascript")
+		w.Write([]byte(`document.body.insertAdjacentHTML('beforeend', '<p>REFUSED-HOST-RAN</p>');`))
+	}))
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, `<!DOCTYPE html><html><head><title>Loading</title></head><body><div id="root"></div>
+<script src="%s/kit.js"></script><script src="%s/other.js"></script></body></html>`, assets.URL, refused.URL)
+	}))
+	defer page.Close()
+	g := &netguard.Guard{}
+	g.AllowHost("127.0.0.1")
+	g.AllowHost("127.0.0.2")
+	f := &Fetcher{Guard: g, Timeout: 5 * time.Second}
+	rs, err := rules.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	built, _ := CheckLive(context.Background(), rs, nil, f, &Renderer{Timeout: 45 * time.Second}, page.URL+"/")
+	if !built.Rendered || built.Verdict != rules.SiteClone {
+		t.Fatalf("rendered=%v verdict %s error %q", built.Rendered, built.Verdict, built.Error)
+	}
+	if strings.Contains(built.Page.Text, "REFUSED-HOST-RAN") || refusedAsked.Load() > 0 {
+		t.Errorf("the renderer reached a host the guard refuses (%d requests)", refusedAsked.Load())
+	}
+}

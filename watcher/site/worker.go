@@ -80,7 +80,7 @@ func (w *Worker) Handle(ctx context.Context, job *store.Job) error {
 	var checks []store.SiteCheck
 	results := make([]rules.SiteResult, 0, MaxNamesPerCheck)
 	for _, name := range namesToCheck(c) {
-		rep, got := CheckLive(ctx, w.Rules, w.Library, w.Fetcher, w.Renderer, name)
+		rep, got := CheckSite(ctx, w.Rules, w.Library, w.Fetcher, w.Renderer, name)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
