@@ -7,7 +7,7 @@ BIN     ?= bin/helpwatch
 DATA    ?= ../shared/data
 FUZZTIME ?= 20s
 
-.PHONY: all build test eval bench fuzz lint clean
+.PHONY: all build test test-postgres eval bench fuzz lint clean
 
 all: lint test build
 
@@ -16,6 +16,12 @@ build:
 
 test:
 	$(GO) test -count=1 -timeout 5m ./...
+
+# The packages that use a store, once more with every store on PostgreSQL (HELPWATCH_TEST_PG;
+# `make test` already runs the store's own behaviour tests and the team tests on it).
+test-postgres:
+	HELPWATCH_STORE_BACKEND=postgres $(GO) test -count=1 -timeout 5m ./watcher/pipeline/ ./watcher/queue/ \
+		./watcher/enrich/ ./watcher/site/ ./watcher/report/ ./watcher/abuse/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -49,6 +49,9 @@ type LogStatus struct {
 	LastError      string  `json:"last_error,omitempty"`
 	// Final is set for a read-only log read up to its final tree head: nothing more will come.
 	Final bool `json:"final,omitempty"`
+	// Standby: another watch process follows this log (a shared store); this one takes it
+	// over if that one goes.
+	Standby bool `json:"standby,omitempty"`
 }
 
 // LagEntries is how many entries of the newest verified head are not read yet.
@@ -59,7 +62,7 @@ func (s *LogStatus) LagEntries() int64 { return max(s.TreeSize-s.Next, 0) }
 // of the newest entry read; before any head, the time since start (given as since).
 func (s *LogStatus) Lag(now, since time.Time) time.Duration {
 	switch {
-	case s.Final:
+	case s.Final || s.Standby:
 		return 0
 	case s.TreeTime.IsZero():
 		return now.Sub(since)

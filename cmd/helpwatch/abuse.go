@@ -57,14 +57,16 @@ func runAbuse(args []string, stdout, stderr io.Writer) error {
 // openExistingDB opens a database a watch made; rs (nil: the default rules) scores the cases
 // whose facts this command changes.
 func openExistingDB(path string, rs ...*rules.RuleSet) (*store.SQL, error) {
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("no findings database at %s (run 'helpwatch watch' first, or pass --db): %w", path, err)
+	if !store.IsPostgresURL(path) {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("no findings database at %s (run 'helpwatch watch' first, or pass --db): %w", path, err)
+		}
 	}
 	var opts store.Options
 	if len(rs) > 0 {
 		opts.Rules = rs[0]
 	}
-	return store.OpenSQLite(context.Background(), path, opts)
+	return store.Open(context.Background(), path, opts)
 }
 
 // abuseNow is the clock of prepared messages; tests fix it.
@@ -72,7 +74,7 @@ var abuseNow = func() time.Time { return time.Now().UTC() }
 
 func abusePrepare(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("abuse prepare", abuseUsage, stderr)
-	dbPath := fs.String("db", store.DefaultPath, "findings database")
+	dbPath := fs.String("db", store.DefaultPath, "findings database: a SQLite file or a postgres:// URL")
 	since := fs.String("since", "7d", "report cases whose first certificate is within this duration or since this date (CT time)")
 	minVerdict := fs.String("min-verdict", "alert", "report cases at or above this verdict (their score now); a scam label reports any")
 	outbox := fs.String("outbox", "outbox", "folder for the prepared messages")
@@ -122,7 +124,7 @@ func abusePrepare(args []string, stdout, stderr io.Writer) error {
 
 func abuseSend(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("abuse send", abuseUsage, stderr)
-	dbPath := fs.String("db", store.DefaultPath, "findings database the messages were prepared from")
+	dbPath := fs.String("db", store.DefaultPath, "findings database the messages were prepared from: a SQLite file or a postgres:// URL")
 	outbox := fs.String("outbox", "outbox", "folder of prepared messages")
 	smtpAddr := fs.String("smtp", "", "mail server host:port (submission is usually port 587 with --starttls)")
 	startTLS := fs.Bool("starttls", false, "upgrade the connection with STARTTLS before sending")
@@ -161,7 +163,7 @@ func abuseSend(args []string, stdout, stderr io.Writer) error {
 
 func abuseStatus(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("abuse status", abuseUsage, stderr)
-	dbPath := fs.String("db", store.DefaultPath, "findings database")
+	dbPath := fs.String("db", store.DefaultPath, "findings database: a SQLite file or a postgres:// URL")
 	ef := addEnrichFlags(fs)
 	rest, err := parseFlags(fs, args)
 	if err != nil {

@@ -30,6 +30,7 @@ type ctFlags struct {
 	parallel    *int
 	poll        *time.Duration
 	lagLimit    *time.Duration
+	takeover    *time.Duration
 }
 
 func addCTFlags(fs *flag.FlagSet) *ctFlags {
@@ -44,6 +45,7 @@ func addCTFlags(fs *flag.FlagSet) *ctFlags {
 		parallel:    fs.Int("log-parallel", 4, "requests in flight to one CT log"),
 		poll:        fs.Duration("log-poll", 10*time.Second, "how often a caught-up log is asked for a new tree head"),
 		lagLimit:    fs.Duration("log-lag-limit", 15*time.Minute, "/healthz fails when every followed log lags more than this"),
+		takeover:    fs.Duration("log-takeover", 30*time.Second, "on a shared PostgreSQL --db, how often a watch process tries to take over the logs another one follows (each log is read by one process at a time)"),
 	}
 }
 
@@ -58,7 +60,8 @@ func splitList(s string) []string {
 }
 
 // config turns the flags into a source configuration; the list is loaded now, so that a bad
-// file or URL is said before anything else starts.
+// file or URL is said before anything else starts. A store that can lease logs (PostgreSQL)
+// makes several watch processes share them.
 func (cf *ctFlags) config(guard *netguard.Guard, positions ctlog.PositionStore, log *slog.Logger) (ctlog.Config, error) {
 	if *cf.rate < 0 || *cf.parallel < 1 {
 		return ctlog.Config{}, usageError("--log-rate must not be negative and --log-parallel must be at least 1")
@@ -71,8 +74,12 @@ func (cf *ctFlags) config(guard *netguard.Guard, positions ctlog.PositionStore, 
 		Poll:       *cf.poll,
 		Backfill:   *cf.backfill,
 		Positions:  positions,
+		LeaseRetry: *cf.takeover,
 		Log:        log,
 		UserAgent:  "helpwatch/" + strings.Fields(buildVersion())[0] + " (CT monitor)",
+	}
+	if lease, ok := positions.(ctlog.LogLease); ok {
+		cfg.Lease = lease
 	}
 	if *cf.fromIndex >= 0 {
 		cfg.FromIndex = cf.fromIndex
@@ -102,7 +109,7 @@ func (cf *ctFlags) source(guard *netguard.Guard, positions ctlog.PositionStore, 
 	return src, nil
 }
 
-const logsUsage = `usage: helpwatch logs [--log-list FILE|URL] [--logs NAMES] [--db PATH] [--offline] [--format table|json]
+const logsUsage = `usage: helpwatch logs [--log-list FILE|URL] [--logs NAMES] [--db PATH|URL] [--offline] [--format table|json]
 
 Lists the CT logs of the log list: which ones 'helpwatch watch' follows and why (state, and
 whether the log's interval of certificate expiries can hold a certificate issued today), the

@@ -72,7 +72,7 @@ func ctLogs(t *testing.T, n int, release chan struct{}) (list string, logs []*ct
 // positionsIn reads the stored positions of the database a child process writes (t unused:
 // benchmarks call it too).
 func positionsIn(_ *testing.T, db string) map[string]watcher.LogPosition {
-	s, err := store.OpenSQLite(context.Background(), db)
+	s, err := store.Open(context.Background(), db)
 	if err != nil {
 		return nil
 	}
@@ -150,7 +150,7 @@ func TestWatchFollowsCTLogsThroughKill9(t *testing.T) {
 			t.Errorf("log %s: %d entries read in all, want %d (killed at %d)", name, p.Read, n, at[name].Next)
 		}
 	}
-	s, err := store.OpenSQLite(context.Background(), db)
+	s, err := store.Open(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestLogsCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := filepath.Join(t.TempDir(), "h.db")
-	s, err := store.OpenSQLite(context.Background(), db)
+	s, err := store.Open(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ import (
 )
 
 const enrichUsage = `usage: helpwatch enrich [flags] NAME...
-       helpwatch enrich --queue [--db PATH] [flags]
+       helpwatch enrich --queue [--db PATH|URL] [flags]
 
 Looks names up and prints one JSON object per name: the first score, what was learned (DNS
 records, wildcard and parking; registration date, registrar, abuse contact, name servers and
@@ -100,7 +100,7 @@ func runEnrich(args []string, stdout, stderr io.Writer) error {
 	ef := addEnrichFlags(fs)
 	loadRules := addRulesFlag(fs)
 	queue := fs.Bool("queue", false, "enrich the findings queued in --db and store the results")
-	dbPath := fs.String("db", store.DefaultPath, "findings database (with --queue)")
+	dbPath := fs.String("db", store.DefaultPath, "findings database (with --queue): a SQLite file or a postgres:// URL")
 	workers := fs.Int("workers", 16, "concurrent lookups (each RDAP and WHOIS server is still paced by --lookup-rate)")
 	names, err := parseFlags(fs, args)
 	if err != nil {

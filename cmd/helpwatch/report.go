@@ -35,7 +35,7 @@ var reportNow = func() time.Time { return time.Now().UTC() }
 
 func runReport(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("report", reportUsage, stderr)
-	dbPath := fs.String("db", store.DefaultPath, "findings database")
+	dbPath := fs.String("db", store.DefaultPath, "findings database: a SQLite file or a postgres:// URL")
 	since := fs.String("since", "24h", "report cases whose first certificate is within this duration (24h, 7d; CT time)")
 	day := fs.String("date", "", "report the cases whose first certificate was logged on this UTC day (2026-11-26) instead of --since")
 	brand := fs.String("brand", "", "only this brand")

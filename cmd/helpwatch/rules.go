@@ -124,7 +124,7 @@ func rulesTest(args []string, stdout, stderr io.Writer) error {
 	var cf corpusFlags
 	cf.register(fs)
 	fromStore := fs.Bool("from-store", false, "backtest on the analysts' labels and the findings in --db")
-	dbPath := fs.String("db", store.DefaultPath, "findings database (with --from-store)")
+	dbPath := fs.String("db", store.DefaultPath, "findings database (with --from-store): a SQLite file or a postgres:// URL")
 	since := fs.String("since", "", "with --from-store: findings first seen within this duration or since this date")
 	g := rules.NoGates
 	fs.Float64Var(&g.MinRecall, "min-recall", -1, "gate: least share of positives flagged (alert or watch)")

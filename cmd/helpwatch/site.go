@@ -18,7 +18,7 @@ import (
 )
 
 const siteUsage = `usage: helpwatch site check [--file PAGE --domain NAME] [URL|NAME]...
-       helpwatch site check --queue [--db PATH]
+       helpwatch site check --queue [--db PATH|URL]
        helpwatch site test --scam FILE... --benign FILE... [--min-recall R] [--max-flag-rate R]
 
 Fetches each site (https, then http; at most 5 redirects, 10 s and 2 MiB; never a private or
@@ -64,7 +64,7 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 	refs := fs.String("refs", "", "fingerprint library (brand reference pages and known kits; see 'helpwatch refs')")
 	render := fs.Bool("render", false, "render script-built pages in headless Chromium (needs Debian's chromium)")
 	queue := fs.Bool("queue", false, "check the sites queued in --db and store the results")
-	dbPath := fs.String("db", store.DefaultPath, "findings database (with --queue)")
+	dbPath := fs.String("db", store.DefaultPath, "findings database (with --queue): a SQLite file or a postgres:// URL")
 	targets, err := parseFlags(fs, args[1:])
 	if err != nil {
 		return err
@@ -320,7 +320,7 @@ func loadLibrary(path string) (*site.Library, error) {
 	return site.LoadLibrary(path)
 }
 
-const campaignsUsage = `usage: helpwatch campaigns [--db PATH] [--format table|json]
+const campaignsUsage = `usage: helpwatch campaigns [--db PATH|URL] [--format table|json]
 
 Groups the checked sites that share a phone number, a live-chat account, a known kit or an
 identical page: one of these on several domains is one operation, and reporting the domains
@@ -328,7 +328,7 @@ together gets them taken down together.`
 
 func runCampaigns(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("campaigns", campaignsUsage, stderr)
-	dbPath := fs.String("db", store.DefaultPath, "findings database")
+	dbPath := fs.String("db", store.DefaultPath, "findings database: a SQLite file or a postgres:// URL")
 	format := fs.String("format", "table", "table or json")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err

@@ -29,7 +29,7 @@ import (
 	"github.com/helpwatch/helpwatch/watcher/store"
 )
 
-const watchUsage = `usage: helpwatch watch [--source ct|public|URL|FILE] [--db PATH] [--rules FILE] [--min-verdict V]
+const watchUsage = `usage: helpwatch watch [--source ct|public|URL|FILE] [--db PATH|URL] [--rules FILE] [--min-verdict V]
 
 Follows Certificate Transparency, scores every name, and keeps findings (verdict watch or
 alert) in an embedded SQLite file as cases: a registrable domain with every name of it seen in
@@ -131,7 +131,7 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 	sf := addSourceFlags(fs, "ct")
 	cf := addCTFlags(fs)
 	loadRules := addRulesFlag(fs)
-	dbPath := fs.String("db", store.DefaultPath, "SQLite file for findings (created if missing)")
+	dbPath := fs.String("db", store.DefaultPath, "findings database: a SQLite file (created if missing) or a postgres:// URL (a team's shared database; the password from PGPASSWORD or a PGPASSFILE, never in the URL on a shared machine)")
 	minVerdict := fs.String("min-verdict", "watch", "print new findings at or above this verdict: alert or watch")
 	format := fs.String("format", "auto", "how new findings are printed: auto (line on a terminal, jsonl otherwise), line, jsonl")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics and /healthz on this address (e.g. 127.0.0.1:9410)")
@@ -181,7 +181,7 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	db, err := store.OpenSQLite(ctx, *dbPath, store.Options{Rules: rs})
+	db, err := store.Open(ctx, *dbPath, store.Options{Rules: rs})
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/helpwatch/helpwatch/watcher/store"
 )
 
-const workUsage = `usage: helpwatch work [--kinds enrich,site] [--drain] [--db PATH] [lookup and site flags]
+const workUsage = `usage: helpwatch work [--kinds enrich,site] [--drain] [--db PATH|URL] [lookup and site flags]
 
 Works the database's job queue: the enrichment of each case (DNS, RDAP, WHOIS) and the site
 check of its names, with re-checks at 1 h, 6 h, 24 h and 3 days while nothing is up. This is what
@@ -118,7 +118,7 @@ func runWork(args []string, stdout, stderr io.Writer) error {
 	loadRules := addRulesFlag(fs)
 	ef := addEnrichFlags(fs)
 	wf := addWorkerFlags(fs)
-	dbPath := fs.String("db", store.DefaultPath, "findings database")
+	dbPath := fs.String("db", store.DefaultPath, "findings database: a SQLite file or a postgres:// URL")
 	kindsFlag := fs.String("kinds", "enrich,site", "job kinds this process works: enrich, site or both")
 	drain := fs.Bool("drain", false, "exit once nothing this process can do is due")
 	waitEnrich := fs.Bool("wait-enrichment", true, "a case's site check waits until its enrichment is done (by this process or another)")

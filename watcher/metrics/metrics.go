@@ -140,7 +140,7 @@ func (h *Health) checkLogs(now time.Time) (bool, string) {
 	var worst time.Duration
 	var worstName string
 	for i := range logs {
-		if logs[i].Final {
+		if logs[i].Final || logs[i].Standby {
 			continue
 		}
 		following++
@@ -154,7 +154,7 @@ func (h *Health) checkLogs(now time.Time) (bool, string) {
 	}
 	switch {
 	case following == 0:
-		return true, "every followed CT log is read to its final tree head"
+		return true, "no CT log to read here (read-only logs read to their final heads, or followed by another watch process)"
 	case behind == following:
 		return false, fmt.Sprintf("all %d CT logs lag more than %s (%s: %s)", following, h.LagLimit, worstName, worst.Round(time.Second))
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/helpwatch/helpwatch/watcher"
 	"github.com/helpwatch/helpwatch/watcher/ctgen"
 	"github.com/helpwatch/helpwatch/watcher/source"
+	"github.com/helpwatch/helpwatch/watcher/store"
+	"github.com/helpwatch/helpwatch/watcher/store/storetest"
 )
 
 const benchMessages = 1_000_000
@@ -61,5 +63,35 @@ func BenchmarkReplayToSQLite(b *testing.B) {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MB")
+	}
+}
+
+// BenchmarkReplayToPostgres is BenchmarkReplayToSQLite into PostgreSQL (a throwaway schema of
+// the server HELPWATCH_TEST_PG names; skipped without one).
+func BenchmarkReplayToPostgres(b *testing.B) {
+	path := benchFile(b)
+	rs := defaultRules(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		db, err := store.Open(context.Background(), storetest.Schema(b), store.Options{Rules: rs})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		stats := &watcher.Stats{}
+		start := time.Now()
+		err = Run(context.Background(), &source.Replay{Path: path, Log: quiet()}, Config{Rules: rs, Store: db, Stats: stats, Log: quiet()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if stats.Messages.Load() != benchMessages {
+			b.Fatalf("replayed %d messages", stats.Messages.Load())
+		}
+		b.ReportMetric(float64(stats.Messages.Load())/time.Since(start).Seconds(), "msgs/s")
+		b.ReportMetric(float64(stats.Findings.Load()), "findings")
+		b.StopTimer()
+		db.Close()
+		b.StartTimer()
 	}
 }

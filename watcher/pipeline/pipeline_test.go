@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +20,7 @@ import (
 	"github.com/helpwatch/helpwatch/watcher"
 	"github.com/helpwatch/helpwatch/watcher/source"
 	"github.com/helpwatch/helpwatch/watcher/store"
+	"github.com/helpwatch/helpwatch/watcher/store/storetest"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -48,7 +48,7 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 
 func openStore(t testing.TB) *store.SQL {
 	t.Helper()
-	s, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "h.db"))
+	s, err := store.Open(context.Background(), storetest.Where(t))
 	if err != nil {
 		t.Fatal(err)
 	}

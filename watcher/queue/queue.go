@@ -183,16 +183,25 @@ func (r *Runner) Run(ctx context.Context) error {
 	var inFlight atomic.Int64
 	freed := make(chan struct{}, 1)
 	var lastErr time.Time
+	lastClaim := map[string]time.Time{}
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
-		claimed, failedClaims := 0, 0
+		claimed, failedClaims, deferred := 0, 0, false
 		for _, name := range names {
 			free := cap(slots[name]) - len(slots[name])
 			if free == 0 {
 				continue
 			}
+			// A claim is a transaction of its own: taking one job each time one ends would
+			// cost a claim per job. While most of the kind's slots are busy, a free slot
+			// waits up to claimGap so that a few are filled by one claim.
+			if free < max(1, cap(slots[name])/2) && time.Since(lastClaim[name]) < claimGap {
+				deferred = true
+				continue
+			}
+			lastClaim[name] = time.Now()
 			jobs, err := r.Store.ClaimJobs(ctx, r.WorkerID, []string{name}, free, time.Now(), r.Lease, r.After)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -231,7 +240,11 @@ func (r *Runner) Run(ctx context.Context) error {
 		if r.Drain && inFlight.Load() == 0 && failedClaims == 0 {
 			return nil
 		}
-		t := time.NewTimer(r.Poll)
+		wait := r.Poll
+		if deferred {
+			wait = min(wait, claimGap)
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 		case <-t.C:
@@ -240,6 +253,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		t.Stop()
 	}
 }
+
+// claimGap is the longest a free slot waits for others to free up before it is filled alone.
+const claimGap = 10 * time.Millisecond
 
 // work runs one attempt and records its outcome.
 func (r *Runner) work(ctx, bg context.Context, k *Kind, job *store.Job) {

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher"
 	"github.com/helpwatch/helpwatch/watcher/store"
+	"github.com/helpwatch/helpwatch/watcher/store/storetest"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -33,9 +33,9 @@ func TestMain(m *testing.M) {
 func newStore(t testing.TB, path string, cases int) *store.SQL {
 	t.Helper()
 	if path == "" {
-		path = filepath.Join(t.TempDir(), "h.db")
+		path = storetest.Where(t)
 	}
-	s, err := store.OpenSQLite(context.Background(), path)
+	s, err := store.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestHandlerPanicFailsTheAttempt(t *testing.T) {
 
 // childWorker claims jobs in a child process and holds them forever (until SIGKILL).
 func childWorker(db string) int {
-	s, err := store.OpenSQLite(context.Background(), db)
+	s, err := store.Open(context.Background(), db)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -172,7 +172,7 @@ func childWorker(db string) int {
 // A process killed with jobs claimed (kill -9: no cleanup at all) leaves them to the next
 // process at once, not after its one-hour lease.
 func TestKilledProcessJobsAreTakenAtOnce(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "h.db")
+	path := storetest.Where(t)
 	s := newStore(t, path, 6)
 	child := exec.Command(os.Args[0], "-test.run=^$")
 	child.Env = append(os.Environ(), "HELPWATCH_QUEUE_CHILD="+path)
@@ -286,5 +286,55 @@ func BenchmarkNoopJobs(b *testing.B) {
 			b.Fatalf("done %d", n)
 		}
 		b.ReportMetric(2000/time.Since(start).Seconds(), "jobs/s")
+	}
+}
+
+// BenchmarkNoopJobsPostgres3Workers is three workers (three Runners, each with its own
+// connection pool, as three processes would have) draining 6,000 no-op jobs from PostgreSQL
+// (skipped without one; HELPWATCH_TEST_PG).
+func BenchmarkNoopJobsPostgres3Workers(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		dsn := storetest.Schema(b)
+		seed := newStore(b, dsn, 6000)
+		var runners []*Runner
+		var stores []*store.SQL
+		for range 3 {
+			s, err := store.Open(context.Background(), dsn)
+			if err != nil {
+				b.Fatal(err)
+			}
+			stores = append(stores, s)
+			runners = append(runners, &Runner{Store: s, Drain: true, Log: quiet, Kinds: []Kind{{Name: store.KindEnrich, Handle: complete(s), Workers: 16}}})
+		}
+		b.StartTimer()
+		start := time.Now()
+		errs := make(chan error, len(runners))
+		for _, r := range runners {
+			go func() { errs <- r.Run(context.Background()) }()
+		}
+		for range runners {
+			if err := <-errs; err != nil {
+				b.Fatal(err)
+			}
+		}
+		elapsed := time.Since(start)
+		b.StopTimer()
+		done := int64(0)
+		for _, r := range runners {
+			done += r.Counters(store.KindEnrich).Done.Load()
+		}
+		st, _ := seed.JobStats(context.Background(), time.Now())
+		if done != 6000 || st[0].Done != 6000 {
+			b.Fatalf("done %d (store says %+v)", done, st)
+		}
+		b.ReportMetric(6000/elapsed.Seconds(), "jobs/s")
+		// Every iteration's pools closed before the next opens its own: the server's
+		// connection limit is shared by all of them.
+		for _, s := range stores {
+			s.Close()
+		}
+		seed.Close()
+		b.StartTimer()
 	}
 }

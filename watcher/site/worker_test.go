@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/helpwatch/helpwatch/watcher"
 	"github.com/helpwatch/helpwatch/watcher/queue"
 	"github.com/helpwatch/helpwatch/watcher/store"
+	"github.com/helpwatch/helpwatch/watcher/store/storetest"
 )
 
 func TestWorkerStoresEvidenceLinksCampaignsAndRechecks(t *testing.T) {
@@ -45,7 +45,7 @@ func TestWorkerStoresEvidenceLinksCampaignsAndRechecks(t *testing.T) {
 		}
 		return local
 	}}
-	db, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "h.db"))
+	db, err := store.Open(context.Background(), storetest.Where(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,7 +31,7 @@ type queryer interface {
 
 func (s *SQL) Save(ctx context.Context, batch []Sighting, counts Counts) ([]watcher.Case, error) {
 	var created []watcher.Case
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inPhaseTx(ctx, func(tx *phaseTx) error {
 		var err error
 		created, err = s.save(ctx, tx, batch, counts)
 		return err
@@ -54,221 +55,332 @@ type caseTouch struct {
 	certs int
 }
 
-func (s *SQL) save(ctx context.Context, tx *sql.Tx, batch []Sighting, counts Counts) ([]watcher.Case, error) {
+// batchName is one distinct name of a batch: its first sighting, and what its later ones add.
+type batchName struct {
+	name, registrable string
+	first             int // index of its first sighting
+	sg                *Sighting
+	at, ct            int64 // of the first sighting
+	lastAt            int64 // of the latest
+	wildcard          bool  // seen as a wildcard in any sighting
+	known             bool  // stored before this batch
+	id, caseID        int64
+	result            string // the first sighting's score (JSON), for a new name
+}
+
+const (
+	touchNameQuery = `UPDATE names SET last_seen = CASE WHEN last_seen < $1 THEN $1 ELSE last_seen END,
+		wildcard = CASE WHEN $2 = 1 THEN 1 ELSE wildcard END WHERE name = $3 RETURNING id, case_id`
+	insertCaseQuery = `INSERT INTO cases (registrable, brand, brand_key, score, verdict, result, rules_version, first_result,
+		ct_seen, first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $8, $9, $9) ON CONFLICT (registrable) DO NOTHING RETURNING id`
+	insertNameQuery = `INSERT INTO names (case_id, name, wildcard, unicode, result, ct_seen, first_seen, last_seen,
+		log_name, log_url, cert_index, cert_link, issuer, not_before, not_after, fingerprint, serial)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $17, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (name) DO NOTHING RETURNING id`
+	addNameCertQuery    = `INSERT INTO name_certificates (name_id, cert_key, seen) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
+	addCaseCertQuery    = `INSERT INTO case_certificates (case_id, cert_key, seen) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
+	setFirstNameQuery   = `UPDATE cases SET first_name_id = $1 WHERE id = $2`
+	countNameCertsQuery = `UPDATE names SET cert_count = cert_count + $1 WHERE id = $2`
+	touchCaseQuery      = `UPDATE cases SET last_seen = CASE WHEN last_seen < $1 THEN $1 ELSE last_seen END,
+		ct_seen = CASE WHEN $2 < ct_seen THEN $2 ELSE ct_seen END, cert_count = cert_count + $3 WHERE id = $4`
+	enqueueQuery = `INSERT INTO jobs (kind, case_id, after_kind, state, max_attempts, created_at, due_at)
+		VALUES ($1, $2, $3, 'queued', $4, $5, $5) ON CONFLICT DO NOTHING`
+)
+
+// save stores a batch in phases, each a set of statements that need nothing from one another
+// (one round trip each on PostgreSQL): the known names touched, the new names' cases and then
+// the names created, their certificates counted, the cases touched and queued, and the cases
+// whose facts changed scored again.
+func (s *SQL) save(ctx context.Context, tx *phaseTx, batch []Sighting, counts Counts) ([]watcher.Case, error) {
 	rs, err := s.Rules()
 	if err != nil {
 		return nil, err
 	}
-	insertCase, err := tx.PrepareContext(ctx, `INSERT INTO cases (registrable, brand, brand_key, score, verdict, result, rules_version, first_result,
-		ct_seen, first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $8, $9, $9) ON CONFLICT (registrable) DO NOTHING RETURNING id`)
-	if err != nil {
-		return nil, err
-	}
-	defer insertCase.Close()
-	insertName, err := tx.PrepareContext(ctx, `INSERT INTO names (case_id, name, wildcard, unicode, result, ct_seen, first_seen, last_seen,
-		log_name, log_url, cert_index, cert_link, issuer, not_before, not_after, fingerprint, serial)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (name) DO NOTHING RETURNING id`)
-	if err != nil {
-		return nil, err
-	}
-	defer insertName.Close()
-	touchName, err := tx.PrepareContext(ctx, `UPDATE names SET last_seen = CASE WHEN last_seen < $1 THEN $1 ELSE last_seen END,
-		wildcard = CASE WHEN $2 = 1 THEN 1 ELSE wildcard END WHERE name = $3 RETURNING id, case_id`)
-	if err != nil {
-		return nil, err
-	}
-	defer touchName.Close()
-	addNameCert, err := tx.PrepareContext(ctx, `INSERT INTO name_certificates (name_id, cert_key, seen) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`)
-	if err != nil {
-		return nil, err
-	}
-	defer addNameCert.Close()
-	addCaseCert, err := tx.PrepareContext(ctx, `INSERT INTO case_certificates (case_id, cert_key, seen) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`)
-	if err != nil {
-		return nil, err
-	}
-	defer addCaseCert.Close()
-	setFirstName, err := tx.PrepareContext(ctx, `UPDATE cases SET first_name_id = $1 WHERE id = $2`)
-	if err != nil {
-		return nil, err
-	}
-	defer setFirstName.Close()
-	touchCase, err := tx.PrepareContext(ctx, `UPDATE cases SET last_seen = CASE WHEN last_seen < $1 THEN $1 ELSE last_seen END,
-		ct_seen = CASE WHEN $2 < ct_seen THEN $2 ELSE ct_seen END, cert_count = cert_count + $3 WHERE id = $4`)
-	if err != nil {
-		return nil, err
-	}
-	defer touchCase.Close()
-	countNameCerts, err := tx.PrepareContext(ctx, `UPDATE names SET cert_count = cert_count + $1 WHERE id = $2`)
-	if err != nil {
-		return nil, err
-	}
-	defer countNameCerts.Close()
-	enqueue, err := tx.PrepareContext(ctx, `INSERT INTO jobs (kind, case_id, after_kind, state, max_attempts, created_at, due_at)
-		VALUES ($1, $2, $3, 'queued', $4, $5, $5) ON CONFLICT DO NOTHING`)
-	if err != nil {
-		return nil, err
-	}
-	defer enqueue.Close()
-
-	caseIDs := map[string]int64{}
-	touched := map[int64]*caseTouch{}
-	certsPerName := map[int64]int{}
-	certsPerCase := map[int64]int{}
 	var positions []watcher.LogPosition
+	var names []*batchName
+	byName := map[string]*batchName{}
+	nameOf := make([]*batchName, len(batch))
 	for i := range batch {
 		sg := &batch[i]
 		if sg.Position != nil {
 			positions = append(positions, *sg.Position)
 			continue
 		}
-		r := &sg.Result
-		name, wildcard := rules.Canonical(r.Domain)
-		registrable := r.Registrable
-		if registrable == "" {
-			registrable = name
-		}
+		name, wildcard := rules.Canonical(sg.Result.Domain)
 		at := millis(sg.At)
+		if n := byName[name]; n != nil {
+			nameOf[i] = n
+			n.lastAt = max(n.lastAt, at)
+			n.wildcard = n.wildcard || wildcard
+			continue
+		}
 		ct := millis(sg.CTSeen)
 		if ct == 0 {
 			ct = at
 		}
-		wild := 0
-		if wildcard {
-			wild = 1
+		registrable := sg.Result.Registrable
+		if registrable == "" {
+			registrable = name
 		}
-		c := &sg.Cert
-		// Most sightings are of known names: one update says so, and gives the case.
-		var nameID, caseID int64
-		err := touchName.QueryRowContext(ctx, at, wild, name).Scan(&nameID, &caseID)
-		switch {
-		case err == nil:
-			t := touched[caseID]
-			if t == nil {
-				t = &caseTouch{ctSeen: ct, order: i}
-				touched[caseID] = t
-			}
-			t.lastSeen = max(t.lastSeen, at)
-			if t.created {
-				for j := range t.names {
-					if t.names[j].Name == name {
-						t.names[j].LastSeen = sg.At.UTC()
-						t.names[j].Wildcard = t.names[j].Wildcard || wildcard
-					}
+		n := &batchName{name: name, registrable: registrable, first: i, sg: sg, at: at, ct: ct, lastAt: at, wildcard: wildcard}
+		byName[name] = n
+		nameOf[i] = n
+		names = append(names, n)
+	}
+	// Rows are locked in one order (names by name, cases by registrable or id) whatever the
+	// batch's order, so that two ingest processes writing at once do not deadlock.
+	sorted := slices.Clone(names)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].name < sorted[j].name })
+	var p phase
+
+	// Most sightings are of known names: one update each says so, and gives the case.
+	touchNames := func(list []*batchName) error {
+		for _, n := range list {
+			p.QueryRow(touchNameQuery, func(scan func(...any) error) error {
+				switch err := scan(&n.id, &n.caseID); {
+				case err == nil:
+					n.known = true
+				case !errors.Is(err, sql.ErrNoRows):
+					return fmt.Errorf("%s: storing %s: %w", s.path, n.name, err)
 				}
+				return nil
+			}, n.lastAt, boolInt(n.wildcard), n.name)
+		}
+		return tx.run(ctx, &p)
+	}
+	if err := touchNames(sorted); err != nil {
+		return nil, err
+	}
+
+	// The new names' cases: created with the first new name's score (a new case's score is its
+	// one name's, ScoreCase of a case with no other fact; settled below when the batch gives it
+	// more names), or found when they exist.
+	caseIDs := map[string]int64{}
+	createdBy := map[int64]*batchName{}
+	var newRegs []string
+	firstNew := map[string]*batchName{}
+	for _, n := range names {
+		if !n.known && firstNew[n.registrable] == nil {
+			firstNew[n.registrable] = n
+			newRegs = append(newRegs, n.registrable)
+		}
+	}
+	sort.Strings(newRegs)
+	var existing []string
+	for _, reg := range newRegs {
+		n := firstNew[reg]
+		r := &n.sg.Result
+		result, err := json.Marshal(r)
+		if err != nil {
+			return nil, err
+		}
+		n.result = string(result)
+		score := *r
+		score.Domain, score.Registrable = n.name, reg
+		if score.RulesVersion != rs.Version {
+			score = rs.ScoreCase(&rules.CaseFacts{Registrable: reg, Names: []string{n.name}})
+		}
+		scoreJSON := n.result
+		if score.RulesVersion != r.RulesVersion || score.Registrable != r.Registrable || score.Domain != r.Domain {
+			data, _ := json.Marshal(&score)
+			scoreJSON = string(data)
+		}
+		p.QueryRow(insertCaseQuery, func(scan func(...any) error) error {
+			var id int64
+			switch err := scan(&id); {
+			case err == nil:
+				caseIDs[reg] = id
+				createdBy[id] = n
+			case errors.Is(err, sql.ErrNoRows):
+				existing = append(existing, reg)
+			default:
+				return fmt.Errorf("%s: storing case %s: %w", s.path, reg, err)
 			}
-		case errors.Is(err, sql.ErrNoRows):
-			// A new name: its case is known from this batch, created now, or already stored. A
-			// new case's score is its one name's (ScoreCase of a case with no other fact); it is
-			// settled below when the batch gives it more names.
-			result, err := json.Marshal(r)
+			return nil
+		}, reg, score.Brand, strings.ToLower(score.Brand), score.Score, string(score.Verdict), scoreJSON, score.RulesVersion, n.ct, n.at)
+	}
+	if err := tx.run(ctx, &p); err != nil {
+		return nil, err
+	}
+	for _, reg := range existing {
+		p.QueryRow(`SELECT id FROM cases WHERE registrable = $1`, func(scan func(...any) error) error {
+			var id int64
+			if err := scan(&id); err != nil {
+				return fmt.Errorf("%s: finding case %s: %w", s.path, reg, err)
+			}
+			caseIDs[reg] = id
+			return nil
+		}, reg)
+	}
+	if err := tx.run(ctx, &p); err != nil {
+		return nil, err
+	}
+
+	// The new names. One that another writer stored since the first phase (two ingest
+	// processes see the same name in two logs) is touched as a known name instead.
+	var raced []*batchName
+	for _, n := range sorted {
+		if n.known {
+			continue
+		}
+		if n.result == "" {
+			result, err := json.Marshal(&n.sg.Result)
 			if err != nil {
 				return nil, err
 			}
-			var known bool
-			caseID, known = caseIDs[registrable]
-			isNewCase := false
-			if !known {
-				score := *r
-				score.Domain, score.Registrable = name, registrable
-				if score.RulesVersion != rs.Version {
-					score = rs.ScoreCase(&rules.CaseFacts{Registrable: registrable, Names: []string{name}})
-				}
-				scoreJSON := string(result)
-				if score.RulesVersion != r.RulesVersion || score.Registrable != r.Registrable || score.Domain != r.Domain {
-					data, _ := json.Marshal(&score)
-					scoreJSON = string(data)
-				}
-				err := insertCase.QueryRowContext(ctx, registrable, score.Brand, strings.ToLower(score.Brand), score.Score, string(score.Verdict),
-					scoreJSON, score.RulesVersion, ct, at).Scan(&caseID)
-				switch {
-				case err == nil:
-					isNewCase = true
-				case errors.Is(err, sql.ErrNoRows):
-					if err := tx.QueryRowContext(ctx, `SELECT id FROM cases WHERE registrable = $1`, registrable).Scan(&caseID); err != nil {
-						return nil, fmt.Errorf("%s: finding case %s: %w", s.path, registrable, err)
-					}
-				default:
-					return nil, fmt.Errorf("%s: storing case %s: %w", s.path, registrable, err)
-				}
-				caseIDs[registrable] = caseID
-			}
-			t := touched[caseID]
-			if t == nil {
-				t = &caseTouch{ctSeen: ct, order: i}
-				touched[caseID] = t
-			}
-			t.created = t.created || isNewCase
-			t.lastSeen = max(t.lastSeen, at)
-			if err := insertName.QueryRowContext(ctx, caseID, name, wild, r.Unicode, string(result), ct, at, c.LogName, c.LogURL, c.Index, c.Link,
-				c.Issuer, unixOrZero(c.NotBefore), unixOrZero(c.NotAfter), c.Fingerprint, c.Serial).Scan(&nameID); err != nil {
-				return nil, fmt.Errorf("%s: storing %s: %w", s.path, name, err)
-			}
-			t.newNames = true
-			t.ctSeen = min(t.ctSeen, ct)
-			if t.created {
-				t.names = append(t.names, watcher.CaseName{Name: name, Wildcard: wildcard, Unicode: r.Unicode, Score: *r,
-					CTSeen: fromMillis(ct), FirstSeen: sg.At.UTC(), LastSeen: sg.At.UTC(), Cert: *c})
-			}
-			if isNewCase {
-				if _, err := setFirstName.ExecContext(ctx, nameID, caseID); err != nil {
-					return nil, err
-				}
-			}
-		default:
-			return nil, fmt.Errorf("%s: storing %s: %w", s.path, name, err)
+			n.result = string(result)
 		}
-		// The certificate counts once per name and once per case.
-		if key := certKey(c); key != "" {
-			if res, err := addNameCert.ExecContext(ctx, nameID, key, at); err != nil {
-				return nil, fmt.Errorf("%s: storing the certificate of %s: %w", s.path, name, err)
-			} else if n, _ := res.RowsAffected(); n == 1 {
-				certsPerName[nameID]++
-				if t := touched[caseID]; t.created {
-					for j := range t.names {
-						if t.names[j].Name == name {
-							t.names[j].CertCount++
-						}
-					}
-				}
+		n.caseID = caseIDs[n.registrable]
+		c := &n.sg.Cert
+		p.QueryRow(insertNameQuery, func(scan func(...any) error) error {
+			switch err := scan(&n.id); {
+			case errors.Is(err, sql.ErrNoRows):
+				raced = append(raced, n)
+			case err != nil:
+				return fmt.Errorf("%s: storing %s: %w", s.path, n.name, err)
 			}
-			if res, err := addCaseCert.ExecContext(ctx, caseID, key, at); err != nil {
-				return nil, err
-			} else if n, _ := res.RowsAffected(); n == 1 {
-				certsPerCase[caseID]++
-			}
-		}
+			return nil
+		}, n.caseID, n.name, boolInt(n.wildcard), n.sg.Result.Unicode, n.result, n.ct, n.at, c.LogName, c.LogURL, c.Index, c.Link,
+			c.Issuer, unixOrZero(c.NotBefore), unixOrZero(c.NotAfter), c.Fingerprint, c.Serial, n.lastAt)
 	}
-	for id, n := range certsPerName {
-		if _, err := countNameCerts.ExecContext(ctx, n, id); err != nil {
+	if err := tx.run(ctx, &p); err != nil {
+		return nil, err
+	}
+	if len(raced) > 0 {
+		if err := touchNames(raced); err != nil {
 			return nil, err
 		}
+		for _, n := range raced {
+			if !n.known {
+				return nil, fmt.Errorf("%s: storing %s: the name is neither stored nor storable", s.path, n.name)
+			}
+		}
 	}
+
+	// What the batch changes per case, in the order the batch first touched each.
+	touched := map[int64]*caseTouch{}
+	for _, n := range names {
+		t := touched[n.caseID]
+		if t == nil {
+			t = &caseTouch{ctSeen: n.ct, order: n.first}
+			touched[n.caseID] = t
+		}
+		t.lastSeen = max(t.lastSeen, n.lastAt)
+		if n.known {
+			continue
+		}
+		t.newNames = true
+		t.ctSeen = min(t.ctSeen, n.ct)
+		if by := createdBy[n.caseID]; by != nil {
+			t.created = true
+			t.names = append(t.names, watcher.CaseName{Name: n.name, Wildcard: n.wildcard, Unicode: n.sg.Result.Unicode, Score: n.sg.Result,
+				CTSeen: fromMillis(n.ct), FirstSeen: n.sg.At.UTC(), LastSeen: fromMillis(n.lastAt).UTC(), Cert: n.sg.Cert})
+			if by == n {
+				p.Exec(setFirstNameQuery, nil, n.id, n.caseID)
+			}
+		}
+	}
+
+	// The certificate counts once per name and once per case.
+	certsPerName := map[int64]int{}
+	certsPerCase := map[int64]int{}
+	type certOf struct {
+		id  int64
+		key string
+	}
+	type certAdd struct {
+		certOf
+		at int64
+	}
+	seenName, seenCase := map[certOf]bool{}, map[certOf]bool{}
+	var nameCerts, caseCerts []certAdd
+	for i := range batch {
+		n := nameOf[i]
+		if n == nil {
+			continue // a log position
+		}
+		key := certKey(&batch[i].Cert)
+		if key == "" {
+			continue
+		}
+		at := millis(batch[i].At)
+		if k := (certOf{n.id, key}); !seenName[k] {
+			seenName[k] = true
+			nameCerts = append(nameCerts, certAdd{k, at})
+		}
+		if k := (certOf{n.caseID, key}); !seenCase[k] {
+			seenCase[k] = true
+			caseCerts = append(caseCerts, certAdd{k, at})
+		}
+	}
+	byKey := func(list []certAdd) {
+		sort.Slice(list, func(i, j int) bool {
+			return list[i].id < list[j].id || list[i].id == list[j].id && list[i].key < list[j].key
+		})
+	}
+	byKey(nameCerts)
+	byKey(caseCerts)
+	for _, c := range nameCerts {
+		p.Exec(addNameCertQuery, func(rows int64) error {
+			if rows == 1 {
+				certsPerName[c.id]++
+			}
+			return nil
+		}, c.id, c.key, c.at)
+	}
+	for _, c := range caseCerts {
+		p.Exec(addCaseCertQuery, func(rows int64) error {
+			if rows == 1 {
+				certsPerCase[c.id]++
+			}
+			return nil
+		}, c.id, c.key, c.at)
+	}
+	if err := tx.run(ctx, &p); err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		if c := certsPerName[n.id]; c > 0 {
+			p.Exec(countNameCertsQuery, nil, c, n.id)
+			if t := touched[n.caseID]; t.created {
+				for j := range t.names {
+					if t.names[j].Name == n.name {
+						t.names[j].CertCount += c
+					}
+				}
+			}
+		}
+	}
+
 	ids := make([]int64, 0, len(touched))
 	for id := range touched {
 		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool { return touched[ids[i]].order < touched[ids[j]].order })
+	now := time.Now()
+	byID := slices.Clone(ids)
+	slices.Sort(byID)
+	for _, id := range byID {
+		t := touched[id]
+		p.Exec(touchCaseQuery, nil, t.lastSeen, t.ctSeen, certsPerCase[id], id)
+		if t.newNames {
+			for _, j := range pendingOnNewName {
+				p.Exec(enqueueQuery, nil, j.kind, id, j.after, j.max, now.UnixMilli())
+			}
+		}
+	}
+	if err := tx.run(ctx, &p); err != nil {
+		return nil, err
+	}
+
 	// Labels given before their case existed (rare): those new cases are rescored from the store.
 	labeled, err := s.labeledAmong(ctx, tx, touched, caseIDs)
 	if err != nil {
 		return nil, err
 	}
 	var dirty []int64
-	now := time.Now()
 	created := make([]watcher.Case, 0, 4)
 	for _, id := range ids {
 		t := touched[id]
-		if _, err := touchCase.ExecContext(ctx, t.lastSeen, t.ctSeen, certsPerCase[id], id); err != nil {
-			return nil, err
-		}
-		if t.newNames {
-			for _, j := range pendingOnNewName {
-				if _, err := enqueue.ExecContext(ctx, j.kind, id, j.after, j.max, now.UnixMilli()); err != nil {
-					return nil, fmt.Errorf("%s: queueing %s of case %d: %w", s.path, j.kind, id, err)
-				}
-			}
-		}
 		switch {
 		case t.created && labeled[id]:
 			if err := s.applyLatestLabel(ctx, tx, id); err != nil {
@@ -277,15 +389,20 @@ func (s *SQL) save(ctx context.Context, tx *sql.Tx, batch []Sighting, counts Cou
 			dirty = append(dirty, id)
 		case t.created && len(t.names) > 1:
 			// Several names, still no other fact: scored here, from the names alone.
-			if err := s.scoreNewCase(ctx, tx, rs, id, t); err != nil {
+			args, err := newCaseScore(rs, t)
+			if err != nil {
 				return nil, err
 			}
+			p.Exec(rescoreUpdate, nil, append(args, id)...)
 		case !t.created && t.newNames:
 			dirty = append(dirty, id)
 		}
 		if t.created && !labeled[id] {
 			created = append(created, newCase(rs, t, certsPerCase[id], reverse(caseIDs, id)))
 		}
+	}
+	if err := tx.run(ctx, &p); err != nil {
+		return nil, err
 	}
 	if err := s.rescore(ctx, tx, dirty); err != nil {
 		return nil, err
@@ -304,7 +421,7 @@ func (s *SQL) save(ctx context.Context, tx *sql.Tx, batch []Sighting, counts Cou
 	sort.SliceStable(created, func(i, j int) bool {
 		return touched[caseIDs[created[i].Registrable]].order < touched[caseIDs[created[j].Registrable]].order
 	})
-	if err := saveLogPositions(ctx, tx, positions); err != nil {
+	if err := saveLogPositions(ctx, tx.Tx, positions); err != nil {
 		return nil, err
 	}
 	counts.Findings = int64(len(created))
@@ -318,6 +435,13 @@ func (s *SQL) save(ctx context.Context, tx *sql.Tx, batch []Sighting, counts Cou
 		}
 	}
 	return created, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func reverse(m map[string]int64, id int64) string {
@@ -360,8 +484,9 @@ func (s *SQL) labeledAmong(ctx context.Context, tx queryer, touched map[int64]*c
 	return out, nil
 }
 
-// scoreNewCase scores a case the batch created with several names, from the names alone.
-func (s *SQL) scoreNewCase(ctx context.Context, tx queryer, rs *rules.RuleSet, id int64, t *caseTouch) error {
+// newCaseScore scores a case the batch created with several names, from the names alone, as
+// the values of rescoreUpdate's score columns.
+func newCaseScore(rs *rules.RuleSet, t *caseTouch) ([]any, error) {
 	f := &rules.CaseFacts{Registrable: t.names[0].Score.Registrable}
 	firsts := make([]rules.Result, 0, len(t.names))
 	for _, n := range t.names {
@@ -371,14 +496,7 @@ func (s *SQL) scoreNewCase(ctx context.Context, tx queryer, rs *rules.RuleSet, i
 	if f.Registrable == "" {
 		f.Registrable = t.names[0].Name
 	}
-	score := rs.ScoreCase(f)
-	first := strongest(firsts)
-	rj, _ := json.Marshal(&score)
-	fj, _ := json.Marshal(&first)
-	_, err := tx.ExecContext(ctx, `UPDATE cases SET score = $1, verdict = $2, result = $3, rules_version = $4, brand = $5, brand_key = $6,
-		first_result = $7 WHERE id = $8`, score.Score, string(score.Verdict), string(rj), score.RulesVersion, score.Brand,
-		strings.ToLower(score.Brand), string(fj), id)
-	return err
+	return scoreColumns(rs, f, firsts)
 }
 
 // newCase is a case the batch created, as Save returns it (without reading it back).
@@ -442,24 +560,18 @@ func (s *SQL) rescore(ctx context.Context, tx queryer, ids []int64) error {
 		q = pq
 	}
 	for _, id := range ids {
-		facts, firsts, err := s.caseFacts(ctx, q, id)
+		facts, firsts, err := s.caseFacts(ctx, q, id, nil)
 		if err != nil {
 			return err
 		}
 		if facts == nil {
 			continue
 		}
-		score := rs.ScoreCase(facts)
-		first := strongest(firsts)
-		rj, err := json.Marshal(&score)
+		args, err := scoreColumns(rs, facts, firsts)
 		if err != nil {
 			return err
 		}
-		fj, err := json.Marshal(&first)
-		if err != nil {
-			return err
-		}
-		args := []any{score.Score, string(score.Verdict), string(rj), score.RulesVersion, score.Brand, strings.ToLower(score.Brand), string(fj), id}
+		args = append(args, id)
 		if update != nil {
 			_, err = update.ExecContext(ctx, args...)
 		} else {
@@ -475,6 +587,22 @@ func (s *SQL) rescore(ctx context.Context, tx queryer, ids []int64) error {
 const rescoreUpdate = `UPDATE cases SET score = $1, verdict = $2, result = $3, rules_version = $4, brand = $5, brand_key = $6,
 	first_result = $7 WHERE id = $8`
 
+// scoreColumns computes a case's score from its facts and returns the values of the
+// score columns as rescoreUpdate's first seven arguments.
+func scoreColumns(rs *rules.RuleSet, facts *rules.CaseFacts, firsts []rules.Result) ([]any, error) {
+	score := rs.ScoreCase(facts)
+	first := strongest(firsts)
+	rj, err := json.Marshal(&score)
+	if err != nil {
+		return nil, err
+	}
+	fj, err := json.Marshal(&first)
+	if err != nil {
+		return nil, err
+	}
+	return []any{score.Score, string(score.Verdict), string(rj), score.RulesVersion, score.Brand, strings.ToLower(score.Brand), string(fj)}, nil
+}
+
 // strongest is the highest of the names' first scores.
 func strongest(rs []rules.Result) rules.Result {
 	var best rules.Result
@@ -489,6 +617,10 @@ func strongest(rs []rules.Result) rules.Result {
 const (
 	caseFactsQuery = `SELECT registrable, enrichment, label, site_verdict FROM cases WHERE id = $1`
 	caseNamesQuery = `SELECT name, result FROM names WHERE case_id = $1 ORDER BY id`
+	// A case and its names in one statement, for a caller that brings the enrichment itself
+	// (so it is not read once per name).
+	caseWithNamesQuery = `SELECT c.registrable, c.label, c.site_verdict, COALESCE(n.name, ''), COALESCE(n.result, '')
+		FROM cases c LEFT JOIN names n ON n.case_id = c.id WHERE c.id = $1 ORDER BY n.id`
 )
 
 type preparer interface {
@@ -535,27 +667,16 @@ func (p *preparedQueryer) Close() {
 	}
 }
 
-// caseFacts reads everything a case's score depends on, and its names' first scores.
-func (s *SQL) caseFacts(ctx context.Context, q queryer, id int64) (*rules.CaseFacts, []rules.Result, error) {
+// caseFacts reads everything a case's score depends on, and its names' first scores. With
+// newEnrichment, that enrichment stands for the stored one, which is then not read, and the
+// case's row is locked for the caller's update (PostgreSQL; SQLite's writer holds the file).
+func (s *SQL) caseFacts(ctx context.Context, q queryer, id int64, newEnrichment *watcher.Enrichment) (*rules.CaseFacts, []rules.Result, error) {
 	var registrable, enrichment, label, siteVerdict string
-	err := q.QueryRowContext(ctx, caseFactsQuery, id).Scan(&registrable, &enrichment, &label, &siteVerdict)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil, nil
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	f := &rules.CaseFacts{Registrable: registrable}
-	rows, err := q.QueryContext(ctx, caseNamesQuery, id)
-	if err != nil {
-		return nil, nil, err
-	}
+	var f *rules.CaseFacts
 	var firsts []rules.Result
-	for rows.Next() {
-		var name, result string
-		if err := rows.Scan(&name, &result); err != nil {
-			rows.Close()
-			return nil, nil, err
+	addName := func(name, result string) {
+		if name == "" {
+			return
 		}
 		f.Names = append(f.Names, name)
 		var r rules.Result
@@ -563,9 +684,60 @@ func (s *SQL) caseFacts(ctx context.Context, q queryer, id int64) (*rules.CaseFa
 			firsts = append(firsts, r)
 		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, nil, err
+	if newEnrichment != nil {
+		query := caseWithNamesQuery
+		if s.dialect == postgresDialect {
+			query += " FOR UPDATE OF c"
+		}
+		rows, err := q.QueryContext(ctx, query, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		for rows.Next() {
+			var name, result string
+			if err := rows.Scan(&registrable, &label, &siteVerdict, &name, &result); err != nil {
+				rows.Close()
+				return nil, nil, err
+			}
+			if f == nil {
+				f = &rules.CaseFacts{Registrable: registrable}
+			}
+			addName(name, result)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, err
+		}
+		if f == nil {
+			return nil, nil, nil
+		}
+		facts := watcher.EnrichmentFacts(newEnrichment)
+		f.Enrichment = &facts
+	} else {
+		err := q.QueryRowContext(ctx, caseFactsQuery, id).Scan(&registrable, &enrichment, &label, &siteVerdict)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil, nil
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		f = &rules.CaseFacts{Registrable: registrable}
+		rows, err := q.QueryContext(ctx, caseNamesQuery, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		for rows.Next() {
+			var name, result string
+			if err := rows.Scan(&name, &result); err != nil {
+				rows.Close()
+				return nil, nil, err
+			}
+			addName(name, result)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, err
+		}
 	}
 	if enrichment != "" {
 		var en watcher.Enrichment
@@ -613,7 +785,7 @@ func (s *SQL) CaseFacts(ctx context.Context, registrable string) (*rules.CaseFac
 	if err != nil {
 		return nil, err
 	}
-	f, _, err := s.caseFacts(ctx, s.read, id)
+	f, _, err := s.caseFacts(ctx, s.read, id, nil)
 	return f, err
 }
 

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/helpwatch/helpwatch/rules"
@@ -34,6 +35,11 @@ type SQL struct {
 	rulesOnce sync.Once
 	rs        *rules.RuleSet
 	rulesErr  error
+
+	leases logLeases
+
+	// lastReap is when this store last took back the jobs of gone workers (Unix ms).
+	lastReap atomic.Int64
 }
 
 // Path names the database in messages: the SQLite file, or the PostgreSQL URL without its
@@ -72,11 +78,12 @@ func (s *SQL) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 // Close closes the store; a store that was not closed (a crash) is still consistent and loses
 // no committed transaction.
 func (s *SQL) Close() error {
+	s.closeLeases()
 	if s.dialect == sqliteDialect {
 		// A checkpoint folds the WAL into the main file so a copied .db is complete on its own.
 		_, _ = s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
 	}
-	if s.read != nil {
+	if s.read != nil && s.read != s.db {
 		s.read.Close()
 	}
 	return s.db.Close()

@@ -24,11 +24,35 @@ func (s *SQL) SaveEnrichment(ctx context.Context, job *Job, en *watcher.Enrichme
 		if en.Registration.State == watcher.Found {
 			registered = millis(en.Registration.Created)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE cases SET enrichment = $1, enriched_at = $2, registrar = $3, registered = $4 WHERE id = $5`,
-			string(data), millis(en.At), en.Registration.Registrar, registered, job.CaseID); err != nil {
+		// The score is computed from the new enrichment before it is written, so the case
+		// row is written once: a worker's whole save is four statements.
+		rs, err := s.Rules()
+		if err != nil {
+			return err
+		}
+		// Scored from the enrichment as stored (read back from its JSON), exactly as a later
+		// rescore reads it.
+		var stored watcher.Enrichment
+		if err := json.Unmarshal(data, &stored); err != nil {
+			return err
+		}
+		facts, firsts, err := s.caseFacts(ctx, tx, job.CaseID, &stored)
+		if err != nil {
+			return fmt.Errorf("%s: reading the case %s: %w", s.path, job.Registrable, err)
+		}
+		if facts == nil {
+			return nil // the case is gone (never, short of a hand-edited database): nothing to store
+		}
+		args, err := scoreColumns(rs, facts, firsts)
+		if err != nil {
+			return err
+		}
+		args = append(args, string(data), millis(en.At), en.Registration.Registrar, registered, job.CaseID)
+		if _, err := tx.ExecContext(ctx, `UPDATE cases SET score = $1, verdict = $2, result = $3, rules_version = $4, brand = $5, brand_key = $6,
+			first_result = $7, enrichment = $8, enriched_at = $9, registrar = $10, registered = $11 WHERE id = $12`, args...); err != nil {
 			return fmt.Errorf("%s: storing the enrichment of %s: %w", s.path, job.Registrable, err)
 		}
-		return s.rescore(ctx, tx, []int64{job.CaseID})
+		return nil
 	})
 }
 

@@ -41,6 +41,7 @@ func execSQL(t *testing.T, db *sql.DB, query string, args ...any) {
 // latest last sighting and every certificate once; the enrichment, label, site evidence,
 // queued work, liveness checks and abuse reports follow the case.
 func TestMigrationMergesSpellingsIntoCases(t *testing.T) {
+	sqliteOnly(t, "the per-name schema of earlier versions")
 	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC).UnixMilli()
 	min := int64(60_000)
 	enrichment := `{"name":"www.hp-printer-setup-help.com","registrable":"hp-printer-setup-help.com","at":"2026-11-20T12:00:00Z",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,17 +32,6 @@ func sighting(t testing.TB, name string, at time.Time, fp string) Sighting {
 	cert := watcher.Certificate{LogURL: "https://log.test/", Index: -1, Issuer: "Let's Encrypt R3", Fingerprint: fp,
 		NotBefore: time.Unix(1700000000, 0).UTC()}
 	return Sighting{Result: r, At: at, CTSeen: at.Add(-time.Minute), Cert: cert}
-}
-
-func openTemp(t testing.TB) (*SQL, string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "h.db")
-	s, err := OpenSQLite(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s, path
 }
 
 func caseOf(t testing.TB, s *SQL, registrable string) *watcher.Case {
@@ -88,7 +78,7 @@ func TestSaveMakesCasesFromCanonicalNames(t *testing.T) {
 	}
 	s.Close()
 
-	s2, err := OpenSQLite(ctx, path)
+	s2, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,6 +162,7 @@ func TestCasesFilters(t *testing.T) {
 }
 
 func TestOpenRejectsNewerSchemaAndNonDatabases(t *testing.T) {
+	sqliteOnly(t, "the file checks")
 	ctx := context.Background()
 	s, path := openTemp(t)
 	if _, err := s.db.Exec(`INSERT INTO schema_migrations(version, applied_at) VALUES (99, 0)`); err != nil {
@@ -231,6 +222,7 @@ func TestSeenUp(t *testing.T) {
 // SQLite's own "database or disk is full" (here from a page limit) is said as a full disk,
 // naming the file, and the batch is not half-stored.
 func TestDiskFullIsSaidAsSuch(t *testing.T) {
+	sqliteOnly(t, "a full disk under the file")
 	ctx := context.Background()
 	s, path := openTemp(t)
 	var pages int
@@ -255,6 +247,7 @@ func TestDiskFullIsSaidAsSuch(t *testing.T) {
 
 // A damaged file is found by QuickCheck, named, and told apart from other errors.
 func TestQuickCheckFindsCorruption(t *testing.T) {
+	sqliteOnly(t, "a damaged file")
 	ctx := context.Background()
 	s, path := openTemp(t)
 	var batch []Sighting
@@ -327,5 +320,98 @@ func TestReadsDoNotWaitForTheWriter(t *testing.T) {
 	}()
 	if err := <-done; err != nil {
 		t.Fatalf("a read during a write transaction: %v", err)
+	}
+}
+
+// Two writers (two ingest processes) storing overlapping batches at the same time: the same
+// names from two logs, in different orders. Neither fails, and every name, case and
+// certificate is stored once, as if one writer had stored both.
+func TestConcurrentWritersStoreEachNameOnce(t *testing.T) {
+	ctx := context.Background()
+	first, where := openTemp(t)
+	second, err := Open(ctx, where)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	const rounds, perBatch = 20, 40
+	var batches [rounds][]Sighting
+	for r := range rounds {
+		for i := range perBatch {
+			n := r*perBatch/2 + i // half of each batch is in the one before
+			batches[r] = append(batches[r], sighting(t, fmt.Sprintf("hp-printer-help-%d.com", n/2), t0.Add(time.Duration(n)*time.Second), fmt.Sprintf("FP%d", n)))
+			if i%2 == 0 {
+				batches[r] = append(batches[r], sighting(t, fmt.Sprintf("www.hp-printer-help-%d.com", n/2), t0.Add(time.Duration(n)*time.Second), fmt.Sprintf("FP%d", n)))
+			}
+		}
+	}
+	errs := make(chan error, 2)
+	for w, s := range []*SQL{first, second} {
+		go func() {
+			for r := range rounds {
+				b := slices.Clone(batches[r])
+				if w == 1 {
+					slices.Reverse(b)
+				}
+				if _, err := s.Save(ctx, b, Counts{}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]int{} // registrable -> certificates
+	names := map[string]bool{}
+	for _, b := range batches {
+		for _, sg := range b {
+			names[sg.Result.Domain] = true
+		}
+	}
+	for r := range rounds {
+		for i := range perBatch {
+			n := r*perBatch/2 + i
+			want[fmt.Sprintf("hp-printer-help-%d.com", n/2)] = 0
+		}
+	}
+	certs := map[string]map[string]bool{}
+	for _, b := range batches {
+		for _, sg := range b {
+			reg := sg.Result.Registrable
+			if certs[reg] == nil {
+				certs[reg] = map[string]bool{}
+			}
+			certs[reg][sg.Cert.Fingerprint] = true
+		}
+	}
+	cases, err := first.Cases(ctx, Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cases) != len(want) {
+		t.Fatalf("%d cases, want %d", len(cases), len(want))
+	}
+	stored := 0
+	for _, c := range cases {
+		if c.CertCount != len(certs[c.Registrable]) {
+			t.Errorf("%s: %d certificates, want %d", c.Registrable, c.CertCount, len(certs[c.Registrable]))
+		}
+		stored += len(c.Names)
+	}
+	if stored != len(names) {
+		t.Errorf("%d names stored, want %d", stored, len(names))
+	}
+	var jobs int
+	if err := first.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE kind = $1`, KindEnrich).Scan(&jobs); err != nil {
+		t.Fatal(err)
+	}
+	if jobs != len(want) {
+		t.Errorf("%d enrichment jobs, want one per case (%d)", jobs, len(want))
 	}
 }

@@ -189,7 +189,7 @@ func TestUnverifiableHeadsAreRefused(t *testing.T) {
 				}
 				forged = forge(l)
 				lying.Store(true)
-				l.Publish()
+				l.Serve()
 				waitFor(t, "the refusal", func() bool { return statusOf(src, "Liar").VerifyFailures > 0 })
 				if p, _ := c.position(id); p.Next != 20 {
 					t.Errorf("read up to %d from a head that does not verify", p.Next)

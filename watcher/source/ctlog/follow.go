@@ -36,6 +36,7 @@ type follower struct {
 	nextTime  time.Time
 	lastError string
 	final     bool
+	standby   bool // another process holds the log's lease
 	rateAt    time.Time
 	rateN     int64
 	rate      float64
@@ -66,7 +67,7 @@ func (f *follower) status(now time.Time) watcher.LogStatus {
 		Name: f.log.Title(), URL: f.log.URL, Kind: f.log.Kind, State: f.log.State, Followed: true, Why: f.why,
 		TreeSize: f.treeSize, TreeTime: f.treeTime, Next: f.next, NextTime: f.nextTime,
 		Entries: n, Rate: f.rate, VerifyFailures: f.verifyFailures.Load(), HTTPErrors: f.httpErrors.Load(),
-		LastError: f.lastError, Final: f.final,
+		LastError: f.lastError, Final: f.final, Standby: f.standby,
 	}
 }
 
@@ -86,11 +87,93 @@ func (f *follower) headOf() head {
 	return head{Size: f.pos.TreeSize, Root: root, Time: f.pos.TreeTime}
 }
 
-// run follows the log until ctx ends or a read-only log is read to its final head. Errors never
-// end it: a log that is down, slow or refusing is retried with backoff, and one that sends
-// what does not verify is refused, said, counted and asked again later.
+// run follows the log until ctx ends or a read-only log is read to its final head. With a
+// lease (a shared PostgreSQL store), the log is followed only while this process holds it: a
+// process that cannot take it stands by and tries again every LeaseRetry, and takes over, at
+// the position the other one stored, when that one has gone.
 func (f *follower) run(ctx context.Context) {
 	defer close(f.done)
+	cfg := &f.src.cfg
+	if cfg.Lease == nil {
+		f.follow(ctx)
+		return
+	}
+	announced := false
+	for ctx.Err() == nil {
+		ok, lost, err := cfg.Lease.TryLog(ctx, f.log.ID)
+		if err != nil {
+			f.setError(err)
+			cfg.Log.Warn("cannot take the lease of a CT log; retrying", "log", f.log.Title(), "err", err)
+		}
+		if !ok {
+			f.setStandby(true)
+			if !announced && err == nil {
+				announced = true
+				cfg.Log.Info("another watch process follows this CT log; standing by to take it over", "log", f.log.Title())
+			}
+			if source.Sleep(ctx, cfg.LeaseRetry) != nil {
+				return
+			}
+			continue
+		}
+		f.setStandby(false)
+		announced = false
+		if err := f.reload(ctx); err != nil {
+			f.setError(err)
+			if source.Sleep(ctx, cfg.LeaseRetry) != nil {
+				return
+			}
+			continue
+		}
+		fctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-lost:
+				cancel()
+			case <-fctx.Done():
+			}
+		}()
+		finished := f.follow(fctx)
+		cancel()
+		if finished || ctx.Err() != nil {
+			return
+		}
+		cfg.Log.Warn("lost the lease of a CT log (the database connection broke); taking it again", "log", f.log.Title())
+	}
+}
+
+// reload takes the position the store holds for the log now: the lease may have come from a
+// process that read on after this one started.
+func (f *follower) reload(ctx context.Context) error {
+	if f.src.cfg.Positions == nil {
+		return nil
+	}
+	stored, err := f.src.cfg.Positions.LogPositions(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the stored CT log positions: %w", err)
+	}
+	for _, p := range stored {
+		if p.LogID == f.log.ID {
+			if !f.resumed || p.Next > f.pos.Next {
+				f.resume(p)
+				f.src.cfg.Log.Info("resuming a CT log", "log", f.log.Title(), "next_index", p.Next, "verified_tree_size", p.TreeSize)
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+func (f *follower) setStandby(v bool) {
+	f.mu.Lock()
+	f.standby = v
+	f.mu.Unlock()
+}
+
+// follow reads the log until ctx ends; finished says a read-only log was read to its final
+// head. Errors never end it: a log that is down, slow or refusing is retried with backoff, and
+// one that sends what does not verify is refused, said, counted and asked again later.
+func (f *follower) follow(ctx context.Context) (finished bool) {
 	cfg := &f.src.cfg
 	failures := 0
 	pause := source.Backoff{Min: 5 * time.Second, Max: 5 * time.Minute}
@@ -98,7 +181,7 @@ func (f *follower) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		caughtUp, err := f.step(ctx)
 		if ctx.Err() != nil {
-			return
+			return false
 		}
 		if err == nil {
 			f.setError(nil)
@@ -112,10 +195,10 @@ func (f *follower) run(ctx context.Context) {
 			f.mu.Unlock()
 			if final {
 				cfg.Log.Info("read-only CT log read to its final tree head", "log", f.log.Title(), "tree_size", f.pos.TreeSize)
-				return
+				return true
 			}
 			if caughtUp && source.Sleep(ctx, cfg.Poll) != nil {
-				return
+				return false
 			}
 			continue
 		}
@@ -132,9 +215,10 @@ func (f *follower) run(ctx context.Context) {
 			cfg.Log.Warn("CT log unreachable or refusing; retrying", "log", f.log.Title(), "url", f.log.URL, "err", err, "retry_in", wait.Round(time.Second), "failures", failures)
 		}
 		if source.Sleep(ctx, wait) != nil {
-			return
+			return false
 		}
 	}
+	return false
 }
 
 // step fetches a head, verifies it against the last one, and reads up to it. caughtUp says the

@@ -27,6 +27,13 @@ type PositionStore interface {
 	LogPositions(ctx context.Context) ([]watcher.LogPosition, error)
 }
 
+// LogLease gives each CT log to one process at a time (the store implements it: advisory
+// locks on PostgreSQL). ok says this process may follow the log; lost, when it closes, says
+// it may no longer.
+type LogLease interface {
+	TryLog(ctx context.Context, logID string) (ok bool, lost <-chan struct{}, err error)
+}
+
 // Config configures a Source. Zero values take the defaults.
 type Config struct {
 	// List is the log list to follow (default: the built-in snapshot).
@@ -52,9 +59,14 @@ type Config struct {
 	Backfill  time.Duration
 	FromIndex *int64
 	Positions PositionStore
-	Log       *slog.Logger
-	UserAgent string
-	Now       func() time.Time
+	// Lease, when set, makes several watch processes share the logs: each log is followed
+	// by the process holding its lease; the others try again every LeaseRetry (default 30 s)
+	// and so take over the logs of one that died.
+	Lease      LogLease
+	LeaseRetry time.Duration
+	Log        *slog.Logger
+	UserAgent  string
+	Now        func() time.Time
 	// DedupeSize bounds the certificate fingerprints remembered to drop the copies of one
 	// precertificate that several logs carry (default 65536).
 	DedupeSize int
@@ -93,6 +105,9 @@ func New(cfg Config) (*Source, error) {
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 10 * time.Second
+	}
+	if cfg.LeaseRetry <= 0 {
+		cfg.LeaseRetry = 30 * time.Second
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()

@@ -1,0 +1,105 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// IsPostgresURL reports whether a --db value names a PostgreSQL database.
+func IsPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// Open opens the store --db names: a postgres:// URL (a team's shared PostgreSQL), or a file
+// path (the embedded SQLite default).
+func Open(ctx context.Context, db string, opts ...Options) (*SQL, error) {
+	if IsPostgresURL(db) {
+		return OpenPostgres(ctx, db, opts...)
+	}
+	return OpenSQLite(ctx, db, opts...)
+}
+
+// Redact returns a database URL without its password, for messages: a credential is never
+// echoed.
+func Redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		if err != nil {
+			return "postgres://(unparsable URL)"
+		}
+		return dsn
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// migrationLock is the advisory lock key two processes starting together take before they
+// migrate: one applies the migrations, the other waits and finds them applied.
+const migrationLock = 0x68656c70 // "help"
+
+// OpenPostgres connects to the PostgreSQL database at dsn (a postgres:// URL; the password,
+// when the URL has none, from PGPASSWORD or the password file PGPASSFILE or ~/.pgpass names;
+// TLS as sslmode= asks) and brings its schema up to date under an advisory lock. Reads and
+// writes share one pool: PostgreSQL runs them side by side.
+func OpenPostgres(ctx context.Context, dsn string, opts ...Options) (*SQL, error) {
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	name := Redact(dsn)
+	cfg, err := pgxConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("--db %s: %w", name, err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	// Reads and writes share the pool. Workers hold a connection only while they read or
+	// write, not while they look a name up, so a few serve a process's 24 workers; a team of an
+	// ingest and a few workers stays well under PostgreSQL's 100 connections.
+	n := o.ReadConns
+	if n <= 0 {
+		n = 12
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("cannot reach the PostgreSQL database %s: %w", name, err)
+	}
+	s := &SQL{db: db, read: db, path: name, dialect: postgresDialect, opts: o}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%s: waiting for the migration lock: %w", name, err)
+	}
+	err = s.migrate(ctx, postgresMigrations, nil)
+	conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Closer of the sql.DB behind a store, for tests and benchmarks that drop a schema.
+func (s *SQL) DB() *sql.DB { return s.db }
