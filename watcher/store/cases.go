@@ -398,7 +398,7 @@ func (s *SQL) save(ctx context.Context, tx *phaseTx, batch []Sighting, counts Co
 			dirty = append(dirty, id)
 		}
 		if t.created && !labeled[id] {
-			created = append(created, newCase(rs, t, certsPerCase[id], reverse(caseIDs, id)))
+			created = append(created, newCase(rs, t, certsPerCase[id], createdBy[id].registrable))
 		}
 	}
 	if err := tx.run(ctx, &p); err != nil {
@@ -442,15 +442,6 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-func reverse(m map[string]int64, id int64) string {
-	for k, v := range m {
-		if v == id {
-			return k
-		}
-	}
-	return ""
 }
 
 // labeledAmong reports which of the batch's new cases already have a label waiting.
