@@ -11,7 +11,9 @@ import (
 
 // saveLogPositions records the last position of each log in a batch, adding up what the
 // batch's positions read. A position behind the stored one (a second process on the same
-// log) does not move it back.
+// log) does not move it back, and entries another process has already stored the position of
+// are not counted again: after a lease changed hands, a few entries may have been read by
+// both processes (the names and certificates are stored once whoever stores them).
 func saveLogPositions(ctx context.Context, tx *sql.Tx, positions []watcher.LogPosition) error {
 	if len(positions) == 0 {
 		return nil
@@ -38,7 +40,9 @@ func saveLogPositions(ctx context.Context, tx *sql.Tx, positions []watcher.LogPo
 			ON CONFLICT (log_id) DO UPDATE SET name = excluded.name, url = excluded.url,
 				tree_size = excluded.tree_size, root_hash = excluded.root_hash, tree_time = excluded.tree_time,
 				next_index = excluded.next_index, compact = excluded.compact,
-				entries = ct_logs.entries + excluded.entries, updated_at = excluded.updated_at
+				entries = ct_logs.entries + CASE WHEN excluded.entries < excluded.next_index - ct_logs.next_index
+					THEN excluded.entries ELSE excluded.next_index - ct_logs.next_index END,
+				updated_at = excluded.updated_at
 			WHERE excluded.next_index >= ct_logs.next_index AND excluded.tree_size >= ct_logs.tree_size`,
 			p.LogID, p.Name, p.URL, p.TreeSize, p.RootHash, millis(p.TreeTime), p.Next, compact, read[id], now); err != nil {
 			return fmt.Errorf("storing the position in CT log %s: %w", p.Name, err)

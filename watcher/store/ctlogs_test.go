@@ -46,4 +46,17 @@ func TestLogPositionsAreStoredWithTheirBatch(t *testing.T) {
 	if ps, _ := s.LogPositions(ctx); ps[0].Next != 250 || ps[0].Read != 250 {
 		t.Errorf("moved back to %+v", ps[0])
 	}
+	// The same entries stored by two processes (a lease that changed hands while the old
+	// holder still read) count once, and so does the overlap of two chunks.
+	for range 2 {
+		if _, err := s.Save(ctx, []Sighting{pos(300, 500, 50, nil)}, Counts{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Save(ctx, []Sighting{pos(320, 500, 40, nil)}, Counts{}); err != nil {
+		t.Fatal(err)
+	}
+	if ps, _ := s.LogPositions(ctx); ps[0].Next != 320 || ps[0].Read != 320 {
+		t.Errorf("entries read twice counted twice: %+v", ps[0])
+	}
 }
