@@ -29,13 +29,10 @@ func Open(ctx context.Context, db string, opts ...Options) (*SQL, error) {
 // echoed.
 func Redact(dsn string) string {
 	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
-		if err != nil {
-			return "postgres://(unparsable URL)"
-		}
-		return dsn
+	if err != nil {
+		return "postgres://(unparsable URL)"
 	}
-	if _, has := u.User.Password(); has {
+	if _, has := u.User.Password(); u.User != nil && has {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	q := u.Query()

@@ -1,0 +1,138 @@
+package store
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/helpwatch/helpwatch/watcher/store/storetest"
+)
+
+func TestRedactHidesEveryPassword(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://helpwatch:s3cret@db.example.org:5432/helpwatch?sslmode=verify-full",
+		"postgresql://db.example.org/helpwatch?password=s3cret&sslmode=require",
+		"postgres://u:s3cret@db.example.org/h?password=s3cret",
+		"postgres://u:%73%33cret@db.example.org/h",
+		"postgres://u:s3cret@db.example.org:bad port/h",
+	} {
+		got := Redact(dsn)
+		if strings.Contains(got, "s3cret") || strings.Contains(got, "%73%33cret") {
+			t.Errorf("Redact(%q) = %q", dsn, got)
+		}
+	}
+	if got := Redact("postgres://u@db.example.org/h?sslmode=disable"); got != "postgres://u@db.example.org/h?sslmode=disable" {
+		t.Errorf("a URL without a password changed: %q", got)
+	}
+}
+
+// The password comes from the password file when the URL has none, and no error says it.
+func TestPasswordFromPassFileIsUsedAndNeverPrinted(t *testing.T) {
+	pass := filepath.Join(t.TempDir(), "pgpass")
+	if err := os.WriteFile(pass, []byte("127.0.0.1:1:helpwatch:analyst:s3cret-from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PGPASSFILE", pass)
+	dsn := "postgres://analyst@127.0.0.1:1/helpwatch?sslmode=disable&connect_timeout=2"
+	cfg, err := pgxConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Password != "s3cret-from-file" {
+		t.Errorf("password %q, want the password file's", cfg.Password)
+	}
+	_, err = Open(context.Background(), dsn)
+	if err == nil {
+		t.Fatal("opened a database on port 1")
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("the error shows the password: %v", err)
+	}
+	_, err = Open(context.Background(), "postgres://analyst:s3cret-in-url@127.0.0.1:1/helpwatch?sslmode=disable&connect_timeout=2")
+	if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Errorf("want an error naming the server without the password, got %v", err)
+	}
+}
+
+// Processes starting together on a new database: one migrates, the others wait for it and
+// find the schema current.
+func TestOpenTogetherMigratesOnce(t *testing.T) {
+	if !onPostgres() {
+		t.Skip("PostgreSQL only: SQLite has one process per file")
+	}
+	// A fresh schema: storetest.Schema makes one that nothing has opened yet.
+	dsn := storetest.Schema(t)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			s, err := Open(context.Background(), dsn)
+			if err == nil {
+				s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var versions, max int
+	if err := s.db.QueryRow(`SELECT COUNT(*), MAX(version) FROM schema_migrations`).Scan(&versions, &max); err != nil {
+		t.Fatal(err)
+	}
+	if versions != len(postgresMigrations) || max != len(postgresMigrations) {
+		t.Errorf("%d migrations recorded up to %d, want each of %d once", versions, max, len(postgresMigrations))
+	}
+}
+
+// A CT log is one process's at a time: a second store cannot take it while the first holds
+// it, and takes it once the first is gone.
+func TestLogLeaseHasOneHolder(t *testing.T) {
+	ctx := context.Background()
+	first, where := openTemp(t)
+	ok, _, err := first.TryLog(ctx, "log-a")
+	if err != nil || !ok {
+		t.Fatalf("first take: %v %v", ok, err)
+	}
+	if !onPostgres() {
+		return // SQLite: one process per file, every log its own
+	}
+	second, err := Open(ctx, where)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if ok, _, err := second.TryLog(ctx, "log-a"); err != nil || ok {
+		t.Fatalf("a second holder: %v %v", ok, err)
+	}
+	if ok, _, err := second.TryLog(ctx, "log-b"); err != nil || !ok {
+		t.Fatalf("another log: %v %v", ok, err)
+	}
+	if ok, _, err := first.TryLog(ctx, "log-a"); err != nil || !ok {
+		t.Fatalf("taking a held log again: %v %v", ok, err)
+	}
+	first.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok, _, err := second.TryLog(ctx, "log-a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the log was not free after its holder closed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
