@@ -204,6 +204,24 @@ func TestTeamOnPostgres(t *testing.T) {
 	if takenOver == 0 {
 		t.Error("the killed worker held no job when it died: the test shows nothing")
 	}
+	// An analyst on another machine: a label, then findings and the report from the same URL.
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := newChild(args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("helpwatch %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	run("label", "--db", dsn, "--by", "analyst", scams[0], "benign", "--note", "a partner's site")
+	if out := run("findings", "--db", dsn, "--label", "benign", "--format", "csv"); !strings.Contains(out, scams[0]) || strings.Count(out, "\n") != 2 {
+		t.Errorf("findings --label benign on PostgreSQL:\n%s", out)
+	}
+	reportFile := filepath.Join(t.TempDir(), "report.json")
+	run("report", "--db", dsn, "--since", "87600h", "--format", "json", "--out", reportFile)
+	if data, err := os.ReadFile(reportFile); err != nil || !strings.Contains(string(data), scams[1]) {
+		t.Errorf("report from PostgreSQL: %v\n%.500s", err, data)
+	}
 	t.Logf("killed a worker holding %d jobs (%d taken back from it); %d cases enriched", len(held), takenOver, done)
 }
 

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,5 +135,50 @@ func TestLogLeaseHasOneHolder(t *testing.T) {
 			t.Fatal("the log was not free after its holder closed")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TLS is what the URL asks for: with sslmode=require the session is encrypted, or, on a server
+// without TLS, opening fails saying so; with sslmode=disable it is plain.
+func TestTLSAsTheURLAsks(t *testing.T) {
+	if !onPostgres() {
+		t.Skip("PostgreSQL only")
+	}
+	base := storetest.Schema(t)
+	withMode := func(mode string) string {
+		u, err := url.Parse(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := u.Query()
+		q.Set("sslmode", mode)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	encrypted := func(s *SQL) bool {
+		var on bool
+		if err := s.db.QueryRow(`SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()`).Scan(&on); err != nil {
+			t.Fatal(err)
+		}
+		return on
+	}
+	plain, err := Open(context.Background(), withMode("disable"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if encrypted(plain) {
+		t.Error("sslmode=disable gave a TLS session")
+	}
+	s, err := Open(context.Background(), withMode("require"))
+	if err != nil {
+		if !strings.Contains(strings.ToLower(err.Error()), "tls") && !strings.Contains(strings.ToLower(err.Error()), "ssl") {
+			t.Errorf("a server without TLS, and the error does not say so: %v", err)
+		}
+		return
+	}
+	defer s.Close()
+	if !encrypted(s) {
+		t.Error("sslmode=require gave a plain session")
 	}
 }
