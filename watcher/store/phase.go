@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -133,7 +134,7 @@ func (s *SQL) inPhaseTx(ctx context.Context, f func(tx *phaseTx) error) error {
 		return s.inTx(ctx, func(tx *sql.Tx) error {
 			ptx := &phaseTx{Tx: tx}
 			defer ptx.close()
-			return f(ptx)
+			return s.named(f(ptx))
 		})
 	}
 	for attempt := 1; ; attempt++ {
@@ -159,11 +160,20 @@ func (s *SQL) phaseTxOnce(ctx context.Context, f func(tx *phaseTx) error) error 
 	defer tx.Rollback()
 	ptx := &phaseTx{Tx: tx, conn: conn}
 	defer ptx.close()
-	if err := f(ptx); err != nil {
+	if err := s.named(f(ptx)); err != nil {
 		return s.explain(err)
 	}
 	if err := tx.Commit(); err != nil {
 		return s.explain(fmt.Errorf("%s: commit: %w", s.path, err))
 	}
 	return nil
+}
+
+// named makes sure an error says which database it came from (the statements' own messages
+// do not).
+func (s *SQL) named(err error) error {
+	if err == nil || strings.HasPrefix(err.Error(), s.path) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", s.path, err)
 }
