@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -54,6 +55,12 @@ func runAbuse(args []string, stdout, stderr io.Writer) error {
 	return usageError("unknown abuse subcommand %q (prepare, send or status)", args[0])
 }
 
+// dbFlag is the --db flag of a command that reads or writes the findings database; what says
+// what the command uses it for.
+func dbFlag(fs *flag.FlagSet, what string) *string {
+	return fs.String("db", store.DefaultPath, what+": a SQLite file or a postgres:// URL")
+}
+
 // openExistingDB opens a database a watch made; rs (nil: the default rules) scores the cases
 // whose facts this command changes.
 func openExistingDB(path string, rs ...*rules.RuleSet) (*store.SQL, error) {
@@ -74,7 +81,7 @@ var abuseNow = func() time.Time { return time.Now().UTC() }
 
 func abusePrepare(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("abuse prepare", abuseUsage, stderr)
-	dbPath := fs.String("db", store.DefaultPath, "findings database: a SQLite file or a postgres:// URL")
+	dbPath := dbFlag(fs, "findings database")
 	since := fs.String("since", "7d", "report cases whose first certificate is within this duration or since this date (CT time)")
 	minVerdict := fs.String("min-verdict", "alert", "report cases at or above this verdict (their score now); a scam label reports any")
 	outbox := fs.String("outbox", "outbox", "folder for the prepared messages")
@@ -124,7 +131,7 @@ func abusePrepare(args []string, stdout, stderr io.Writer) error {
 
 func abuseSend(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("abuse send", abuseUsage, stderr)
-	dbPath := fs.String("db", store.DefaultPath, "findings database the messages were prepared from: a SQLite file or a postgres:// URL")
+	dbPath := dbFlag(fs, "findings database the messages were prepared from")
 	outbox := fs.String("outbox", "outbox", "folder of prepared messages")
 	smtpAddr := fs.String("smtp", "", "mail server host:port (submission is usually port 587 with --starttls)")
 	startTLS := fs.Bool("starttls", false, "upgrade the connection with STARTTLS before sending")
@@ -163,7 +170,7 @@ func abuseSend(args []string, stdout, stderr io.Writer) error {
 
 func abuseStatus(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("abuse status", abuseUsage, stderr)
-	dbPath := fs.String("db", store.DefaultPath, "findings database: a SQLite file or a postgres:// URL")
+	dbPath := dbFlag(fs, "findings database")
 	ef := addEnrichFlags(fs)
 	rest, err := parseFlags(fs, args)
 	if err != nil {

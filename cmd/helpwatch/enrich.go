@@ -100,7 +100,7 @@ func runEnrich(args []string, stdout, stderr io.Writer) error {
 	ef := addEnrichFlags(fs)
 	loadRules := addRulesFlag(fs)
 	queue := fs.Bool("queue", false, "enrich the findings queued in --db and store the results")
-	dbPath := fs.String("db", store.DefaultPath, "findings database (with --queue): a SQLite file or a postgres:// URL")
+	dbPath := dbFlag(fs, "findings database (with --queue)")
 	workers := fs.Int("workers", 16, "concurrent lookups (each RDAP and WHOIS server is still paced by --lookup-rate)")
 	names, err := parseFlags(fs, args)
 	if err != nil {

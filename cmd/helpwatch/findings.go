@@ -31,7 +31,7 @@ facts, and shows both (nothing stored changes).`
 
 func runFindings(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("findings", findingsUsage, stderr)
-	dbPath := fs.String("db", store.DefaultPath, "findings database written by helpwatch watch: a SQLite file or a postgres:// URL")
+	dbPath := dbFlag(fs, "findings database written by helpwatch watch")
 	since := fs.String("since", "", "only cases whose first certificate is within this duration or since this date (CT time)")
 	byRead := fs.Bool("by-read", false, "--since selects by when helpwatch read the case, not by CT time")
 	verdict := fs.String("verdict", "", "only this verdict: alert or watch")

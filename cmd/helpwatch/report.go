@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/helpwatch/helpwatch/watcher/report"
-	"github.com/helpwatch/helpwatch/watcher/store"
 )
 
 const reportUsage = `usage: helpwatch report [--since 24h | --date 2026-11-26] [--brand hp] [--format html|md|csv|json] [--out FILE]
@@ -35,7 +34,7 @@ var reportNow = func() time.Time { return time.Now().UTC() }
 
 func runReport(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("report", reportUsage, stderr)
-	dbPath := fs.String("db", store.DefaultPath, "findings database: a SQLite file or a postgres:// URL")
+	dbPath := dbFlag(fs, "findings database")
 	since := fs.String("since", "24h", "report cases whose first certificate is within this duration (24h, 7d; CT time)")
 	day := fs.String("date", "", "report the cases whose first certificate was logged on this UTC day (2026-11-26) instead of --since")
 	brand := fs.String("brand", "", "only this brand")

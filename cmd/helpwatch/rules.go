@@ -9,7 +9,6 @@ import (
 
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher/output"
-	"github.com/helpwatch/helpwatch/watcher/store"
 )
 
 const rulesUsage = `usage: helpwatch rules <lint|explain|test|show> ...
@@ -124,7 +123,7 @@ func rulesTest(args []string, stdout, stderr io.Writer) error {
 	var cf corpusFlags
 	cf.register(fs)
 	fromStore := fs.Bool("from-store", false, "backtest on the analysts' labels and the findings in --db")
-	dbPath := fs.String("db", store.DefaultPath, "findings database (with --from-store): a SQLite file or a postgres:// URL")
+	dbPath := dbFlag(fs, "findings database (with --from-store)")
 	since := fs.String("since", "", "with --from-store: findings first seen within this duration or since this date")
 	g := rules.NoGates
 	fs.Float64Var(&g.MinRecall, "min-recall", -1, "gate: least share of positives flagged (alert or watch)")

@@ -259,7 +259,7 @@ label for when it appears.`
 
 func runLabel(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("label", labelUsage, stderr)
-	dbPath := fs.String("db", store.DefaultPath, "findings database: a SQLite file or a postgres:// URL")
+	dbPath := dbFlag(fs, "findings database")
 	note := fs.String("note", "", "why (kept with the label)")
 	by := fs.String("by", os.Getenv("USER"), "who labels (default $USER)")
 	list := fs.Bool("list", false, "list the labels instead")

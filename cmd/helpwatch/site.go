@@ -64,7 +64,7 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 	refs := fs.String("refs", "", "fingerprint library (brand reference pages and known kits; see 'helpwatch refs')")
 	render := fs.Bool("render", false, "render script-built pages in headless Chromium (needs Debian's chromium)")
 	queue := fs.Bool("queue", false, "check the sites queued in --db and store the results")
-	dbPath := fs.String("db", store.DefaultPath, "findings database (with --queue): a SQLite file or a postgres:// URL")
+	dbPath := dbFlag(fs, "findings database (with --queue)")
 	targets, err := parseFlags(fs, args[1:])
 	if err != nil {
 		return err
@@ -328,7 +328,7 @@ together gets them taken down together.`
 
 func runCampaigns(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("campaigns", campaignsUsage, stderr)
-	dbPath := fs.String("db", store.DefaultPath, "findings database: a SQLite file or a postgres:// URL")
+	dbPath := dbFlag(fs, "findings database")
 	format := fs.String("format", "table", "table or json")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err

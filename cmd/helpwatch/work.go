@@ -118,7 +118,7 @@ func runWork(args []string, stdout, stderr io.Writer) error {
 	loadRules := addRulesFlag(fs)
 	ef := addEnrichFlags(fs)
 	wf := addWorkerFlags(fs)
-	dbPath := fs.String("db", store.DefaultPath, "findings database: a SQLite file or a postgres:// URL")
+	dbPath := dbFlag(fs, "findings database")
 	kindsFlag := fs.String("kinds", "enrich,site", "job kinds this process works: enrich, site or both")
 	drain := fs.Bool("drain", false, "exit once nothing this process can do is due")
 	waitEnrich := fs.Bool("wait-enrichment", true, "a case's site check waits until its enrichment is done (by this process or another)")
