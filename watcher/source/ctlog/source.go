@@ -231,6 +231,23 @@ func (s *Source) Run(ctx context.Context, emit func(*watcher.Event), stats *watc
 		refresh = t.C
 	}
 	seen, _ := simplelru.NewLRU[string, struct{}](s.cfg.DedupeSize, nil)
+	deliver := func(d delivery) {
+		stats.Touch()
+		stats.Malformed.Add(int64(d.malformed))
+		for _, e := range d.entries {
+			if e.Fingerprint != "" {
+				if _, dup := seen.Get(e.Fingerprint); dup {
+					s.crossLog.Add(1)
+					continue
+				}
+				seen.Add(e.Fingerprint, struct{}{})
+			}
+			stats.Messages.Add(1)
+			emit(eventOf(e, &d.f.log))
+		}
+		pos := d.pos
+		emit(&watcher.Event{Position: &pos, Cert: watcher.Certificate{Index: -1}})
+	}
 	allDone := s.allFinal()
 	for {
 		select {
@@ -240,25 +257,20 @@ func (s *Source) Run(ctx context.Context, emit func(*watcher.Event), stats *watc
 			s.refresh(ctx)
 		case <-allDone:
 			if s.cfg.ListURL == "" {
-				return nil
+				// Every follower has ended, but what they handed over last may still be
+				// in the channel: delivered before the source ends.
+				for {
+					select {
+					case d := <-s.deliveries:
+						deliver(d)
+					default:
+						return nil
+					}
+				}
 			}
 			allDone = nil
 		case d := <-s.deliveries:
-			stats.Touch()
-			stats.Malformed.Add(int64(d.malformed))
-			for _, e := range d.entries {
-				if e.Fingerprint != "" {
-					if _, dup := seen.Get(e.Fingerprint); dup {
-						s.crossLog.Add(1)
-						continue
-					}
-					seen.Add(e.Fingerprint, struct{}{})
-				}
-				stats.Messages.Add(1)
-				emit(eventOf(e, &d.f.log))
-			}
-			pos := d.pos
-			emit(&watcher.Event{Position: &pos, Cert: watcher.Certificate{Index: -1}})
+			deliver(d)
 		}
 	}
 }
