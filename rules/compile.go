@@ -13,6 +13,15 @@ import (
 type RuleSet struct {
 	Source  *RuleFile
 	Version string
+	// Text is the rule file as read, and Hash its SHA-256 (hex): what a deployment records as
+	// its active rule set, so every process of it scores with the same rules whatever file it
+	// was started with. Two files with the same version but other content have other hashes.
+	Text []byte
+	Hash string
+	// SourceName is the file it was read from, as given.
+	SourceName string
+	// Builtin is true for the embedded default rules.
+	Builtin bool
 	Alert   int
 	Watch   int
 

@@ -2,7 +2,9 @@ package rules
 
 import (
 	"bytes"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -197,7 +199,12 @@ var (
 
 // Default returns the embedded default rule set, compiled once per process.
 func Default() (*RuleSet, error) {
-	defaultOnce.Do(func() { defaultSet, defaultErr = Parse(defaultRulesYAML, "default_rules.yaml (embedded)") })
+	defaultOnce.Do(func() {
+		defaultSet, defaultErr = Parse(defaultRulesYAML, "default_rules.yaml (embedded)")
+		if defaultErr == nil {
+			defaultSet.Builtin = true
+		}
+	})
 	return defaultSet, defaultErr
 }
 
@@ -232,7 +239,14 @@ func Parse(data []byte, filename string) (*RuleSet, error) {
 		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 		return nil, errs
 	}
-	return compile(&rf)
+	rs, err := compile(&rf)
+	if err != nil {
+		return nil, err
+	}
+	rs.Text, rs.SourceName = append([]byte(nil), data...), filename
+	sum := sha256.Sum256(data)
+	rs.Hash = hex.EncodeToString(sum[:])
+	return rs, nil
 }
 
 var yamlLineRE = regexp.MustCompile(`line (\d+): `)

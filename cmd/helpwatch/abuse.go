@@ -61,19 +61,10 @@ func dbFlag(fs *flag.FlagSet, what string) *string {
 	return fs.String("db", store.DefaultPath, what+": a SQLite file or a postgres:// URL")
 }
 
-// openExistingDB opens a database a watch made; rs (nil: the default rules) scores the cases
-// whose facts this command changes.
-func openExistingDB(path string, rs ...*rules.RuleSet) (*store.SQL, error) {
-	if !store.IsPostgresURL(path) {
-		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("no findings database at %s (run 'helpwatch watch' first, or pass --db): %w", path, err)
-		}
-	}
-	var opts store.Options
-	if len(rs) > 0 {
-		opts.Rules = rs[0]
-	}
-	return store.Open(context.Background(), path, opts)
+// openExistingDB opens a database a watch made; the cases whose facts the command changes are
+// scored with the deployment's active rule set.
+func openExistingDB(path string) (*store.SQL, error) {
+	return openDB(path, dbOpen{mustExist: true})
 }
 
 // abuseNow is the clock of prepared messages; tests fix it.

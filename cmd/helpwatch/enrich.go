@@ -109,7 +109,7 @@ func runEnrich(args []string, stdout, stderr io.Writer) error {
 	if *queue == (len(names) > 0) {
 		return usageError("give names to look up, or --queue (not both)")
 	}
-	rs, err := loadRules()
+	rs, err := loadRules.load()
 	if err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ func runEnrich(args []string, stdout, stderr io.Writer) error {
 		// The same job runner as 'helpwatch work', on the enrichment jobs only.
 		wf := &workerFlags{enrichWorkers: workers, siteWorkers: new(int), refs: new(string), render: new(bool), renderUser: new(string),
 			userAgent: new(string)}
-		return work(workRun{kinds: []string{store.KindEnrich}, drain: true, dbPath: *dbPath, loadRules: func() (*rules.RuleSet, error) { return rs, nil },
+		return work(workRun{kinds: []string{store.KindEnrich}, drain: true, dbPath: *dbPath, rules: loadRules,
 			ef: ef, wf: wf, lines: true}, stdout, stderr)
 	}
 	guard, err := ef.guard.build()

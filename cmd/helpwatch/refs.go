@@ -77,7 +77,7 @@ func runRefs(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "added %s %s\n", *kind, n)
 		}
 	case "update":
-		rs, err := loadRules()
+		rs, err := loadRules.load()
 		if err != nil {
 			return err
 		}

@@ -11,7 +11,7 @@ import (
 	"github.com/helpwatch/helpwatch/watcher/output"
 )
 
-const rulesUsage = `usage: helpwatch rules <lint|explain|test|show> ...
+const rulesUsage = `usage: helpwatch rules <lint|explain|test|diff|sweep|show|use|active> ...
 
   lint FILE...          check rule files: unknown keys, bad points, bad regular expressions,
                         duplicate brands, tokens or keywords, each with file and line
@@ -25,7 +25,11 @@ const rulesUsage = `usage: helpwatch rules <lint|explain|test|show> ...
                         what changes between two rule files, name by name, and the net change
   sweep --positives FILE --negatives FILE [--plot out.svg]
                         recall and negative rate for every threshold
-  show                  print the embedded default rule file (a starting point for your own)`
+  show                  print the embedded default rule file (a starting point for your own)
+  use FILE [--db D]     make FILE the deployment's rule set: checked first, recorded with who
+                        and when, every stored case rescored with it; every process on the
+                        database scores with it from then on (within 10 s for running ones)
+  active [--db D]       the deployment's rule set and the history of rule sets made active`
 
 func runRules(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
@@ -49,6 +53,10 @@ func runRules(args []string, stdout, stderr io.Writer) error {
 	case "show":
 		_, err := stdout.Write(rules.DefaultRulesYAML())
 		return err
+	case "use":
+		return rulesUse(args[1:], stdout, stderr)
+	case "active":
+		return rulesActive(args[1:], stdout, stderr)
 	}
 	fmt.Fprintln(stderr, rulesUsage)
 	return usageError("unknown rules subcommand %q", args[0])
@@ -89,7 +97,7 @@ func rulesExplain(args []string, stdout, stderr io.Writer) error {
 	if len(names) == 0 {
 		return usageError("rules explain needs at least one NAME")
 	}
-	rs, err := loadRules()
+	rs, err := loadRules.load()
 	if err != nil {
 		return err
 	}
@@ -142,7 +150,7 @@ func rulesTest(args []string, stdout, stderr io.Writer) error {
 	if cf.empty() == !*fromStore {
 		return usageError("rules test needs --positives, --negatives or --corpus, or --from-store (not both)")
 	}
-	rs, err := loadRules()
+	rs, err := loadRules.load()
 	if err != nil {
 		return err
 	}

@@ -6,13 +6,28 @@ import (
 	"github.com/helpwatch/helpwatch/rules"
 )
 
-// addRulesFlag registers --rules on fs; the returned function loads the chosen rule set.
-func addRulesFlag(fs *flag.FlagSet) func() (*rules.RuleSet, error) {
-	path := fs.String("rules", "", "rule file (YAML) replacing the embedded default rules")
-	return func() (*rules.RuleSet, error) {
-		if *path == "" {
-			return rules.Default()
-		}
-		return rules.LoadFile(*path)
+// rulesFlag is --rules: a rule file replacing the embedded default rules.
+type rulesFlag struct{ path *string }
+
+// addRulesFlag registers --rules on fs.
+func addRulesFlag(fs *flag.FlagSet) rulesFlag {
+	return rulesFlag{fs.String("rules", "", "rule file (YAML) replacing the embedded default rules")}
+}
+
+// load returns the chosen rule set: the file, else the embedded default rules. For commands
+// that score without a database.
+func (f rulesFlag) load() (*rules.RuleSet, error) {
+	if *f.path == "" {
+		return rules.Default()
 	}
+	return rules.LoadFile(*f.path)
+}
+
+// given returns the rule file the user named, nil when --rules was not given: a command that
+// writes to the database then scores with the deployment's active rule set.
+func (f rulesFlag) given() (*rules.RuleSet, error) {
+	if *f.path == "" {
+		return nil, nil
+	}
+	return rules.LoadFile(*f.path)
 }

@@ -204,7 +204,7 @@ func rulesSweep(args []string, stdout, stderr io.Writer) error {
 	if *plot != "" && !strings.HasSuffix(strings.ToLower(*plot), ".svg") {
 		return usageError("--plot %q: only SVG is written (name it .svg)", *plot)
 	}
-	rs, err := loadRules()
+	rs, err := loadRules.load()
 	if err != nil {
 		return err
 	}

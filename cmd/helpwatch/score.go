@@ -32,7 +32,7 @@ func runScore(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rs, err := loadRules()
+	rs, err := loadRules.load()
 	if err != nil {
 		return err
 	}

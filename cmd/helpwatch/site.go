@@ -86,7 +86,7 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 	if len(files)+len(targets) == 0 {
 		return usageError("site check needs URLs or names to fetch, --file PAGE, or --queue")
 	}
-	rs, err := loadRules()
+	rs, err := loadRules.load()
 	if err != nil {
 		return err
 	}
@@ -220,7 +220,7 @@ func siteTest(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rs, err := loadRules()
+	rs, err := loadRules.load()
 	if err != nil {
 		return err
 	}
@@ -383,8 +383,8 @@ var newSiteFetcher = func(guard *netguard.Guard) *site.Fetcher { return &site.Fe
 
 // siteQueue works through the database's site-check jobs once, with the rules --rules chose:
 // 'helpwatch work --kinds site --drain', printing a line per checked name.
-func siteQueue(dbPath string, loadRules func() (*rules.RuleSet, error), refs string, render bool, userAgent string, gf *guardFlags, stdout, stderr io.Writer) error {
+func siteQueue(dbPath string, loadRules rulesFlag, refs string, render bool, userAgent string, gf *guardFlags, stdout, stderr io.Writer) error {
 	ef := &enrichFlags{guard: gf}
 	wf := &workerFlags{enrichWorkers: new(int), siteWorkers: ptr(8), refs: &refs, render: &render, renderUser: ptr("nobody"), userAgent: &userAgent}
-	return work(workRun{kinds: []string{store.KindSite}, drain: true, dbPath: dbPath, loadRules: loadRules, ef: ef, wf: wf, lines: true}, stdout, stderr)
+	return work(workRun{kinds: []string{store.KindSite}, drain: true, dbPath: dbPath, rules: loadRules, ef: ef, wf: wf, lines: true}, stdout, stderr)
 }

@@ -177,15 +177,19 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rs, err := loadRules()
+	given, err := loadRules.given()
 	if err != nil {
 		return err
 	}
-	db, err := store.Open(ctx, *dbPath, store.Options{Rules: rs})
+	db, err := openDB(*dbPath, dbOpen{ctx: ctx, rules: given})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	rs, err := db.Rules()
+	if err != nil {
+		return err
+	}
 	// A damaged file is said now, before a single certificate is read, not when the first
 	// batch fails to store.
 	if err := db.QuickCheck(ctx); err != nil {

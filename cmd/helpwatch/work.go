@@ -133,7 +133,7 @@ func runWork(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return work(workRun{kinds: kinds, drain: *drain, after: *waitEnrich, dbPath: *dbPath, loadRules: loadRules, ef: ef, wf: wf}, stdout, stderr)
+	return work(workRun{kinds: kinds, drain: *drain, after: *waitEnrich, dbPath: *dbPath, rules: loadRules, ef: ef, wf: wf}, stdout, stderr)
 }
 
 // workRun is one run of the job runner from the command line.
@@ -142,7 +142,8 @@ type workRun struct {
 	drain     bool
 	after     bool
 	dbPath    string
-	loadRules func() (*rules.RuleSet, error)
+	// rules is --rules: a process given a rule file other than the deployment's refuses.
+	rules rulesFlag
 	ef        *enrichFlags
 	wf        *workerFlags
 	// lines prints one line per stored result on stdout (site check --queue, enrich --queue).
@@ -150,15 +151,19 @@ type workRun struct {
 }
 
 func work(w workRun, stdout, stderr io.Writer) error {
-	rs, err := w.loadRules()
+	given, err := w.rules.given()
 	if err != nil {
 		return err
 	}
-	db, err := openExistingDB(w.dbPath, rs)
+	db, err := openDB(w.dbPath, dbOpen{rules: given, mustExist: true})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	rs, err := db.Rules()
+	if err != nil {
+		return err
+	}
 	log := newLogger(stderr)
 	ctx, stop := watchContext()
 	defer stop()

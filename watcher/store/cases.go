@@ -781,7 +781,10 @@ func (s *SQL) CaseFacts(ctx context.Context, registrable string) (*rules.CaseFac
 }
 
 // Rescore recomputes every case whose cached score was made by another rule-set version.
-func (s *SQL) Rescore(ctx context.Context) (int, error) {
+func (s *SQL) Rescore(ctx context.Context) (int, error) { return s.RescoreProgress(ctx, nil) }
+
+// RescoreProgress is Rescore calling progress with the count so far after each thousand cases.
+func (s *SQL) RescoreProgress(ctx context.Context, progress func(done int)) (int, error) {
 	rs, err := s.Rules()
 	if err != nil {
 		return 0, err
@@ -809,6 +812,9 @@ func (s *SQL) Rescore(ctx context.Context) (int, error) {
 			return total, err
 		}
 		total += len(ids)
+		if progress != nil {
+			progress(total)
+		}
 	}
 }
 

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher"
 )
 
@@ -32,9 +30,7 @@ type SQL struct {
 	dialect  dialect
 	opts     Options
 
-	rulesOnce sync.Once
-	rs        *rules.RuleSet
-	rulesErr  error
+	rules ruleState
 
 	leases logLeases
 
@@ -45,18 +41,6 @@ type SQL struct {
 // Path names the database in messages: the SQLite file, or the PostgreSQL URL without its
 // password.
 func (s *SQL) Path() string { return s.path }
-
-// Rules is the rule set the store scores cases with.
-func (s *SQL) Rules() (*rules.RuleSet, error) {
-	s.rulesOnce.Do(func() {
-		if s.opts.Rules != nil {
-			s.rs = s.opts.Rules
-			return
-		}
-		s.rs, s.rulesErr = rules.Default()
-	})
-	return s.rs, s.rulesErr
-}
 
 // inTx runs f in a write transaction: committed when f returns nil, rolled back otherwise.
 // Errors come back explained (a full disk, a damaged file).

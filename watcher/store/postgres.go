@@ -95,6 +95,10 @@ func OpenPostgres(ctx context.Context, dsn string, opts ...Options) (*SQL, error
 		db.Close()
 		return nil, err
 	}
+	if err := s.resolveRules(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -202,5 +202,15 @@ var postgresMigrations = []string{
 		compact    BYTEA  NOT NULL,
 		entries    BIGINT NOT NULL DEFAULT 0,
 		updated_at BIGINT NOT NULL
+	);`, // 2: the deployment's rule sets, the latest (highest seq) active.
+	`CREATE TABLE rule_sets (
+		seq          BIGINT PRIMARY KEY,
+		version      TEXT   NOT NULL,
+		hash         TEXT   NOT NULL,
+		builtin      BIGINT NOT NULL,
+		source       TEXT   NOT NULL,
+		content      BYTEA  NOT NULL,
+		activated_at BIGINT NOT NULL,
+		activated_by TEXT   NOT NULL
 	);`,
 }

@@ -288,6 +288,18 @@ var sqliteMigrations = []string{
 	// 9: the queue's next due jobs of one kind read in order from an index, not sorted out of
 	// every queued job (a claim stays cheap with a long queue).
 	`CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(kind, due_at, id) WHERE state = 'queued';`,
+	// 10: the deployment's rule sets, the latest (highest seq) active: every process scores
+	// with it whatever file it was started with.
+	`CREATE TABLE rule_sets (
+		seq          INTEGER PRIMARY KEY,
+		version      TEXT    NOT NULL,
+		hash         TEXT    NOT NULL,
+		builtin      INTEGER NOT NULL,
+		source       TEXT    NOT NULL,
+		content      BLOB    NOT NULL,
+		activated_at INTEGER NOT NULL,
+		activated_by TEXT    NOT NULL
+	);`,
 }
 
 // sqliteSteps run after the SQL of their version, in the same transaction: steps SQL cannot

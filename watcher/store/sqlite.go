@@ -19,9 +19,15 @@ const DefaultPath = "helpwatch.db"
 
 // Options configure an opened store.
 type Options struct {
-	// Rules score cases (ScoreCase) whenever their facts change; default: the embedded rules.
-	// A store opened by a command that only reads never rescores.
+	// Rules is the rule set the process was started with (--rules); nil uses the deployment's
+	// active rule set (see rulesets.go). A set other than the active one is refused with a
+	// RulesMismatchError, unless Activate makes it the active one.
 	Rules *rules.RuleSet
+	// Activate records Rules as the deployment's active rule set (rules use); the caller then
+	// rescores the stored cases (Rescore).
+	Activate bool
+	// By is who opened the store, for the record of a rule set made active ("user@host").
+	By string
 	// ReadConns bounds the read pool (default 4).
 	ReadConns int
 }
@@ -70,6 +76,10 @@ func OpenSQLite(ctx context.Context, path string, opts ...Options) (*SQL, error)
 	}
 	read.SetMaxOpenConns(n)
 	s.read = read
+	if err := s.resolveRules(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
