@@ -138,14 +138,14 @@ func runWork(args []string, stdout, stderr io.Writer) error {
 
 // workRun is one run of the job runner from the command line.
 type workRun struct {
-	kinds     []string
-	drain     bool
-	after     bool
-	dbPath    string
+	kinds  []string
+	drain  bool
+	after  bool
+	dbPath string
 	// rules is --rules: a process given a rule file other than the deployment's refuses.
 	rules rulesFlag
-	ef        *enrichFlags
-	wf        *workerFlags
+	ef    *enrichFlags
+	wf    *workerFlags
 	// lines prints one line per stored result on stdout (site check --queue, enrich --queue).
 	lines bool
 }

@@ -65,7 +65,7 @@ type activeRules struct {
 // ruleState is the store's view of the deployment's rule set.
 type ruleState struct {
 	cur     atomic.Pointer[activeRules]
-	checked atomic.Int64 // Unix ms of the last look at rule_sets
+	checked atomic.Int64  // Unix ms of the last look at rule_sets
 	recheck time.Duration // 0: rulesRecheck (tests shorten it)
 }
 

@@ -26,7 +26,6 @@ func customRuleSet(t *testing.T, version string, alert int) *rules.RuleSet {
 	return rs
 }
 
-
 // The first process records its rule set; later processes without one score with it, a
 // process given another one is refused, Activate switches, and a running store follows.
 func TestRuleSetIsTheDeployments(t *testing.T) {
