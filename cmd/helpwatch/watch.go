@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -276,6 +277,7 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 	started := time.Now()
 	runErr := pipeline.Run(ctx, src, pipeline.Config{
 		Rules: rs, Store: db, Stats: stats, Log: log, Emit: emit, DedupeSize: *dedupeSize, ShutdownBudget: 2 * time.Second,
+		SpillDir: spillDir(*dbPath),
 	})
 	stopWork()
 	if err := <-workDone; err != nil {
@@ -319,4 +321,13 @@ func selfCommand() string {
 		}
 	}
 	return "helpwatch"
+}
+
+// spillDir is where a stopped watch writes what it could not store: beside the SQLite file,
+// or in the working directory for a PostgreSQL database.
+func spillDir(db string) string {
+	if store.IsPostgresURL(db) {
+		return "."
+	}
+	return filepath.Dir(db)
 }

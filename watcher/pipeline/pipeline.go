@@ -52,8 +52,13 @@ type Config struct {
 	// A crash loses at most the batch being collected.
 	BatchSize  int
 	FlushEvery time.Duration
-	// ShutdownBudget bounds the final flush after the source stops (default 3 s).
+	// ShutdownBudget bounds the final flush after a stop (ctx cancelled: a signal); default 3 s.
+	// A source that ended by itself (a replay read to its end) has no budget: its last batch is
+	// stored whatever the load, retried while the store fails, until it is or a stop comes.
 	ShutdownBudget time.Duration
+	// SpillDir is where the sightings a stop could not store within the budget are written, as
+	// certstream messages a replay stores (default: the working directory).
+	SpillDir string
 	// Now is the clock sightings are stamped with (default time.Now; tests fix it).
 	Now func() time.Time
 }
@@ -253,12 +258,15 @@ func writer(ctx context.Context, cfg *Config, sightings <-chan store.Sighting) e
 		if n == 0 && delta == (store.Counts{}) {
 			return nil
 		}
-		saveCtx := context.Background() // a cancelled watch still stores what it collected
+		// A cancelled watch still stores what it collected: within the budget after a stop, and
+		// without a deadline when the source ended by itself (until a stop comes).
+		saveCtx := context.Background()
 		if final {
 			var cancel context.CancelFunc
-			saveCtx, cancel = context.WithTimeout(saveCtx, cfg.ShutdownBudget)
+			saveCtx, cancel = finalContext(ctx, cfg.ShutdownBudget)
 			defer cancel()
 		}
+		retry := 100 * time.Millisecond
 		for {
 			created, err := cfg.Store.Save(saveCtx, batch[:n], delta)
 			if err == nil {
@@ -295,9 +303,18 @@ func writer(ctx context.Context, cfg *Config, sightings <-chan store.Sighting) e
 				return err
 			}
 			if saveCtx.Err() != nil {
-				return fmt.Errorf("%d sightings could not be stored before shutdown: %w", len(batch), err)
+				return unstoredError(batch, cfg.SpillDir, cfg.Now(), err)
 			}
-			time.Sleep(100 * time.Millisecond)
+			if time.Since(lastFailLog) > 30*time.Second {
+				lastFailLog = time.Now()
+				cfg.Log.Error("storing the last findings failed; retrying until they are stored (a stop writes them to a file instead)",
+					"sightings", len(batch), "err", err)
+			}
+			select {
+			case <-time.After(retry):
+			case <-saveCtx.Done():
+			}
+			retry = min(2*retry, 5*time.Second)
 		}
 	}
 
@@ -327,4 +344,15 @@ func writer(ctx context.Context, cfg *Config, sightings <-chan store.Sighting) e
 			stopping = nil
 		}
 	}
+}
+
+// finalContext is the context of the last flush: once ctx is done (a stop), the budget runs
+// from that moment; before, there is no deadline.
+func finalContext(ctx context.Context, budget time.Duration) (context.Context, context.CancelFunc) {
+	final, cancel := context.WithCancel(context.Background())
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(budget, cancel)
+		context.AfterFunc(final, func() { t.Stop() })
+	})
+	return final, func() { stop(); cancel() }
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -83,7 +84,7 @@ func event(fp string, names ...string) *watcher.Event {
 }
 
 // names maps every stored name to its case.
-func names(t *testing.T, s store.Store) map[string]watcher.Case {
+func names(t testing.TB, s store.Store) map[string]watcher.Case {
 	t.Helper()
 	cs, err := s.Cases(context.Background(), store.Query{})
 	if err != nil {
@@ -226,38 +227,73 @@ func TestFailingStoreKeepsBatchAndRetries(t *testing.T) {
 	}
 }
 
-func TestBrokenStoreAtShutdownIsReported(t *testing.T) {
+// A source that ended by itself (a replay read to its end) waits for its last batch however
+// long the store takes: the shutdown budget is for stops, not for the end of a file.
+func TestFinishedReplayWaitsForItsLastBatch(t *testing.T) {
+	db := &slowStore{Store: openStore(t)}
+	db.fail.Store(4) // the last (and only) batch fails four times: a loaded database
+	var evs []*watcher.Event
+	for i := 0; i < 200; i++ {
+		evs = append(evs, event(fmt.Sprint(i), fmt.Sprintf("hp-printer-offline-help-%d.com", i)))
+	}
+	err := Run(context.Background(), &sliceSource{events: evs}, Config{Rules: defaultRules(t), Store: db, Log: quiet(),
+		BatchSize: 1000, FlushEvery: time.Hour, ShutdownBudget: time.Nanosecond, SpillDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("a finished replay lost its last batch: %v", err)
+	}
+	if got := len(names(t, db)); got != 200 {
+		t.Errorf("stored %d of 200", got)
+	}
+}
+
+// A stop while the store is broken ends within the budget, says how many sightings it could
+// not store and writes them to a file that a replay stores, certificates included.
+func TestBrokenStoreAtShutdownIsReportedAndSpilled(t *testing.T) {
 	db := &slowStore{Store: openStore(t)}
 	db.fail.Store(1 << 30)
-	src := &sliceSource{events: []*watcher.Event{event("A", "hp-printer-offline-help.com")}}
-	err := Run(context.Background(), src, Config{Rules: defaultRules(t), Store: db, Log: quiet(), ShutdownBudget: 200 * time.Millisecond})
-	if err == nil || !strings.Contains(err.Error(), "1 sightings could not be stored") {
-		t.Errorf("Run returned %v; want the unsaved count reported", err)
-	}
-
-	// A live watch stopped while the store is broken and the writer is holding back still ends,
-	// and says how much it could not store.
 	var evs []*watcher.Event
 	for i := 0; i < 300; i++ {
-		evs = append(evs, event(fmt.Sprint(i), fmt.Sprintf("canon-printer-help-%d.com", i)))
+		evs = append(evs, event(fmt.Sprintf("FP%d", i), fmt.Sprintf("canon-printer-help-%d.com", i)))
 	}
 	stats := &watcher.Stats{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	rs := defaultRules(t)
+	dir := t.TempDir()
 	go func() {
 		done <- Run(ctx, &sliceSource{events: evs, live: true, hold: true}, Config{Rules: rs, Store: db, Stats: stats,
-			Log: quiet(), BatchSize: 5, FlushEvery: 10 * time.Millisecond, ShutdownBudget: 200 * time.Millisecond})
+			Log: quiet(), BatchSize: 5, FlushEvery: 10 * time.Millisecond, ShutdownBudget: 200 * time.Millisecond, SpillDir: dir})
 	}()
 	waitFor(t, "three failed saves", 10*time.Second, func() bool { return stats.StoreErrs.Load() >= 3 })
 	cancel()
+	var err error
 	select {
-	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "could not be stored before shutdown") {
-			t.Errorf("Run returned %v", err)
-		}
-	case <-time.After(5 * time.Second):
+	case err = <-done:
+	case <-time.After(30 * time.Second):
 		t.Fatal("a watch with a broken store did not stop")
+	}
+	kept := 300 - stats.Dropped.Load()
+	want := fmt.Sprintf("%d sightings could not be stored before shutdown", kept)
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("Run returned %v; want %q and the file in %s", err, want, dir)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "helpwatch-unstored-*.jsonl"))
+	if len(files) != 1 {
+		t.Fatalf("spill files: %v", files)
+	}
+	// Replayed into a working store, the file stores every one of them with its certificate.
+	fresh := openStore(t)
+	if err := Run(context.Background(), &source.Replay{Path: files[0], Log: quiet()}, Config{Rules: rs, Store: fresh, Log: quiet()}); err != nil {
+		t.Fatal(err)
+	}
+	got := names(t, fresh)
+	if int64(len(got)) != kept {
+		t.Fatalf("the replayed file stored %d names, want %d", len(got), kept)
+	}
+	for n, c := range got {
+		if !strings.HasPrefix(c.Cert.Fingerprint, "FP") || c.Cert.LogURL != "log.test/" {
+			t.Errorf("%s came back without its certificate: %+v", n, c.Cert)
+		}
 	}
 }
 
