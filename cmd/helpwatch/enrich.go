@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -37,7 +36,6 @@ when nothing is due.`
 // enrichFlags configure the lookups; watch and enrich share them.
 type enrichFlags struct {
 	guard       *guardFlags
-	resolvers   listFlag
 	bootstrap   *string
 	whoisServer *string
 	ianaWhois   *string
@@ -48,7 +46,6 @@ type enrichFlags struct {
 
 func addEnrichFlags(fs *flag.FlagSet) *enrichFlags {
 	ef := &enrichFlags{guard: addGuardFlags(fs)}
-	fs.Var(&ef.resolvers, "resolver", "DNS resolver host:port (repeatable; default: /etc/resolv.conf)")
 	ef.bootstrap = fs.String("rdap-bootstrap", "", "RDAP bootstrap file or URL (default: IANA's, cached for a day, with a built-in fallback)")
 	ef.whoisServer = fs.String("whois-server", "", "ask this WHOIS server (host:port) for every TLD instead of IANA's referral")
 	ef.ianaWhois = fs.String("iana-whois", "whois.iana.org:43", "WHOIS server that names each TLD's WHOIS server")
@@ -60,12 +57,7 @@ func addEnrichFlags(fs *flag.FlagSet) *enrichFlags {
 
 // build makes the Enricher; cache may be nil. RDAP and WHOIS connect through guard.
 func (ef *enrichFlags) build(rs *rules.RuleSet, cache enrich.RegistrationCache, guard *netguard.Guard, log func(msg string, args ...any)) (*enrich.Enricher, error) {
-	servers := []string(ef.resolvers)
-	for i, s := range servers {
-		if !strings.Contains(s, ":") {
-			servers[i] = s + ":53"
-		}
-	}
+	servers := ef.guard.servers()
 	if len(servers) == 0 {
 		var err error
 		if servers, err = enrich.SystemResolvers(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/helpwatch/helpwatch/watcher/enrich/enrichtest"
 	"github.com/helpwatch/helpwatch/watcher/netguard"
 	"github.com/helpwatch/helpwatch/watcher/site"
 )
@@ -150,5 +151,31 @@ Call HP support toll free +1 (888) 215-7421 or chat with an expert.</p>`)
 	out, _, _ = runCLI(t, "", "site", "test", "--scam", dir, "--site-sep", "__", "--site-depth", "2")
 	if !strings.Contains(out, "clone or helpline 3 ") || !strings.Contains(out, "other__notes__readme.txt") {
 		t.Errorf("as sites: the kit's three files are found, the other site's file is not:\n%s", out)
+	}
+}
+
+// --resolver is honoured by the site check: the site's name is resolved by the chosen DNS
+// server (a local one here), not the system's, which answers nothing for it.
+func TestSiteCheckResolvesWithTheChosenResolver(t *testing.T) {
+	page, err := os.ReadFile("../../testdata/site/clone.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(page) }))
+	defer srv.Close()
+	dnsSrv := enrichtest.StartDNS(t)
+	dnsSrv.Add("canon-setup-help.test. 60 IN A 127.0.0.1")
+	_, port, _ := strings.Cut(srv.Listener.Addr().String(), ":")
+	url := "http://canon-setup-help.test:" + port + "/"
+	out, stderr, code := runCLI(t, "", "site", "check", "--resolver", dnsSrv.Addr, "--allow-host", srv.Listener.Addr().String(), url)
+	if code != 0 || !strings.Contains(out, `"verdict":"clone"`) {
+		t.Fatalf("with --resolver: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if dnsSrv.Count("A", "canon-setup-help.test.") == 0 {
+		t.Error("the chosen resolver was never asked")
+	}
+	// Without it the system resolver is asked, which does not know the name.
+	if _, _, code := runCLI(t, "", "site", "check", "--allow-host", srv.Listener.Addr().String(), url); code == 0 {
+		t.Error("the name resolved without the chosen resolver: the test proves nothing")
 	}
 }
