@@ -75,6 +75,10 @@ type Runner struct {
 	Drain    bool
 	Log      *slog.Logger
 	WorkerID string // default: host, pid and a random suffix
+	// HeartbeatEvery is how often the leases are renewed (default Lease/3).
+	HeartbeatEvery time.Duration
+	// Now is the clock of claims, leases and retries (default time.Now; tests move it).
+	Now func() time.Time
 
 	mu       sync.Mutex
 	counters map[string]*Counters
@@ -104,6 +108,12 @@ func (r *Runner) defaults() {
 	}
 	if r.Log == nil {
 		r.Log = slog.Default()
+	}
+	if r.HeartbeatEvery <= 0 {
+		r.HeartbeatEvery = r.Lease / 3
+	}
+	if r.Now == nil {
+		r.Now = time.Now
 	}
 	if r.WorkerID == "" {
 		var b [4]byte
@@ -139,7 +149,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	bg := context.WithoutCancel(ctx)
 	pid := os.Getpid()
 	if err := r.Store.RegisterWorker(ctx, store.Worker{ID: r.WorkerID, Host: store.HostName(), PID: pid,
-		PIDStart: store.ProcessStart(pid), Started: time.Now()}); err != nil {
+		PIDStart: store.ProcessStart(pid), Started: r.Now()}); err != nil {
 		return fmt.Errorf("registering the worker: %w", err)
 	}
 	defer func() {
@@ -154,14 +164,14 @@ func (r *Runner) Run(ctx context.Context) error {
 	hbCtx, stopHeartbeat := context.WithCancel(bg)
 	go func() {
 		defer close(heartbeatDone)
-		t := time.NewTicker(r.Lease / 3)
+		t := time.NewTicker(r.HeartbeatEvery)
 		defer t.Stop()
 		for {
 			select {
 			case <-hbCtx.Done():
 				return
-			case now := <-t.C:
-				if err := r.Store.Heartbeat(hbCtx, r.WorkerID, now, r.Lease); err != nil && hbCtx.Err() == nil {
+			case <-t.C:
+				if err := r.Store.Heartbeat(hbCtx, r.WorkerID, r.Now(), r.Lease); err != nil && hbCtx.Err() == nil {
 					r.Log.Warn("renewing the job leases failed", "err", err)
 				}
 			}
@@ -202,7 +212,7 @@ func (r *Runner) Run(ctx context.Context) error {
 				continue
 			}
 			lastClaim[name] = time.Now()
-			jobs, err := r.Store.ClaimJobs(ctx, r.WorkerID, []string{name}, free, time.Now(), r.Lease, r.After)
+			jobs, err := r.Store.ClaimJobs(ctx, r.WorkerID, []string{name}, free, r.Now(), r.Lease, r.After)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil
@@ -289,7 +299,7 @@ func (r *Runner) work(ctx, bg context.Context, k *Kind, job *store.Job) {
 	case timedOut:
 		err = fmt.Errorf("did not finish within %s: %w", k.Timeout, err)
 	}
-	at := time.Now().Add(backoff(k, job.Attempt))
+	at := r.Now().Add(backoff(k, job.Attempt))
 	count := true
 	var retry *Retry
 	if errors.As(err, &retry) {

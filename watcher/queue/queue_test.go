@@ -74,8 +74,34 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	}
 }
 
-// A job that waits (a rate limit) for many leases keeps its lease while its worker lives: a
-// second runner polling all along never gets it, and it is done once.
+// fakeClock is a clock the test moves.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// claimCounter counts a runner's claims, so a test knows the runner looked after a change.
+type claimCounter struct {
+	store.JobStore
+	n atomic.Int64
+}
+
+func (c *claimCounter) ClaimJobs(ctx context.Context, w string, kinds []string, n int, now time.Time, lease time.Duration, after bool) ([]store.Job, error) {
+	jobs, err := c.JobStore.ClaimJobs(ctx, w, kinds, n, now, lease, after)
+	c.n.Add(1)
+	return jobs, err
+}
+
+// A job that waits (a rate limit) for many leases keeps its lease while its worker lives: the
+// clock moves six leases in half-lease steps, each step the heartbeat renews the lease and a
+// second runner looks for work, and the job is never taken from its worker; it is done once.
 func TestLeaseExtendedWhileAJobWaits(t *testing.T) {
 	s := newStore(t, "", 1)
 	var runs atomic.Int64
@@ -91,28 +117,36 @@ func TestLeaseExtendedWhileAJobWaits(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	// Heartbeats every lease/3: a loaded machine would have to stall the heartbeat for a whole
-	// lease for the second runner to take the job.
-	lease := 400 * time.Millisecond
-	first := &Runner{Store: s, Lease: lease, Poll: 10 * time.Millisecond, Log: quiet, Kinds: []Kind{{Name: store.KindEnrich, Handle: slow}}}
-	second := &Runner{Store: s, Lease: lease, Poll: 10 * time.Millisecond, Log: quiet, Kinds: []Kind{{Name: store.KindEnrich, Handle: slow}}}
+	clock := &fakeClock{t: time.Now()}
+	lease := time.Minute
+	secondStore := &claimCounter{JobStore: s}
+	kinds := []Kind{{Name: store.KindEnrich, Handle: slow, Timeout: time.Hour}}
+	first := &Runner{Store: s, Lease: lease, HeartbeatEvery: 5 * time.Millisecond, Poll: 5 * time.Millisecond, Now: clock.Now, Log: quiet, Kinds: kinds}
 	var wg sync.WaitGroup
-	for _, r := range []*Runner{first, second} {
-		wg.Add(1)
-		go func() { defer wg.Done(); r.Run(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); first.Run(ctx) }()
+	waitFor(t, "the job to start", 10*time.Second, func() bool { return runs.Load() == 1 })
+	second := &Runner{Store: secondStore, Lease: lease, HeartbeatEvery: 5 * time.Millisecond, Poll: 5 * time.Millisecond, Now: clock.Now, Log: quiet, Kinds: kinds}
+	wg.Add(1)
+	go func() { defer wg.Done(); second.Run(ctx) }()
+	leaseUntil := func() int64 {
+		var ms int64
+		s.DB().QueryRow(`SELECT lease_until FROM jobs WHERE kind = 'enrich'`).Scan(&ms)
+		return ms
 	}
-	waitFor(t, "the job to start", 5*time.Second, func() bool { return runs.Load() == 1 })
-	// Six leases long: the heartbeat keeps it held.
-	deadline := time.Now().Add(6 * lease)
-	for time.Now().Before(deadline) {
+	for step := 0; step < 12; step++ {
+		clock.Advance(lease / 2)
+		want := clock.Now().Add(lease).UnixMilli()
+		waitFor(t, "the heartbeat to renew the lease", 10*time.Second, func() bool { return leaseUntil() >= want })
+		claims := secondStore.n.Load()
+		waitFor(t, "the second runner to look for work", 10*time.Second, func() bool { return secondStore.n.Load() >= claims+2 })
 		if runs.Load() != 1 {
-			t.Fatalf("the job ran %d times while it waited", runs.Load())
+			t.Fatalf("after %v the job ran %d times while it waited", time.Duration(step+1)*lease/2, runs.Load())
 		}
-		time.Sleep(lease / 5)
 	}
 	close(release)
-	waitFor(t, "the job to be done", 5*time.Second, func() bool {
-		st, _ := s.JobStats(context.Background(), time.Now())
+	waitFor(t, "the job to be done", 10*time.Second, func() bool {
+		st, _ := s.JobStats(context.Background(), clock.Now())
 		return st[0].Done == 1
 	})
 	cancel()

@@ -36,6 +36,9 @@ const PublicURL = "wss://certstream.calidog.io"
 // Because the library uses websocket.DefaultDialer, only one Public can run per process.
 type Public struct {
 	Backoff Backoff
+	// after paces the library's redials (default time.After); tests record the waits instead
+	// of timing them.
+	after func(d time.Duration) <-chan time.Time
 	// MaxFrame bounds one message (default MaxFrameBytes).
 	MaxFrame int64
 	Log      *slog.Logger
@@ -215,24 +218,21 @@ func (p *Public) Run(ctx context.Context, emit func(*watcher.Event), stats *watc
 
 	messages, errs := libMessages, libErrors
 	var errGate <-chan error // nil while we make the library wait
-	var wait *time.Timer
+	after := p.after
+	if after == nil {
+		after = time.After
+	}
+	var waitC <-chan time.Time // set while the library is made to wait
 	delivered := 0
 	armErrors := func() { errGate = errs }
 	armErrors()
 	for {
-		var waitC <-chan time.Time
-		if wait != nil {
-			waitC = wait.C
-		}
 		select {
 		case <-ctx.Done():
-			if wait != nil {
-				wait.Stop()
-			}
 			p.shutdown(gate, messages, errs)
 			return ctx.Err()
 		case <-waitC:
-			wait = nil
+			waitC = nil
 			armErrors()
 		case jq := <-messages:
 			stats.Touch()
@@ -269,7 +269,7 @@ func (p *Public) Run(ctx context.Context, emit func(*watcher.Event), stats *watc
 			// The library redials as soon as it has handed us this error; the next error (the
 			// redial failing, or the new connection dropping) waits for the backoff.
 			errGate = nil
-			wait = time.NewTimer(p.Backoff.Next())
+			waitC = after(p.Backoff.Next())
 		}
 	}
 }

@@ -27,6 +27,9 @@ type Replay struct {
 	// MaxGap caps one recorded pause (a recording spanning a night should not stall a demo).
 	MaxGap time.Duration
 	Log    *slog.Logger
+
+	// wait keeps the recorded pace (default Sleep); tests record the waits instead of timing.
+	wait func(ctx context.Context, d time.Duration) error
 }
 
 func (r *Replay) Live() bool     { return false }
@@ -99,7 +102,11 @@ func (r *Replay) Run(ctx context.Context, emit func(*watcher.Event), stats *watc
 				if r.MaxGap > 0 && gap > r.MaxGap {
 					gap = r.MaxGap
 				}
-				if err := Sleep(ctx, gap); err != nil {
+				wait := r.wait
+				if wait == nil {
+					wait = Sleep
+				}
+				if err := wait(ctx, gap); err != nil {
 					return err
 				}
 			}

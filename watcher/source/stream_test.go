@@ -277,38 +277,77 @@ func TestStreamSilenceAndHeartbeats(t *testing.T) {
 	}
 }
 
+// waitRecorder stands in for the clock of a source's backoff: it records every wait asked for
+// and the number of connections the server had accepted at that moment, and returns at once.
+type waitRecorder struct {
+	mu    sync.Mutex
+	waits []time.Duration
+	conns []int // connections accepted when each wait was asked for
+	srv   *fakeCertstream
+}
+
+func (w *waitRecorder) record(d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.waits = append(w.waits, d)
+	w.conns = append(w.conns, len(w.srv.connections()))
+}
+
+func (w *waitRecorder) sleep(ctx context.Context, d time.Duration) error {
+	w.record(d)
+	return ctx.Err()
+}
+
+func (w *waitRecorder) after(d time.Duration) <-chan time.Time {
+	w.record(d)
+	c := make(chan time.Time, 1)
+	c <- time.Time{}
+	return c
+}
+
 func TestStreamReconnectPacing(t *testing.T) {
 	srv := newFakeCertstream(t, func(n int, c *websocket.Conn) {}) // accept and hang up at once
 	stats := &watcher.Stats{}
 	col := newCollector()
-	// Gaps are measured at the server, where handshake latency adds noise; a minimum well above
-	// that noise keeps the check about pacing.
-	min := 100 * time.Millisecond
-	s := &Stream{URL: srv.wsURL(), Backoff: Backoff{Min: min, Max: 400 * time.Millisecond}, Log: quietLog()}
+	rec := &waitRecorder{srv: srv}
+	min, max := 100*time.Millisecond, 400*time.Millisecond
+	s := &Stream{URL: srv.wsURL(), Backoff: Backoff{Min: min, Max: max}, Log: quietLog(), wait: rec.sleep}
 	stop := runSource(t, s, col, stats)
-	srv.waitConnections(t, 4, 10*time.Second)
+	srv.waitConnections(t, 6, 10*time.Second)
 	stop()
-	assertPaced(t, srv.connections(), min)
+	assertPaced(t, rec, len(srv.connections()), 0, min, max)
 }
 
-// assertPaced checks that reconnects back off: no two connections closer than half the
-// minimum backoff (the jitter floor), and far fewer than a tight loop would make.
-func assertPaced(t *testing.T, conns []time.Time, min time.Duration) {
+// assertPaced checks that every reconnect after the first free ones waited for the backoff:
+// a wait was asked for between each two connections, none under the jitter floor (half the
+// minimum) or over the maximum, and the waits grew while nothing was delivered.
+func assertPaced(t *testing.T, rec *waitRecorder, conns, free int, min, max time.Duration) {
 	t.Helper()
-	if len(conns) < 2 {
-		t.Fatalf("only %d connections; the client did not reconnect", len(conns))
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if conns < 2 {
+		t.Fatalf("only %d connections; the client did not reconnect", conns)
 	}
-	if len(conns) > 20 {
-		t.Errorf("%d connections in about a second: reconnects are not paced", len(conns))
+	// A connection made without a wait before it would make the connections outnumber the
+	// waits by more than the free ones.
+	if len(rec.waits)+1+free < conns {
+		t.Errorf("%d connections after %d waits: reconnects are not paced", conns, len(rec.waits))
 	}
-	for i := 1; i < len(conns); i++ {
-		if gap := conns[i].Sub(conns[i-1]); gap < min/2 {
-			t.Errorf("connection %d came %v after the previous one, under the %v floor", i+1, gap, min/2)
+	for i, at := range rec.conns {
+		if at > i+1+free {
+			t.Errorf("wait %d was asked for after %d connections: a reconnect came without a wait", i+1, at)
 		}
 	}
-	// Backoff grows: the last gap is longer than the first.
-	if len(conns) >= 4 && conns[len(conns)-1].Sub(conns[len(conns)-2]) <= conns[1].Sub(conns[0]) {
-		t.Errorf("gaps did not grow: %v", conns)
+	for i, d := range rec.waits {
+		if d < min/2 || d > max {
+			t.Errorf("wait %d is %v, outside [%v, %v]", i+1, d, min/2, max)
+		}
+	}
+	// Backoff grows: from the third wait on the floor is the doubled minimum.
+	for i, d := range rec.waits {
+		if i >= 2 && d < min {
+			t.Errorf("wait %d is %v: the backoff did not grow past %v", i+1, d, min)
+		}
 	}
 }
 
@@ -431,20 +470,15 @@ func TestPublicSourcePacesLibraryRedials(t *testing.T) {
 	srv := newFakeCertstream(t, func(n int, c *websocket.Conn) {}) // hang up at once, every time
 	stats := &watcher.Stats{}
 	col := newCollector()
-	min := 100 * time.Millisecond
-	p := &Public{DialTLS: srv.dialTLS, Backoff: Backoff{Min: min, Max: 400 * time.Millisecond}, Log: quietLog()}
+	rec := &waitRecorder{srv: srv}
+	min, max := 100*time.Millisecond, 400*time.Millisecond
+	p := &Public{DialTLS: srv.dialTLS, Backoff: Backoff{Min: min, Max: max}, Log: quietLog(), after: rec.after}
 	stop := runSource(t, p, col, stats)
-	srv.waitConnections(t, 4, 10*time.Second)
+	srv.waitConnections(t, 6, 10*time.Second)
 	stop()
-	// The library redials right after handing over an error, so the first two connections may be
-	// back to back; the pacing shows from then on.
-	conns := srv.connections()
-	if len(conns) > 2 {
-		assertPaced(t, conns[1:], min)
-	}
-	if len(conns) > 20 {
-		t.Errorf("%d connections in a second: certstream-go is redialling in a tight loop", len(conns))
-	}
+	// The library redials right after handing over an error, before we can make it wait: one
+	// connection comes free; every one after it waited for the backoff.
+	assertPaced(t, rec, len(srv.connections()), 1, min, max)
 }
 
 func TestPublicSourceRejectsOversizedFrames(t *testing.T) {

@@ -35,6 +35,9 @@ type Stream struct {
 	// Raw, when set, receives every certificate or names frame after it decoded (for `record`).
 	// The slice is only valid during the call.
 	Raw func(frame []byte)
+
+	// wait paces reconnects (default Sleep); tests record the waits instead of timing them.
+	wait func(ctx context.Context, d time.Duration) error
 }
 
 func (s *Stream) Live() bool     { return true }
@@ -61,6 +64,9 @@ func (s *Stream) defaults() {
 	}
 	if s.Log == nil {
 		s.Log = slog.Default()
+	}
+	if s.wait == nil {
+		s.wait = Sleep
 	}
 }
 
@@ -99,7 +105,7 @@ func (s *Stream) Run(ctx context.Context, emit func(*watcher.Event), stats *watc
 		if delivered > 0 {
 			s.Backoff.Reset()
 		}
-		if err := Sleep(ctx, s.Backoff.Next()); err != nil {
+		if err := s.wait(ctx, s.Backoff.Next()); err != nil {
 			return err
 		}
 	}
