@@ -16,9 +16,9 @@ import (
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher"
 	"github.com/helpwatch/helpwatch/watcher/enrich"
+	"github.com/helpwatch/helpwatch/watcher/jobs"
 	"github.com/helpwatch/helpwatch/watcher/netguard"
 	"github.com/helpwatch/helpwatch/watcher/output"
-	"github.com/helpwatch/helpwatch/watcher/store"
 )
 
 const enrichUsage = `usage: helpwatch enrich [flags] NAME...
@@ -111,7 +111,7 @@ func runEnrich(args []string, stdout, stderr io.Writer) error {
 		// The same job runner as 'helpwatch work', on the enrichment jobs only.
 		wf := &workerFlags{enrichWorkers: workers, siteWorkers: new(int), refs: new(string), render: new(bool), renderUser: new(string),
 			userAgent: new(string)}
-		return work(workRun{kinds: []string{store.KindEnrich}, drain: true, dbPath: *dbPath, rules: loadRules,
+		return work(workRun{kinds: []string{jobs.Enrich.Name}, drain: true, dbPath: *dbPath, rules: loadRules,
 			ef: ef, wf: wf, lines: true}, stdout, stderr)
 	}
 	guard, err := ef.guard.build()

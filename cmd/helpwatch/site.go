@@ -11,10 +11,10 @@ import (
 	"strings"
 
 	"github.com/helpwatch/helpwatch/rules"
+	"github.com/helpwatch/helpwatch/watcher/jobs"
 	"github.com/helpwatch/helpwatch/watcher/netguard"
 	"github.com/helpwatch/helpwatch/watcher/output"
 	"github.com/helpwatch/helpwatch/watcher/site"
-	"github.com/helpwatch/helpwatch/watcher/store"
 )
 
 const siteUsage = `usage: helpwatch site check [--file PAGE --domain NAME] [URL|NAME]...
@@ -386,5 +386,5 @@ var newSiteFetcher = func(guard *netguard.Guard) *site.Fetcher { return &site.Fe
 func siteQueue(dbPath string, loadRules rulesFlag, refs string, render bool, userAgent string, gf *guardFlags, stdout, stderr io.Writer) error {
 	ef := &enrichFlags{guard: gf}
 	wf := &workerFlags{enrichWorkers: new(int), siteWorkers: ptr(8), refs: &refs, render: &render, renderUser: ptr("nobody"), userAgent: &userAgent}
-	return work(workRun{kinds: []string{store.KindSite}, drain: true, dbPath: dbPath, rules: loadRules, ef: ef, wf: wf, lines: true}, stdout, stderr)
+	return work(workRun{kinds: []string{jobs.Site.Name}, drain: true, dbPath: dbPath, rules: loadRules, ef: ef, wf: wf, lines: true}, stdout, stderr)
 }

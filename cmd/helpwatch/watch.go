@@ -20,6 +20,7 @@ import (
 
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher"
+	"github.com/helpwatch/helpwatch/watcher/jobs"
 	"github.com/helpwatch/helpwatch/watcher/metrics"
 	"github.com/helpwatch/helpwatch/watcher/output"
 	"github.com/helpwatch/helpwatch/watcher/pipeline"
@@ -243,12 +244,13 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 	} else if n > 0 {
 		log.Info("rescored stored cases with this rule file", "cases", n, "rules", rs.Version)
 	}
+	// Every registered kind is worked unless its flag turns it off.
+	off := map[string]bool{jobs.Enrich.Name: !*doEnrich, jobs.Site.Name: !*doSite}
 	var kinds []string
-	if *doEnrich {
-		kinds = append(kinds, store.KindEnrich)
-	}
-	if *doSite {
-		kinds = append(kinds, store.KindSite)
+	for _, k := range jobs.All {
+		if !off[k.Name] {
+			kinds = append(kinds, k.Name)
+		}
 	}
 	workCtx, stopWork := context.WithCancel(ctx)
 	defer stopWork()
@@ -283,7 +285,7 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 	if err := <-workDone; err != nil {
 		log.Error("the job workers stopped with an error", "err", err)
 	}
-	pending, _ := db.PendingJobs(context.Background(), []string{store.KindEnrich, store.KindSite})
+	pending, _ := db.PendingJobs(context.Background(), jobs.Names())
 	health.Finished()
 	out.Flush()
 	elapsed := time.Since(started)

@@ -13,6 +13,7 @@ import (
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher"
 	"github.com/helpwatch/helpwatch/watcher/enrich"
+	"github.com/helpwatch/helpwatch/watcher/jobs"
 	"github.com/helpwatch/helpwatch/watcher/output"
 	"github.com/helpwatch/helpwatch/watcher/queue"
 	"github.com/helpwatch/helpwatch/watcher/site"
@@ -77,17 +78,18 @@ type runnerSetup struct {
 
 func (wf *workerFlags) runner(s runnerSetup) *queue.Runner {
 	r := &queue.Runner{Store: s.db, Drain: s.drain, Log: s.log, After: s.after}
+	// The handler of each registered kind (package jobs), built from this process's flags.
+	handlers := map[string]func() queue.Kind{
+		jobs.Enrich.Name: func() queue.Kind {
+			return (&enrich.Worker{Store: s.db, Enricher: s.enricher, Enriched: s.onEnriched}).Kind(*wf.enrichWorkers)
+		},
+		jobs.Site.Name: func() queue.Kind {
+			return (&site.Worker{Store: s.db, Rules: s.rules, Fetcher: s.fetcher, Renderer: s.renderer, Library: s.library,
+				Checked: s.onChecked}).Kind(*wf.siteWorkers)
+		},
+	}
 	for _, k := range s.kinds {
-		switch k {
-		case store.KindEnrich:
-			w := &enrich.Worker{Store: s.db, Enricher: s.enricher, Enriched: s.onEnriched}
-			r.Kinds = append(r.Kinds, queue.Kind{Name: k, Handle: w.Handle, Workers: *wf.enrichWorkers, Timeout: 10 * time.Minute,
-				Backoff: 15 * time.Minute})
-		case store.KindSite:
-			w := &site.Worker{Store: s.db, Rules: s.rules, Fetcher: s.fetcher, Renderer: s.renderer, Library: s.library, Checked: s.onChecked}
-			r.Kinds = append(r.Kinds, queue.Kind{Name: k, Handle: w.Handle, Workers: *wf.siteWorkers, Timeout: 3 * time.Minute,
-				Backoff: 10 * time.Minute})
-		}
+		r.Kinds = append(r.Kinds, handlers[k]())
 	}
 	return r
 }
@@ -97,18 +99,18 @@ func parseKinds(v string) ([]string, error) {
 	var out []string
 	for _, k := range strings.Split(v, ",") {
 		k = strings.TrimSpace(k)
-		switch k {
-		case "":
-		case store.KindEnrich, store.KindSite:
-			if !slices.Contains(out, k) {
-				out = append(out, k)
-			}
-		default:
-			return nil, usageError("--kinds %q: the job kinds are enrich and site", k)
+		if k == "" {
+			continue
+		}
+		if _, ok := jobs.Lookup(k); !ok {
+			return nil, usageError("--kinds %q: the job kinds are %s", k, strings.Join(jobs.Names(), ", "))
+		}
+		if !slices.Contains(out, k) {
+			out = append(out, k)
 		}
 	}
 	if len(out) == 0 {
-		return nil, usageError("--kinds is empty: give enrich, site or both")
+		return nil, usageError("--kinds is empty: give one or more of %s", strings.Join(jobs.Names(), ", "))
 	}
 	return out, nil
 }
@@ -213,12 +215,12 @@ func (w workRun) setup(db *store.SQL, rs *rules.RuleSet, log *slog.Logger) (runn
 	if err != nil {
 		return s, err
 	}
-	if slices.Contains(w.kinds, store.KindEnrich) {
+	if slices.Contains(w.kinds, jobs.Enrich.Name) {
 		if s.enricher, err = w.ef.build(rs, db, guard, log.Info); err != nil {
 			return s, err
 		}
 	}
-	if slices.Contains(w.kinds, store.KindSite) {
+	if slices.Contains(w.kinds, jobs.Site.Name) {
 		if s.library, err = loadLibrary(*w.wf.refs); err != nil {
 			return s, err
 		}

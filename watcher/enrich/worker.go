@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/helpwatch/helpwatch/watcher"
+	"github.com/helpwatch/helpwatch/watcher/jobs"
 	"github.com/helpwatch/helpwatch/watcher/queue"
 	"github.com/helpwatch/helpwatch/watcher/store"
 )
@@ -73,3 +74,7 @@ func firstDNSReason(en *watcher.Enrichment) string {
 	}
 	return "no answer"
 }
+
+// Kind is the enrichment as the runner's job kind (jobs.Enrich), with workers concurrent jobs
+// (0: the registry's default).
+func (w *Worker) Kind(workers int) queue.Kind { return queue.KindOf(jobs.Enrich, w.Handle, workers) }

@@ -15,6 +15,7 @@ import (
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher"
 	"github.com/helpwatch/helpwatch/watcher/enrich/enrichtest"
+	"github.com/helpwatch/helpwatch/watcher/jobs"
 	"github.com/helpwatch/helpwatch/watcher/queue"
 	"github.com/helpwatch/helpwatch/watcher/store"
 	"github.com/helpwatch/helpwatch/watcher/store/storetest"
@@ -119,7 +120,7 @@ func TestWorkerGivesUpAfterMaxAttempts(t *testing.T) {
 	}
 	c, _, _ := db.Case(context.Background(), "hp-printer-help-offline.com")
 	if c.Enrichment == nil || c.Enrichment.Registration.State != watcher.Unknown || !strings.Contains(c.Enrichment.Registration.Reason, "off") ||
-		retried != store.MaxEnrichAttempts-1 {
+		retried != int64(jobs.Enrich.MaxAttempts-1) {
 		t.Errorf("gave up with %+v after %d retries", c.Enrichment, retried)
 	}
 }

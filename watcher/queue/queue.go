@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/helpwatch/helpwatch/watcher/jobs"
 	"github.com/helpwatch/helpwatch/watcher/store"
 )
 
@@ -51,6 +52,15 @@ type Kind struct {
 	// Backoff is the wait before the first retry (default 1 min); it doubles with every
 	// attempt, with ±20% jitter, up to MaxBackoff (default 6 h).
 	Backoff, MaxBackoff time.Duration
+}
+
+// KindOf is the runner's kind for a registered job kind: its name, deadline and backoff from
+// spec, handled by h with workers concurrent jobs (0: the spec's default).
+func KindOf(spec jobs.Spec, h Handler, workers int) Kind {
+	if workers <= 0 {
+		workers = spec.Workers
+	}
+	return Kind{Name: spec.Name, Handle: h, Workers: workers, Timeout: spec.Timeout, Backoff: spec.Backoff, MaxBackoff: spec.MaxBackoff}
 }
 
 // Counters are a runner's totals per kind, safe for concurrent reading.

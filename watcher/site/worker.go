@@ -9,12 +9,14 @@ import (
 
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher"
+	"github.com/helpwatch/helpwatch/watcher/jobs"
+	"github.com/helpwatch/helpwatch/watcher/queue"
 	"github.com/helpwatch/helpwatch/watcher/store"
 )
 
-// Recheck is when a case whose sites showed nothing yet is checked again, by re-check number:
-// sites often go live days after their certificate.
-var Recheck = []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour, 72 * time.Hour}
+// Recheck is when a case whose sites showed nothing yet is checked again, by re-check number
+// (the registry's schedule).
+var Recheck = jobs.Site.Rechecks
 
 // MaxNamesPerCheck bounds the names of one case fetched in one check: the registrable domain,
 // www and a few more say what the case serves.
@@ -111,3 +113,7 @@ func Summary(checks []store.SiteCheck) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// Kind is the site check as the runner's job kind (jobs.Site), with workers concurrent jobs
+// (0: the registry's default).
+func (w *Worker) Kind(workers int) queue.Kind { return queue.KindOf(jobs.Site, w.Handle, workers) }

@@ -14,12 +14,7 @@ import (
 
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher"
-)
-
-// Job attempts and the site check's wait for enrichment, per kind.
-const (
-	MaxEnrichAttempts = 6
-	MaxSiteAttempts   = 4
+	"github.com/helpwatch/helpwatch/watcher/jobs"
 )
 
 // queryer is what both a transaction and a pool can run.
@@ -363,8 +358,10 @@ func (s *SQL) save(ctx context.Context, tx *phaseTx, batch []Sighting, counts Co
 		t := touched[id]
 		p.Exec(touchCaseQuery, nil, t.lastSeen, t.ctSeen, certsPerCase[id], id)
 		if t.newNames {
-			for _, j := range pendingOnNewName {
-				p.Exec(enqueueQuery, nil, j.kind, id, j.after, j.max, now.UnixMilli())
+			for _, k := range jobs.All {
+				if k.OnNewName {
+					p.Exec(enqueueQuery, nil, k.Name, id, k.After, k.MaxAttempts, now.UnixMilli())
+				}
 			}
 		}
 	}
@@ -518,13 +515,6 @@ func newCase(rs *rules.RuleSet, t *caseTouch, certs int, registrable string) wat
 	c.Brand = c.Score.Brand
 	return c
 }
-
-// pendingOnNewName are the jobs a case gets when it is new or gets a new name (unless one of
-// the kind is pending): the enrichment, and the site check after it.
-var pendingOnNewName = []struct {
-	kind, after string
-	max         int
-}{{KindEnrich, "", MaxEnrichAttempts}, {KindSite, KindEnrich, MaxSiteAttempts}}
 
 // rescore recomputes the cached score of cases from their stored facts (rules.ScoreCase).
 func (s *SQL) rescore(ctx context.Context, tx queryer, ids []int64) error {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/helpwatch/helpwatch/watcher/jobs"
 )
 
 // keptErrors bounds the reasons a job keeps (the latest ones).
@@ -357,7 +359,7 @@ func (s *SQL) JobStats(ctx context.Context, now time.Time) ([]KindStats, error) 
 	defer rows.Close()
 	by := map[string]*KindStats{}
 	var order []string
-	for _, k := range []string{KindEnrich, KindSite} {
+	for _, k := range jobs.Names() {
 		by[k] = &KindStats{Kind: k}
 		order = append(order, k)
 	}

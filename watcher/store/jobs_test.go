@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/helpwatch/helpwatch/watcher"
+	"github.com/helpwatch/helpwatch/watcher/jobs"
 )
 
 func withCases(t *testing.T, n int) *SQL {
@@ -145,8 +146,8 @@ func TestRetryReleaseAndFailure(t *testing.T) {
 			t.Fatal(err)
 		}
 		if failed {
-			if i != MaxEnrichAttempts {
-				t.Fatalf("failed after %d attempts, want %d", i, MaxEnrichAttempts)
+			if i != jobs.Enrich.MaxAttempts {
+				t.Fatalf("failed after %d attempts, want %d", i, jobs.Enrich.MaxAttempts)
 			}
 			break
 		}

@@ -16,17 +16,20 @@ type logLeases struct {
 	mu   sync.Mutex
 	conn *sql.Conn
 	held map[string]bool
-	lost chan struct{}
-	stop chan struct{}
+	// schema is the session's schema: advisory locks are database-wide, and two deployments
+	// (or two test runs) in other schemas of one database must not share their logs' locks.
+	schema string
+	lost   chan struct{}
+	stop   chan struct{}
 }
 
 // leaseKeepalive is how often the lease connection is checked: a broken one has lost every
 // lock, and the logs must stop being followed here.
 const leaseKeepalive = 10 * time.Second
 
-func logLockKey(logID string) int64 {
+func logLockKey(schema, logID string) int64 {
 	h := fnv.New64a()
-	h.Write([]byte("helpwatch ct log " + logID))
+	h.Write([]byte("helpwatch ct log " + schema + "\x00" + logID))
 	return int64(h.Sum64())
 }
 
@@ -46,13 +49,18 @@ func (s *SQL) TryLog(ctx context.Context, logID string) (ok bool, lost <-chan st
 		if err != nil {
 			return false, nil, err
 		}
-		l.conn, l.held, l.lost, l.stop = conn, map[string]bool{}, make(chan struct{}), make(chan struct{})
+		var schema string
+		if err := conn.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+			conn.Close()
+			return false, nil, err
+		}
+		l.conn, l.held, l.schema, l.lost, l.stop = conn, map[string]bool{}, schema, make(chan struct{}), make(chan struct{})
 		go s.keepLeases(conn, l.lost, l.stop)
 	}
 	if l.held[logID] {
 		return true, l.lost, nil
 	}
-	if err := l.conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, logLockKey(logID)).Scan(&ok); err != nil {
+	if err := l.conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, logLockKey(l.schema, logID)).Scan(&ok); err != nil {
 		s.dropLeasesLocked()
 		return false, nil, err
 	}

@@ -403,10 +403,10 @@ func casesFromFindings(ctx context.Context, s *SQL, tx *sql.Tx) error {
 		}
 		return nil
 	}
-	if err := queued(`SELECT name, due_at, attempts, last_error FROM enrich_queue ORDER BY due_at`, KindEnrich, "", MaxEnrichAttempts, false); err != nil {
+	if err := queued(`SELECT name, due_at, attempts, last_error FROM enrich_queue ORDER BY due_at`, "enrich", "", 6, false); err != nil {
 		return err
 	}
-	if err := queued(`SELECT name, due_at, attempts, last_error FROM site_queue ORDER BY due_at`, KindSite, KindEnrich, MaxSiteAttempts, true); err != nil {
+	if err := queued(`SELECT name, due_at, attempts, last_error FROM site_queue ORDER BY due_at`, "site", "enrich", 4, true); err != nil {
 		return err
 	}
 	for _, stmt := range []string{`DROP TABLE site_links`, `ALTER TABLE site_links_new RENAME TO site_links`, `DROP TABLE enrich_queue`,

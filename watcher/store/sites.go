@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/helpwatch/helpwatch/rules"
+	"github.com/helpwatch/helpwatch/watcher/jobs"
 )
 
 // SiteCheck is the evidence one site check of one name keeps.
@@ -60,7 +61,7 @@ func (s *SQL) SaveSiteChecks(ctx context.Context, job *Job, checks []SiteCheck, 
 		if !recheck.IsZero() {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (kind, case_id, run, state, max_attempts, created_at, due_at)
 				VALUES ($1, $2, $3, 'queued', $4, $5, $6) ON CONFLICT DO NOTHING`,
-				KindSite, job.CaseID, job.Run+1, MaxSiteAttempts, now.UnixMilli(), recheck.UnixMilli()); err != nil {
+				jobs.Site.Name, job.CaseID, job.Run+1, jobs.Site.MaxAttempts, now.UnixMilli(), recheck.UnixMilli()); err != nil {
 				return fmt.Errorf("%s: queueing the re-check of %s: %w", s.path, job.Registrable, err)
 			}
 		}

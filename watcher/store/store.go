@@ -10,6 +10,7 @@ import (
 
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher"
+	"github.com/helpwatch/helpwatch/watcher/jobs"
 )
 
 // Sighting is one scored name from one event, as the pipeline hands it to the store.
@@ -56,10 +57,10 @@ type Label struct {
 	At          time.Time `json:"at"`
 }
 
-// Job kinds.
-const (
-	KindEnrich = "enrich"
-	KindSite   = "site"
+// Job kinds, by name (the registry is package jobs).
+var (
+	KindEnrich = jobs.Enrich.Name
+	KindSite   = jobs.Site.Name
 )
 
 // Job is one unit of background work on a case, as a worker holds it.
