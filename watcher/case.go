@@ -50,20 +50,8 @@ type CaseName struct {
 	Cert      Certificate  `json:"certificate"`
 }
 
-// SiteCheckResult is the latest site check of one name, as a case carries it.
-type SiteCheckResult struct {
-	Name      string            `json:"name"`
-	At        time.Time         `json:"checked_at"`
-	URL       string            `json:"url,omitempty"`
-	Status    int               `json:"status,omitempty"`
-	Verdict   rules.SiteVerdict `json:"verdict"`
-	Score     int               `json:"content_score"`
-	Brand     string            `json:"brand,omitempty"`
-	Reasons   []rules.Reason    `json:"reasons"`
-	Phones    []rules.SitePhone `json:"phones"`
-	SimilarTo string            `json:"similar_to,omitempty"`
-	Error     string            `json:"error,omitempty"`
-}
+// SiteCheckResult is the latest site check of one name, as a case carries it: the evidence.
+type SiteCheckResult = SiteEvidence
 
 // Verdict is the case's verdict now.
 func (c *Case) Verdict() rules.Verdict { return c.Score.Verdict }

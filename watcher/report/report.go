@@ -95,10 +95,20 @@ type Item struct {
 	Cert        watcher.Certificate `json:"certificate"`
 	State       string              `json:"state"`
 	Site        string              `json:"site_verdict,omitempty"` // clone, helpline, parked, benign
+	// SitePages are the linked pages the site verdict was reached on, each as it was judged.
+	SitePages []SitePage `json:"site_pages,omitempty"`
 	Label       string              `json:"label,omitempty"`        // scam, benign, unsure
 	LabelBy     string              `json:"label_by,omitempty"`
 	LabelNote   string              `json:"label_note,omitempty"`
 	RulesUsed   string              `json:"rules_version"`
+}
+
+// SitePage is one linked page of a checked site: where, what it was judged, its numbers.
+type SitePage struct {
+	URL     string   `json:"url"`
+	Verdict string   `json:"verdict"`
+	Score   int      `json:"content_score"`
+	Phones  []string `json:"phones,omitempty"`
 }
 
 // Changes are what happened to the domains of the previous report.
@@ -316,6 +326,13 @@ func itemOf(c *watcher.Case, checks map[string]store.Check) Item {
 		score := sc.Score
 		it.CloneScore = &score
 		it.Site = string(sc.Verdict)
+		for _, p := range sc.Pages {
+			sp := SitePage{URL: clean(p.URL), Verdict: string(p.Verdict), Score: p.Score}
+			for _, ph := range p.Phones {
+				sp.Phones = append(sp.Phones, ph.E164)
+			}
+			it.SitePages = append(it.SitePages, sp)
+		}
 	}
 	if l := c.Label; l != nil {
 		it.Label, it.LabelBy, it.LabelNote = l.Label, clean(l.By), clean(l.Note)

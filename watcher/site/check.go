@@ -8,8 +8,10 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/helpwatch/helpwatch/rules"
+	"github.com/helpwatch/helpwatch/watcher"
 	"github.com/helpwatch/helpwatch/watcher/internal/safe"
 )
 
@@ -41,13 +43,7 @@ type Report struct {
 }
 
 // PageEvidence is what one page of a site showed on its own.
-type PageEvidence struct {
-	URL        string            `json:"url"`
-	Verdict    rules.SiteVerdict `json:"verdict"`
-	Score      int               `json:"content_score"`
-	Indicators []string          `json:"indicators"`
-	Phones     []rules.SitePhone `json:"phones,omitempty"`
-}
+type PageEvidence = watcher.PageEvidence
 
 // Analyze extracts and scores a page body. html says how to read it: HTML is parsed, anything
 // else (JSX, RST, templates) is read as text. lib (may be nil) holds the brand reference pages
@@ -304,4 +300,12 @@ func mergeStrings(a, b []string) []string {
 		}
 	}
 	return a
+}
+
+// Evidence is what this check of name saw, as the store keeps it and a case carries it, with
+// the page body read (body) and every linked page's own evidence.
+func (r *Report) Evidence(name string, at time.Time, body []byte) watcher.SiteEvidence {
+	return watcher.SiteEvidence{Name: name, At: at, URL: r.URL, Status: r.Status, Title: r.Title, Verdict: r.Verdict, Score: r.Score,
+		Brand: r.Brand, Reasons: r.Reasons, Indicators: r.Indicate, Phones: r.Phones, Chats: r.Chats, Kit: r.Kit, SHA256: r.SHA256,
+		TLSH: r.TLSH, SimilarTo: r.Similar, Error: r.Error, Pages: r.Pages, Body: body}
 }

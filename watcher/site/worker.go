@@ -86,9 +86,7 @@ func (w *Worker) Handle(ctx context.Context, job *store.Job) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		checks = append(checks, store.SiteCheck{Name: name, At: time.Now().UTC(), URL: rep.URL, Status: rep.Status, Title: rep.Title,
-			Verdict: rep.Verdict, Score: rep.Score, Brand: rep.Brand, Reasons: rep.Reasons, Indicators: rep.Indicate, Phones: rep.Phones,
-			SHA256: rep.SHA256, TLSH: rep.TLSH, SimilarTo: rep.Similar, Error: rep.Error, Body: got.Body, Chats: rep.Chats, Kit: rep.Kit})
+		checks = append(checks, rep.Evidence(name, time.Now().UTC(), got.Body))
 		results = append(results, rules.SiteResult{Verdict: rep.Verdict, Score: rep.Score})
 	}
 	var next time.Time

@@ -108,3 +108,57 @@ func TestWorkerStoresEvidenceLinksCampaignsAndRechecks(t *testing.T) {
 		t.Errorf("re-check queue: %+v", again)
 	}
 }
+
+// A site check run as a job keeps what every linked page showed: the case's stored evidence
+// carries the contact page with its verdict and number, as findings and the report show it.
+func TestWorkerKeepsPerPageEvidence(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		switch r.URL.Path {
+		case "/":
+			w.Write([]byte(`<html><head><title>Printer setup</title></head><body><h1>HP printer setup</h1>
+<p>Set up your HP printer in minutes.</p><a href="/contact-us">Contact support</a></body></html>`))
+		case "/contact-us":
+			w.Write([]byte(`<html><body><p>Talk to certified technicians now. Call toll free <a href="tel:+18882157421">+1 (888) 215-7421</a>.</p></body></html>`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	local := srv.Listener.Addr().String()
+	fetcher := &Fetcher{Timeout: 2 * time.Second, Guard: onlyLocal127001, Rewrite: func(string) string { return local }}
+	db, err := store.Open(context.Background(), storetest.Where(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rs := ruleSet(t)
+	r := rs.NewScorer().Score("hp-setup-desk.com")
+	r.Verdict = rules.VerdictWatch
+	if _, err := db.Save(context.Background(), []store.Sighting{{Result: r, At: time.Now(), Cert: watcher.Certificate{Index: -1}}}, store.Counts{}); err != nil {
+		t.Fatal(err)
+	}
+	w := &Worker{Store: db, Rules: rs, Fetcher: fetcher}
+	q := &queue.Runner{Store: db, Drain: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Kinds: []queue.Kind{w.Kind(1)}}
+	if err := q.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c, ok, err := db.Case(context.Background(), "hp-setup-desk.com")
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	var pages []watcher.PageEvidence
+	for _, s := range c.Sites {
+		pages = append(pages, s.Pages...)
+	}
+	if len(pages) == 0 {
+		t.Fatalf("the case's site evidence has no pages: %+v", c.Sites)
+	}
+	contact := pages[0]
+	if !strings.HasSuffix(contact.URL, "/contact-us") || len(contact.Phones) != 1 || contact.Phones[0].E164 != "+18882157421" {
+		t.Errorf("contact page evidence: %+v", contact)
+	}
+	if c.Sites[0].Title == "" || c.Sites[0].SHA256 == "" {
+		t.Errorf("the case carries less than the store kept: %+v", c.Sites[0])
+	}
+}

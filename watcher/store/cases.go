@@ -983,8 +983,7 @@ func (s *SQL) loadCases(ctx context.Context, q queryer, query string, args ...an
 		for id, checks := range sites {
 			c := &out[index[id]]
 			for _, sc := range checks {
-				c.Sites = append(c.Sites, watcher.SiteCheckResult{Name: sc.Name, At: sc.At, URL: sc.URL, Status: sc.Status, Verdict: sc.Verdict,
-					Score: sc.Score, Brand: sc.Brand, Reasons: sc.Reasons, Phones: sc.Phones, SimilarTo: sc.SimilarTo, Error: sc.Error})
+				c.Sites = append(c.Sites, sc)
 			}
 		}
 	}

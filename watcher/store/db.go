@@ -31,6 +31,9 @@ type SQL struct {
 	opts     Options
 
 	rules ruleState
+	// rescoreAfterMigrations is set by a migration that left cases to be scored once the rule
+	// set is resolved (Open does it).
+	rescoreAfterMigrations bool
 
 	leases logLeases
 

@@ -4,8 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/helpwatch/helpwatch/rules"
@@ -416,12 +416,36 @@ func casesFromFindings(ctx context.Context, s *SQL, tx *sql.Tx) error {
 		}
 	}
 	for _, id := range ids {
-		if err := s.applyLatestLabel(ctx, tx, id); err != nil {
+		if err := migration7Label(ctx, tx, id); err != nil {
 			return err
 		}
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	return s.rescore(ctx, tx, ids)
+	// The cases are scored once the migrations are done, with the deployment's rule set and
+	// the scorer of this helpwatch (Open rescores every case left without a rules version):
+	// a migration only reshapes data, so editing the scorer never changes what it does.
+	s.rescoreAfterMigrations = true
+	return nil
+}
+
+// migration7Label caches a case's latest label on it: a frozen copy of what the store did
+// when migration 7 was written.
+func migration7Label(ctx context.Context, tx *sql.Tx, caseID int64) error {
+	var label, by, note string
+	var at int64
+	err := tx.QueryRowContext(ctx, `SELECT l.label, l.labeled_by, l.labeled_at, l.note FROM labels l JOIN cases c ON c.registrable = l.registrable
+		WHERE c.id = $1 ORDER BY l.labeled_at DESC, l.id DESC LIMIT 1`, caseID).Scan(&label, &by, &at, &note)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(map[string]any{"label": label, "by": by, "at": fromMillis(at), "note": note})
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE cases SET label = $1, label_kind = $2 WHERE id = $3`, string(data), label, caseID)
+	return err
 }
 
 func enrichedAt(en *watcher.Enrichment) int64 {

@@ -166,6 +166,19 @@ func (r *RuleSetRecord) load() (*rules.RuleSet, error) {
 //     version, this helpwatch's built-in rules become active (the deployment follows the
 //     built-in rules until someone chooses a file).
 func (s *SQL) resolveRules(ctx context.Context) error {
+	if err := s.chooseActiveRules(ctx); err != nil {
+		return err
+	}
+	if s.rescoreAfterMigrations {
+		if _, err := s.Rescore(ctx); err != nil {
+			return fmt.Errorf("%s: scoring the migrated cases: %w", s.path, err)
+		}
+		s.rescoreAfterMigrations = false
+	}
+	return nil
+}
+
+func (s *SQL) chooseActiveRules(ctx context.Context) error {
 	given := s.opts.Rules
 	for attempt := 0; ; attempt++ {
 		active, err := s.activeRuleSet(ctx)

@@ -213,4 +213,8 @@ var postgresMigrations = []string{
 		activated_at BIGINT NOT NULL,
 		activated_by TEXT   NOT NULL
 	);`,
+	// 3: every site check keeps its per-page evidence, chat accounts and kit with the rest.
+	`ALTER TABLE site_checks ADD COLUMN pages TEXT NOT NULL DEFAULT '[]';
+	ALTER TABLE site_checks ADD COLUMN chats TEXT NOT NULL DEFAULT '[]';
+	ALTER TABLE site_checks ADD COLUMN kit TEXT NOT NULL DEFAULT '';`,
 }

@@ -300,6 +300,10 @@ var sqliteMigrations = []string{
 		activated_at INTEGER NOT NULL,
 		activated_by TEXT    NOT NULL
 	);`,
+	// 11: every site check keeps its per-page evidence, chat accounts and kit with the rest.
+	`ALTER TABLE site_checks ADD COLUMN pages TEXT NOT NULL DEFAULT '[]';
+	ALTER TABLE site_checks ADD COLUMN chats TEXT NOT NULL DEFAULT '[]';
+	ALTER TABLE site_checks ADD COLUMN kit TEXT NOT NULL DEFAULT '';`,
 }
 
 // sqliteSteps run after the SQL of their version, in the same transaction: steps SQL cannot

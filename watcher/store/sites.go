@@ -11,30 +11,12 @@ import (
 	"time"
 
 	"github.com/helpwatch/helpwatch/rules"
+	"github.com/helpwatch/helpwatch/watcher"
 	"github.com/helpwatch/helpwatch/watcher/jobs"
 )
 
-// SiteCheck is the evidence one site check of one name keeps.
-type SiteCheck struct {
-	Name       string            `json:"name"`
-	At         time.Time         `json:"checked_at"`
-	URL        string            `json:"url,omitempty"`
-	Status     int               `json:"status,omitempty"`
-	Title      string            `json:"title,omitempty"`
-	Verdict    rules.SiteVerdict `json:"verdict"`
-	Score      int               `json:"content_score"`
-	Brand      string            `json:"brand,omitempty"`
-	Reasons    []rules.Reason    `json:"reasons"`
-	Indicators []string          `json:"indicators"`
-	Phones     []rules.SitePhone `json:"phones"`
-	Chats      []string          `json:"chat_accounts,omitempty"`
-	Kit        string            `json:"kit,omitempty"` // the known kit it matches, if any
-	SHA256     string            `json:"sha256,omitempty"`
-	TLSH       string            `json:"tlsh,omitempty"`
-	SimilarTo  string            `json:"similar_to,omitempty"`
-	Error      string            `json:"error,omitempty"`
-	Body       []byte            `json:"-"` // kept compressed, bounded
-}
+// SiteCheck is one name's site check as the store keeps it (watcher.SiteEvidence).
+type SiteCheck = watcher.SiteEvidence
 
 // maxStoredBody bounds the compressed copy of a page kept as evidence.
 const maxStoredBody = 256 << 10
@@ -92,6 +74,8 @@ func (s *SQL) insertSiteCheck(ctx context.Context, tx *sql.Tx, caseID int64, c *
 	reasons, _ := json.Marshal(c.Reasons)
 	indicators, _ := json.Marshal(c.Indicators)
 	phones, _ := json.Marshal(c.Phones)
+	pages, _ := json.Marshal(c.Pages)
+	chats, _ := json.Marshal(c.Chats)
 	var gz []byte
 	if len(c.Body) > 0 {
 		var b bytes.Buffer
@@ -103,9 +87,9 @@ func (s *SQL) insertSiteCheck(ctx context.Context, tx *sql.Tx, caseID int64, c *
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO site_checks (case_id, name, checked_at, url, status, title, verdict, content_score, brand, reasons,
-		indicators, phones, sha256, tlsh, similar_to, error, body_gz) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+		indicators, phones, sha256, tlsh, similar_to, error, body_gz, pages, chats, kit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
 		caseID, c.Name, c.At.UnixMilli(), c.URL, c.Status, c.Title, string(c.Verdict), c.Score, c.Brand, string(reasons), string(indicators),
-		string(phones), c.SHA256, c.TLSH, c.SimilarTo, c.Error, gz); err != nil {
+		string(phones), c.SHA256, c.TLSH, c.SimilarTo, c.Error, gz, string(pages), string(chats), c.Kit); err != nil {
 		return fmt.Errorf("%s: storing the site check of %s: %w", s.path, c.Name, err)
 	}
 	flagged := 0
@@ -155,7 +139,7 @@ func (s *SQL) latestSites(ctx context.Context, q queryer, caseIDs []int64) (map[
 		args[i] = id
 	}
 	rows, err := q.QueryContext(ctx, `SELECT c.case_id, c.name, c.checked_at, c.url, c.status, c.title, c.verdict, c.content_score, c.brand,
-		c.reasons, c.indicators, c.phones, c.sha256, c.tlsh, c.similar_to, c.error FROM site_checks c
+		c.reasons, c.indicators, c.phones, c.sha256, c.tlsh, c.similar_to, c.error, c.pages, c.chats, c.kit FROM site_checks c
 		JOIN (SELECT name, MAX(id) AS last FROM site_checks WHERE case_id IN (`+placeholders(1, len(args))+`) GROUP BY name) l ON c.id = l.last
 		ORDER BY c.case_id, c.name`, args...)
 	if err != nil {
@@ -166,11 +150,13 @@ func (s *SQL) latestSites(ctx context.Context, q queryer, caseIDs []int64) (map[
 	for rows.Next() {
 		var c SiteCheck
 		var caseID, at int64
-		var verdict, reasons, indicators, phones string
+		var verdict, reasons, indicators, phones, pages, chats string
 		if err := rows.Scan(&caseID, &c.Name, &at, &c.URL, &c.Status, &c.Title, &verdict, &c.Score, &c.Brand, &reasons, &indicators, &phones,
-			&c.SHA256, &c.TLSH, &c.SimilarTo, &c.Error); err != nil {
+			&c.SHA256, &c.TLSH, &c.SimilarTo, &c.Error, &pages, &chats, &c.Kit); err != nil {
 			return nil, err
 		}
+		json.Unmarshal([]byte(pages), &c.Pages)
+		json.Unmarshal([]byte(chats), &c.Chats)
 		c.At, c.Verdict = fromMillis(at), rules.SiteVerdict(verdict)
 		json.Unmarshal([]byte(reasons), &c.Reasons)
 		json.Unmarshal([]byte(indicators), &c.Indicators)
