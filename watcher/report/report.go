@@ -97,10 +97,10 @@ type Item struct {
 	Site        string              `json:"site_verdict,omitempty"` // clone, helpline, parked, benign
 	// SitePages are the linked pages the site verdict was reached on, each as it was judged.
 	SitePages []SitePage `json:"site_pages,omitempty"`
-	Label       string              `json:"label,omitempty"`        // scam, benign, unsure
-	LabelBy     string              `json:"label_by,omitempty"`
-	LabelNote   string              `json:"label_note,omitempty"`
-	RulesUsed   string              `json:"rules_version"`
+	Label     string     `json:"label,omitempty"` // scam, benign, unsure
+	LabelBy   string     `json:"label_by,omitempty"`
+	LabelNote string     `json:"label_note,omitempty"`
+	RulesUsed string     `json:"rules_version"`
 }
 
 // SitePage is one linked page of a checked site: where, what it was judged, its numbers.
