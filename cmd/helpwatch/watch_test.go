@@ -320,9 +320,15 @@ func TestWatchSIGTERMStoresEverythingAndExitsZero(t *testing.T) {
 func TestWatchSurvivesKill9AndCarriesOn(t *testing.T) {
 	url, sent := streamServer(t, 0, 2*time.Millisecond)
 	db := filepath.Join(t.TempDir(), "h.db")
-	cmd, _ := childWatch(t, "--source", url, "--db", db, "--status-every", "0")
+	cmd, stderr := childWatch(t, "--source", url, "--db", db, "--status-every", "0")
 	// At least one committed batch, and a batch in progress: killed while writing.
-	waitFor(t, "a committed batch", 20*time.Second, func() bool { n, _ := countCases(t, db); return n > 0 })
+	deadline := time.Now().Add(60 * time.Second)
+	for n, _ := countCasesQuiet(db); n == 0; n, _ = countCasesQuiet(db) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no committed batch within a minute; the watch said:\n%s", stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	mark := sent()
 	waitFor(t, "another batch's worth of messages", 20*time.Second, func() bool { return sent() > mark+200 })
 	atKill := sent()

@@ -241,9 +241,17 @@ func (s *SQL) chooseRules(active *RuleSetRecord, given *rules.RuleSet) (*rules.R
 func (s *SQL) recordRuleSet(ctx context.Context, rs *rules.RuleSet) (int64, error) {
 	var seq int64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM rule_sets`).Scan(&seq); err != nil {
+		// Two processes opening a new database together both find no rule set: the second one
+		// finds the first's record here (the transaction serializes them) and adds nothing.
+		var latest string
+		err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM rule_sets ORDER BY seq DESC LIMIT 1`).Scan(&seq, &latest)
+		switch {
+		case err == nil && latest == rs.Hash:
+			return nil
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
+		seq++
 		builtin := 0
 		if rs.Builtin {
 			builtin = 1
@@ -252,7 +260,7 @@ func (s *SQL) recordRuleSet(ctx context.Context, rs *rules.RuleSet) (int64, erro
 		if !rs.Builtin {
 			source = rs.SourceName
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO rule_sets (`+ruleSetColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		_, err = tx.ExecContext(ctx, `INSERT INTO rule_sets (`+ruleSetColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 			seq, rs.Version, rs.Hash, builtin, source, rs.Text, time.Now().UnixMilli(), s.actor())
 		return err
 	})

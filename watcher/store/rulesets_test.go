@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -105,5 +106,41 @@ func TestBuiltinRulesFollowTheBinary(t *testing.T) {
 	active, err := s2.ActiveRuleSet(ctx)
 	if err != nil || active.Hash != def.Hash || !active.Builtin || active.Seq != 2 {
 		t.Fatalf("after the upgrade the active set is %+v, %v", active, err)
+	}
+}
+
+// Processes that open a new SQLite file together (a findings while a watch creates it) each
+// open it: the migrations run once, and the rule set is recorded once.
+func TestOpenNewSQLiteFileTogether(t *testing.T) {
+	sqliteOnly(t, "PostgreSQL has its own test under the advisory lock")
+	for round := 0; round < 10; round++ {
+		path := filepath.Join(t.TempDir(), "h.db")
+		errs := make(chan error, 4)
+		stores := make(chan *SQL, 4)
+		for range 4 {
+			go func() {
+				s, err := Open(context.Background(), path)
+				errs <- err
+				stores <- s
+			}()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+			if s := <-stores; s != nil {
+				defer s.Close()
+			}
+		}
+		var n int
+		s, err := Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.db.QueryRow(`SELECT COUNT(*) FROM rule_sets`).Scan(&n)
+		s.Close()
+		if n != 1 {
+			t.Fatalf("round %d: %d rule sets recorded, want 1", round, n)
+		}
 	}
 }

@@ -101,6 +101,16 @@ func (s *SQL) migrate(ctx context.Context, migrations []string, steps map[int]fu
 	}
 	for v := current + 1; v <= len(migrations); v++ {
 		if err := s.inTx(ctx, func(tx *sql.Tx) error {
+			// Another process opening the same new file may have applied it since the version
+			// was read: the version is read again inside the write transaction (BEGIN
+			// IMMEDIATE on SQLite, the advisory lock on PostgreSQL), which serializes them.
+			var now int
+			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&now); err != nil {
+				return err
+			}
+			if now >= v {
+				return nil
+			}
 			if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
 				return err
 			}
