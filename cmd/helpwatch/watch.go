@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -23,12 +22,12 @@ import (
 	"github.com/helpwatch/helpwatch/watcher/jobs"
 	"github.com/helpwatch/helpwatch/watcher/metrics"
 	"github.com/helpwatch/helpwatch/watcher/output"
-	"github.com/helpwatch/helpwatch/watcher/pipeline"
 	"github.com/helpwatch/helpwatch/watcher/queue"
 	"github.com/helpwatch/helpwatch/watcher/site"
 	"github.com/helpwatch/helpwatch/watcher/source"
 	"github.com/helpwatch/helpwatch/watcher/source/ctlog"
 	"github.com/helpwatch/helpwatch/watcher/store"
+	"github.com/helpwatch/helpwatch/watcher/watch"
 )
 
 const watchUsage = `usage: helpwatch watch [--source ct|public|URL|FILE] [--db PATH|URL] [--rules FILE] [--min-verdict V]
@@ -205,25 +204,16 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 		src = logs
 	}
 
-	stats := &watcher.Stats{}
-	health := &metrics.Health{Stats: stats, StaleAfter: *staleAfter, Started: time.Now()}
+	health := &metrics.Health{Stats: &watcher.Stats{}, StaleAfter: *staleAfter, Started: time.Now()}
 	if logs != nil {
 		health.Logs, health.LagLimit = logs.Status, *cf.lagLimit
 	}
+	var metricsLn net.Listener
 	if *metricsAddr != "" {
-		ln, err := net.Listen("tcp", *metricsAddr)
-		if err != nil {
+		if metricsLn, err = net.Listen("tcp", *metricsAddr); err != nil {
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
-		srv := &http.Server{Handler: metrics.Handler(health), ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln)
-		defer srv.Close()
-		log.Info("serving metrics", "addr", ln.Addr().String())
 	}
-	if *statusEvery > 0 {
-		go metrics.LogStatus(ctx, health, log, *statusEvery)
-	}
-
 	out, err := output.NewCaseWriter(stdout, *format)
 	if err != nil {
 		return err
@@ -237,13 +227,6 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 			writeErr = out.Flush()
 		}
 	}
-	// The job queue is worked beside the pipeline; it stops with the pipeline (a finished
-	// replay, or a signal), and what it had not done stays queued for the next run.
-	if n, err := db.Rescore(ctx); err != nil {
-		return err
-	} else if n > 0 {
-		log.Info("rescored stored cases with this rule file", "cases", n, "rules", rs.Version)
-	}
 	// Every registered kind is worked unless its flag turns it off.
 	off := map[string]bool{jobs.Enrich.Name: !*doEnrich, jobs.Site.Name: !*doSite}
 	var kinds []string
@@ -252,9 +235,6 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 			kinds = append(kinds, k.Name)
 		}
 	}
-	workCtx, stopWork := context.WithCancel(ctx)
-	defer stopWork()
-	workDone := make(chan error, 1)
 	var runner *queue.Runner
 	if len(kinds) > 0 {
 		setup, err := workRun{kinds: kinds, after: *doEnrich, ef: ef, wf: wf}.setup(db, rs, log)
@@ -269,36 +249,17 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 			log.Info("site checked", "case", output.Printable(c.Registrable), "sites", output.Printable(site.Summary(checks)))
 		}
 		runner = wf.runner(setup)
-		go func() { workDone <- runner.Run(workCtx) }()
-		health.Jobs = db
-	} else {
-		workDone <- nil
 	}
 
 	log.Info("watching", "source", src.String(), "db", db.Path(), "rules", rs.Version, "enrich", *doEnrich, "site_check", *doSite)
-	started := time.Now()
-	runErr := pipeline.Run(ctx, src, pipeline.Config{
-		Rules: rs, Store: db, Stats: stats, Log: log, Emit: emit, DedupeSize: *dedupeSize, ShutdownBudget: 2 * time.Second,
-		SpillDir: spillDir(*dbPath),
+	res, runErr := watch.Run(ctx, watch.Config{
+		Source: src, Store: db, Log: log, Workers: runner, Emit: emit, Health: health, Metrics: metricsLn,
+		StatusEvery: *statusEvery, DedupeSize: *dedupeSize, ShutdownBudget: 2 * time.Second, SpillDir: spillDir(*dbPath),
 	})
-	stopWork()
-	if err := <-workDone; err != nil {
-		log.Error("the job workers stopped with an error", "err", err)
-	}
-	pending, _ := db.PendingJobs(context.Background(), jobs.Names())
-	health.Finished()
 	out.Flush()
-	elapsed := time.Since(started)
-	log.Info("stopped",
-		"messages", stats.Messages.Load(), "names", stats.Names.Load()+stats.Duplicates.Load(),
-		"new_findings", stats.Findings.Load(), "dropped", stats.Dropped.Load(),
-		"malformed", stats.Malformed.Load(), "oversized", stats.Oversized.Load(),
-		"reconnects", stats.Reconnects.Load(), "jobs_queued", pending,
-		"elapsed", elapsed.Round(time.Millisecond),
-		"messages_per_s", int64(float64(stats.Messages.Load())/max(elapsed.Seconds(), 1e-3)))
-	if _, replay := src.(*source.Replay); pending > 0 && replay {
+	if _, replay := src.(*source.Replay); res.Pending > 0 && replay {
 		log.Info("the replay ended before every case was enriched and checked; the rest stays queued",
-			"queued", pending, "finish_with", selfCommand()+" work --drain --db "+db.Path())
+			"queued", res.Pending, "finish_with", selfCommand()+" work --drain --db "+db.Path())
 	}
 	if runErr != nil {
 		return runErr
