@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/helpwatch/helpwatch/watcher/testkit"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -236,17 +237,7 @@ func countCases(t *testing.T, path string) (int, string) {
 }
 
 // lockedBuilder collects a child's output while the test reads it.
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuilder) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+type lockedBuilder = testkit.LockedBuffer
 
 // countCasesQuiet counts the cases of a database another goroutine is writing (no t: it runs
 // outside the test goroutine).
@@ -280,17 +271,7 @@ func childWatch(t *testing.T, args ...string) (*exec.Cmd, *lockedBuilder) {
 	return cmd, stderr
 }
 
-// waitFor polls cond until it holds, failing the test after d.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+var waitFor = testkit.WaitFor
 
 func TestWatchSIGTERMStoresEverythingAndExitsZero(t *testing.T) {
 	url, sent := streamServer(t, 40, 5*time.Millisecond)

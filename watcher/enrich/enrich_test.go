@@ -3,6 +3,7 @@ package enrich
 import (
 	"context"
 	"fmt"
+	"github.com/helpwatch/helpwatch/watcher/testkit"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,20 +14,12 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher"
 	"github.com/helpwatch/helpwatch/watcher/enrich/enrichtest"
 	"github.com/helpwatch/helpwatch/watcher/netguard"
 )
 
-func ruleSet(t testing.TB) *rules.RuleSet {
-	t.Helper()
-	rs, err := rules.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rs
-}
+var ruleSet = testkit.DefaultRules
 
 func TestDNSLookupFacts(t *testing.T) {
 	srv := enrichtest.StartDNS(t)

@@ -4,8 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
+	"github.com/helpwatch/helpwatch/watcher/testkit"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -24,28 +23,11 @@ import (
 	"github.com/helpwatch/helpwatch/watcher/store/storetest"
 )
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+var quiet = testkit.Quiet
 
-func defaultRules(t testing.TB) *rules.RuleSet {
-	t.Helper()
-	rs, err := rules.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rs
-}
+var defaultRules = testkit.DefaultRules
 
-// waitFor polls cond until it holds, failing the test after d.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+var waitFor = testkit.WaitFor
 
 func openStore(t testing.TB) *store.SQL {
 	t.Helper()

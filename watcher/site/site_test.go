@@ -2,6 +2,7 @@ package site
 
 import (
 	"bytes"
+	"github.com/helpwatch/helpwatch/watcher/testkit"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -11,14 +12,7 @@ import (
 	"github.com/helpwatch/helpwatch/rules"
 )
 
-func ruleSet(t testing.TB) *rules.RuleSet {
-	t.Helper()
-	rs, err := rules.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rs
-}
+var ruleSet = testkit.DefaultRules
 
 func analyzeFixture(t *testing.T, name, domain string) *Report {
 	t.Helper()

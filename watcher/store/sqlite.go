@@ -9,7 +9,8 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // also registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/helpwatch/helpwatch/rules"
 )
@@ -85,8 +86,11 @@ func OpenSQLite(ctx context.Context, path string, opts ...Options) (*SQL, error)
 
 // migrate applies the migrations not yet applied, each with its Go step in one transaction.
 func (s *SQL) migrate(ctx context.Context, migrations []string, steps map[int]func(context.Context, *SQL, *sql.Tx) error) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+	if err := s.retryBusy(ctx, func() error {
+		_, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`)
+		return err
+	}); err != nil {
 		if err := s.explain(err); errors.Is(err, ErrDiskFull) || errors.Is(err, ErrCorrupt) {
 			return err
 		}
@@ -165,4 +169,25 @@ func (s *SQL) Check(ctx context.Context) (string, error) {
 	var res string
 	err := s.db.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&res)
 	return res, err
+}
+
+// retryBusy runs f again while SQLite answers SQLITE_BUSY, for up to 10 s. A connection's
+// first statement on a new file switches it to WAL, which needs the file to itself and does
+// not wait on the busy timeout: processes opening a new file together would fail at once.
+func (s *SQL) retryBusy(ctx context.Context, f func() error) error {
+	wait := 5 * time.Millisecond
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := f()
+		var se *sqlite.Error
+		if err == nil || s.dialect != sqliteDialect || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return err
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
 }

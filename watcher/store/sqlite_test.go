@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/helpwatch/helpwatch/watcher/testkit"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,14 +16,7 @@ import (
 	"github.com/helpwatch/helpwatch/watcher"
 )
 
-func defaultRules(t testing.TB) *rules.RuleSet {
-	t.Helper()
-	rs, err := rules.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rs
-}
+var defaultRules = testkit.DefaultRules
 
 // sighting is a name scored with the default rules, seen at at, with a certificate whose
 // fingerprint is fp (none when empty).
