@@ -61,7 +61,7 @@ func (ef *enrichFlags) build(rs *rules.RuleSet, cache enrich.RegistrationCache, 
 	if len(servers) == 0 {
 		var err error
 		if servers, err = enrich.SystemResolvers(); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: pass --resolver HOST:PORT", err)
 		}
 	}
 	if *ef.rate < 0 {

@@ -44,7 +44,7 @@ func (g *guardFlags) build() (*netguard.Guard, error) {
 	guard := &netguard.Guard{AllowPrivate: *g.private}
 	for _, h := range g.hosts {
 		if err := guard.AllowHost(h); err != nil {
-			return nil, usageError("%v", err)
+			return nil, usageError("--allow-host: %v", err)
 		}
 	}
 	if servers := g.servers(); len(servers) > 0 {

@@ -165,7 +165,7 @@ func deliver(ctx context.Context, cfg SMTP, from, to string, raw []byte) (string
 	}
 	host, _, err := net.SplitHostPort(cfg.Addr)
 	if err != nil {
-		return "", fmt.Errorf("--smtp %q: want host:port", cfg.Addr)
+		return "", fmt.Errorf("SMTP server %q: want host:port", cfg.Addr)
 	}
 	d := net.Dialer{Timeout: timeout}
 	conn, err := d.DialContext(ctx, "tcp", cfg.Addr)

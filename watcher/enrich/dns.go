@@ -42,14 +42,14 @@ type dnsAnswer struct {
 func SystemResolvers() ([]string, error) {
 	cfg, err := dns.ClientConfigFromFile("/etc/resolv.conf")
 	if err != nil {
-		return nil, fmt.Errorf("reading /etc/resolv.conf: %w (pass --resolver)", err)
+		return nil, fmt.Errorf("reading /etc/resolv.conf: %w (name a resolver instead)", err)
 	}
 	var out []string
 	for _, s := range cfg.Servers {
 		out = append(out, net.JoinHostPort(s, cfg.Port))
 	}
 	if len(out) == 0 {
-		return nil, errors.New("/etc/resolv.conf lists no name server (pass --resolver)")
+		return nil, errors.New("/etc/resolv.conf lists no name server (name a resolver instead)")
 	}
 	return out, nil
 }

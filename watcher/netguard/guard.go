@@ -118,12 +118,12 @@ func parseHostPort(spec string) (hostPort, error) {
 		host = s[1 : len(s)-1]
 	}
 	if host == "" {
-		return hostPort{}, fmt.Errorf("--allow-host %q: want HOST or HOST:PORT", spec)
+		return hostPort{}, fmt.Errorf("allowed host %q: want HOST or HOST:PORT", spec)
 	}
 	if port != "" {
 		var n int
 		if _, err := fmt.Sscanf(port, "%d", &n); err != nil || n < 1 || n > 65535 || fmt.Sprint(n) != port {
-			return hostPort{}, fmt.Errorf("--allow-host %q: port %q is not a number from 1 to 65535", spec, port)
+			return hostPort{}, fmt.Errorf("allowed host %q: port %q is not a number from 1 to 65535", spec, port)
 		}
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
@@ -131,7 +131,7 @@ func parseHostPort(spec string) (hostPort, error) {
 	}
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
 	if strings.ContainsAny(host, " /@:") {
-		return hostPort{}, fmt.Errorf("--allow-host %q: %q is neither a host name nor an address", spec, host)
+		return hostPort{}, fmt.Errorf("allowed host %q: %q is neither a host name nor an address", spec, host)
 	}
 	return hostPort{host: host, port: port}, nil
 }

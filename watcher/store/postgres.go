@@ -59,7 +59,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts ...Options) (*SQL, error
 	name := Redact(dsn)
 	cfg, err := pgxConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("--db %s: %w", name, err)
+		return nil, fmt.Errorf("database %s: %w", name, err)
 	}
 	db := stdlib.OpenDB(*cfg)
 	// Reads and writes share the pool. Workers hold a connection only while they read or
