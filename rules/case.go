@@ -29,16 +29,47 @@ func Canonical(name string) (canon string, wildcard bool) {
 	return strings.ToLower(s), wildcard
 }
 
-// Analyst labels of a case.
+// Label is an analyst's word on a case (and the label of a line of a labeled corpus).
+type Label string
+
+// The labels.
 const (
-	LabelScam   = "scam"
-	LabelBenign = "benign"
-	LabelUnsure = "unsure"
+	LabelScam   Label = "scam"
+	LabelBenign Label = "benign"
+	LabelUnsure Label = "unsure"
 )
+
+// ParseLabel reads a label, accepting the usual synonyms of labeled lists.
+func ParseLabel(s string) (Label, bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "scam", "positive", "pos", "malicious", "bad", "1":
+		return LabelScam, true
+	case "benign", "negative", "neg", "legit", "legitimate", "good", "0":
+		return LabelBenign, true
+	case "unsure", "unknown", "?":
+		return LabelUnsure, true
+	}
+	return "", false
+}
+
+// Decides is the one place a label's meaning for reports and abuse mail is decided: a scam
+// label reports the case whatever its score, a benign label never, an unsure one holds it
+// until an analyst decides (held says why); no label (decided false) leaves it to the score.
+func (l Label) Decides() (decided, report bool, held string) {
+	switch l {
+	case LabelScam:
+		return true, true, ""
+	case LabelBenign:
+		return true, false, "labeled benign"
+	case LabelUnsure:
+		return true, false, "labeled unsure: held until an analyst decides"
+	}
+	return false, false, ""
+}
 
 // CaseLabel is the analyst's latest word on a case.
 type CaseLabel struct {
-	Label string    `json:"label"` // scam, benign, unsure
+	Label Label     `json:"label"` // scam, benign, unsure
 	By    string    `json:"by"`
 	At    time.Time `json:"at"`
 	Note  string    `json:"note,omitempty"`
@@ -111,21 +142,49 @@ func (rs *RuleSet) ScoreCase(f *CaseFacts) Result {
 		if l.Note != "" {
 			detail += ": " + l.Note
 		}
-		out.Reasons = append(append([]Reason(nil), out.Reasons...), Reason{Rule: "label:" + l.Label, Detail: detail})
+		out.Reasons = append(append([]Reason(nil), out.Reasons...), Reason{Rule: "label:" + string(l.Label), Detail: detail})
 	}
 	out.RulesVersion = rs.Version
 	return out
 }
 
-// StrongestSite picks the verdict that counts for a case among its names' latest checks:
-// clone, then helpline, then parked, benign, unreachable; the higher content score breaks a
-// tie. nil when there is none.
+// Rank is the one ranking of site verdicts, by how much they count against a case: clone,
+// helpline, parked, benign, unreachable (0: unknown).
+func (v SiteVerdict) Rank() int {
+	switch v {
+	case SiteClone:
+		return 5
+	case SiteHelpline:
+		return 4
+	case SiteParked:
+		return 3
+	case SiteBenign:
+		return 2
+	case SiteUnreachable:
+		return 1
+	}
+	return 0
+}
+
+// Flagged says whether the verdict is abuse seen on the site: a clone or a helpline page.
+func (v SiteVerdict) Flagged() bool { return v == SiteClone || v == SiteHelpline }
+
+// StrongerSite says whether verdict a with content score as outranks b with bs: the higher
+// Rank, then the higher score.
+func StrongerSite(a SiteVerdict, as int, b SiteVerdict, bs int) bool {
+	if a.Rank() != b.Rank() {
+		return a.Rank() > b.Rank()
+	}
+	return as > bs
+}
+
+// StrongestSite picks the verdict that counts for a case among its names' latest checks (by
+// StrongerSite). nil when there is none.
 func StrongestSite(sites []SiteResult) *SiteResult {
-	rank := map[SiteVerdict]int{SiteClone: 5, SiteHelpline: 4, SiteParked: 3, SiteBenign: 2, SiteUnreachable: 1}
 	var best *SiteResult
 	for i := range sites {
 		s := &sites[i]
-		if best == nil || rank[s.Verdict] > rank[best.Verdict] || (rank[s.Verdict] == rank[best.Verdict] && s.Score > best.Score) {
+		if best == nil || StrongerSite(s.Verdict, s.Score, best.Verdict, best.Score) {
 			best = s
 		}
 	}

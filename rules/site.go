@@ -398,7 +398,7 @@ func (rs *RuleSet) WithSite(r Result, s SiteResult, knownPhoneSites int) Result 
 	out := r
 	out.Reasons = append([]Reason(nil), r.Reasons...)
 	out.RulesVersion = rs.Version
-	if s.Verdict == SiteClone || s.Verdict == SiteHelpline {
+	if s.Verdict.Flagged() {
 		out.Reasons = append(out.Reasons, Reason{Rule: "site:" + string(s.Verdict), Points: s.Score / 2,
 			Detail: fmt.Sprintf("the site is a %s (content score %d)", s.Verdict, s.Score)})
 	}

@@ -56,19 +56,14 @@ type SiteCheckResult = SiteEvidence
 // Verdict is the case's verdict now.
 func (c *Case) Verdict() rules.Verdict { return c.Score.Verdict }
 
-// Site is the check that counts for the case (the strongest verdict among its names), or nil.
+// Site is the check that counts for the case (the strongest verdict among its names, by
+// rules.StrongerSite), or nil.
 func (c *Case) Site() *SiteCheckResult {
 	var best *SiteCheckResult
-	results := make([]rules.SiteResult, len(c.Sites))
-	for i, s := range c.Sites {
-		results[i] = rules.SiteResult{Verdict: s.Verdict, Score: s.Score}
-	}
-	if s := rules.StrongestSite(results); s != nil {
-		for i := range c.Sites {
-			if c.Sites[i].Verdict == s.Verdict && c.Sites[i].Score == s.Score {
-				best = &c.Sites[i]
-				break
-			}
+	for i := range c.Sites {
+		s := &c.Sites[i]
+		if best == nil || rules.StrongerSite(s.Verdict, s.Score, best.Verdict, best.Score) {
+			best = s
 		}
 	}
 	return best
@@ -79,13 +74,8 @@ func (c *Case) Site() *SiteCheckResult {
 // label, its verdict must be at least min.
 func (c *Case) Reportable(min rules.Verdict) (ok bool, held string) {
 	if c.Label != nil {
-		switch c.Label.Label {
-		case rules.LabelScam:
-			return true, ""
-		case rules.LabelBenign:
-			return false, "labeled benign"
-		case rules.LabelUnsure:
-			return false, "labeled unsure: held until an analyst decides"
+		if decided, report, held := c.Label.Label.Decides(); decided {
+			return report, held
 		}
 	}
 	return c.Verdict().Rank() >= min.Rank(), ""

@@ -49,7 +49,7 @@ func runFindings(args []string, stdout, stderr io.Writer) error {
 		return usageError("unexpected argument %q", rest[0])
 	}
 	q := store.Query{Brand: *brand, Limit: *limit, ByReadTime: *byRead, Label: *label}
-	switch *label {
+	switch rules.Label(*label) {
 	case "", "none", rules.LabelScam, rules.LabelBenign, rules.LabelUnsure:
 	default:
 		return usageError("--label %q: none, scam, benign or unsure", *label)

@@ -159,7 +159,7 @@ func siteOf(path, sep string, depth int) string {
 
 // stronger reports whether verdict a outranks b for a site test: clone or helpline over the rest.
 func stronger(a, b rules.SiteVerdict) bool {
-	flagged := func(v rules.SiteVerdict) bool { return v == rules.SiteClone || v == rules.SiteHelpline }
+	flagged := rules.SiteVerdict.Flagged
 	return flagged(a) && !flagged(b)
 }
 
@@ -272,7 +272,7 @@ func siteTest(args []string, stdout, stderr io.Writer) error {
 				verdict, score, why = sv.Verdict, sv.Score, "site: "+strings.Join(sv.Indicators, ", ")
 			}
 			counts[verdict]++
-			hit := verdict == rules.SiteClone || verdict == rules.SiteHelpline
+			hit := verdict.Flagged()
 			if hit {
 				flagged++
 			}

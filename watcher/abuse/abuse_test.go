@@ -579,7 +579,7 @@ func TestStatusNeverUpIsNoTakedown(t *testing.T) {
 func TestPrepareObeysLabels(t *testing.T) {
 	db, _ := fixture.FilledStore(t, fixtureStream)
 	ctx := context.Background()
-	label := func(registrable, l string) {
+	label := func(registrable string, l rules.Label) {
 		if err := db.AddLabel(ctx, store.Label{Registrable: registrable, Label: l, By: "jane", At: fixture.Enriched, Note: "checked by hand"}); err != nil {
 			t.Fatal(err)
 		}

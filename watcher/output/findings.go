@@ -89,7 +89,7 @@ func FactsOf(c *watcher.Case) Facts {
 		f.Site = string(s.Verdict)
 	}
 	if c.Label != nil {
-		f.Label, f.LabelBy = c.Label.Label, c.Label.By
+		f.Label, f.LabelBy = string(c.Label.Label), c.Label.By
 	}
 	return f
 }

@@ -150,7 +150,7 @@ func writeMarkdown(w io.Writer, rep *Report) error {
 		for _, it := range sec.Items {
 			label := ""
 			if it.Label != "" {
-				label = ", labeled " + it.Label
+				label = ", labeled " + string(it.Label)
 				if it.LabelBy != "" {
 					label += " by " + mdEscape(it.LabelBy)
 				}
@@ -217,7 +217,7 @@ func writeCSV(w io.Writer, rep *Report) error {
 				registered = it.Created.Format(time.DateOnly)
 			}
 			cw.Write([]string{cell(sec.Brand), cell(it.Domain), cell(strings.Join(it.Names, " ")), string(it.Verdict), strconv.Itoa(it.Score),
-				strconv.Itoa(it.FirstScore), it.Label, cell(strings.Join(it.Reasons, "; ")), cell(it.Registrar), registered, cell(it.AbuseEmail),
+				strconv.Itoa(it.FirstScore), string(it.Label), cell(strings.Join(it.Reasons, "; ")), cell(it.Registrar), registered, cell(it.AbuseEmail),
 				cell(strings.Join(it.Addresses, " ")), cell(strings.Join(it.Phones, " ")), clone, it.Site, it.State,
 				it.FirstSeen.UTC().Format(time.RFC3339), it.ReadAt.UTC().Format(time.RFC3339), cell(it.Cert.LogURL),
 				strconv.FormatInt(it.Cert.Index, 10), cell(it.Cert.Issuer), cell(it.RulesUsed)})

@@ -96,11 +96,11 @@ type Item struct {
 	State       string              `json:"state"`
 	Site        string              `json:"site_verdict,omitempty"` // clone, helpline, parked, benign
 	// SitePages are the linked pages the site verdict was reached on, each as it was judged.
-	SitePages []SitePage `json:"site_pages,omitempty"`
-	Label     string     `json:"label,omitempty"` // scam, benign, unsure
-	LabelBy   string     `json:"label_by,omitempty"`
-	LabelNote string     `json:"label_note,omitempty"`
-	RulesUsed string     `json:"rules_version"`
+	SitePages []SitePage  `json:"site_pages,omitempty"`
+	Label     rules.Label `json:"label,omitempty"` // scam, benign, unsure
+	LabelBy   string      `json:"label_by,omitempty"`
+	LabelNote string      `json:"label_note,omitempty"`
+	RulesUsed string      `json:"rules_version"`
 }
 
 // SitePage is one linked page of a checked site: where, what it was judged, its numbers.
@@ -173,8 +173,12 @@ func Build(ctx context.Context, src Source, opts Options) (*Report, error) {
 	states := map[string]string{}
 	for i := range found {
 		c := &found[i]
-		labeled := c.Label != nil && c.Label.Label != ""
-		if c.Verdict().Rank() < rules.VerdictWatch.Rank() && !(labeled && c.Label.Label == rules.LabelScam) {
+		forced := false
+		if c.Label != nil {
+			decided, report, _ := c.Label.Label.Decides()
+			forced = decided && report
+		}
+		if c.Verdict().Rank() < rules.VerdictWatch.Rank() && !forced {
 			continue // below watch (parked, long-registered), unless an analyst says scam
 		}
 		it := itemOf(c, checks)

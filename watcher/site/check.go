@@ -258,22 +258,10 @@ func CheckSite(ctx context.Context, rs *rules.RuleSet, lib *Library, f *Fetcher,
 	return rep, got
 }
 
-// stronger reports whether a site verdict outranks a page's: clone over helpline over the
-// rest, then the score.
+// stronger reports whether a site verdict outranks a page's (rules.StrongerSite: the one
+// ranking of site verdicts).
 func stronger(site rules.SiteResult, page *Report) bool {
-	rank := func(v rules.SiteVerdict) int {
-		switch v {
-		case rules.SiteClone:
-			return 3
-		case rules.SiteHelpline:
-			return 2
-		}
-		return 0
-	}
-	if rank(site.Verdict) != rank(page.Verdict) {
-		return rank(site.Verdict) > rank(page.Verdict)
-	}
-	return site.Score > page.Score
+	return rules.StrongerSite(site.Verdict, site.Score, page.Verdict, page.Score)
 }
 
 func mergePhones(a, b []rules.SitePhone) []rules.SitePhone {

@@ -4,32 +4,24 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/helpwatch/helpwatch/rules"
 )
 
-// Labels of a labeled corpus line and of analyst labels.
+// Labels of a labeled corpus line are the analysts' labels (rules.Label).
 const (
-	LabelScam   = "scam"
-	LabelBenign = "benign"
-	LabelUnsure = "unsure"
+	LabelScam   = rules.LabelScam
+	LabelBenign = rules.LabelBenign
+	LabelUnsure = rules.LabelUnsure
 )
 
-// ParseLabel reads a label, accepting the usual synonyms.
-func ParseLabel(s string) (string, bool) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "scam", "positive", "pos", "malicious", "bad", "1":
-		return LabelScam, true
-	case "benign", "negative", "neg", "legit", "legitimate", "good", "0":
-		return LabelBenign, true
-	case "unsure", "unknown", "?":
-		return LabelUnsure, true
-	}
-	return "", false
-}
+// ParseLabel reads a label, accepting the usual synonyms (rules.ParseLabel).
+var ParseLabel = rules.ParseLabel
 
 // Labeled is one line of a labeled corpus.
 type Labeled struct {
 	Name  string
-	Label string
+	Label rules.Label
 	Line  int
 }
 

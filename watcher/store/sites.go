@@ -93,7 +93,7 @@ func (s *SQL) insertSiteCheck(ctx context.Context, tx *sql.Tx, caseID int64, c *
 		return fmt.Errorf("%s: storing the site check of %s: %w", s.path, c.Name, err)
 	}
 	flagged := 0
-	if c.Verdict == rules.SiteClone || c.Verdict == rules.SiteHelpline {
+	if c.Verdict.Flagged() {
 		flagged = 1
 	}
 	link := func(kind, value string, tollFree bool) error {

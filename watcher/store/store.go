@@ -50,11 +50,11 @@ type Query struct {
 
 // Label is an analyst's judgement of a case, kept as a history (the latest counts).
 type Label struct {
-	Registrable string    `json:"registrable"`
-	Label       string    `json:"label"` // scam, benign, unsure
-	Note        string    `json:"note,omitempty"`
-	By          string    `json:"by"`
-	At          time.Time `json:"at"`
+	Registrable string      `json:"registrable"`
+	Label       rules.Label `json:"label"` // scam, benign, unsure
+	Note        string      `json:"note,omitempty"`
+	By          string      `json:"by"`
+	At          time.Time   `json:"at"`
 }
 
 // Job kinds, by name (the registry is package jobs).
