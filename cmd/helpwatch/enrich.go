@@ -8,13 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 
 	"github.com/helpwatch/helpwatch/rules"
-	"github.com/helpwatch/helpwatch/watcher"
 	"github.com/helpwatch/helpwatch/watcher/enrich"
 	"github.com/helpwatch/helpwatch/watcher/jobs"
 	"github.com/helpwatch/helpwatch/watcher/netguard"
@@ -125,94 +123,45 @@ func runEnrich(args []string, stdout, stderr io.Writer) error {
 	return enrichNames(ctx, rs, e, names, *workers, stdout, stderr)
 }
 
-// enrichRecord is what `enrich NAME...` prints per name.
-type enrichRecord struct {
-	Name       string              `json:"name"`
-	Score      rules.Result        `json:"score"`
-	Enrichment *watcher.Enrichment `json:"enrichment"`
-	Revised    rules.Result        `json:"revised"`
-}
-
-// enrichNames looks names up in parallel (each server still paced by its own limit) and prints
-// the records in the order the names were given, each as soon as the ones before it are done.
-// It fails when a name could not be scored or when every source failed for a name.
+// enrichNames looks names up in parallel (enrich.Names) and prints the records in the order
+// the names were given, each as soon as the ones before it are done. It fails when a name
+// could not be scored or when every source failed for a name.
 func enrichNames(ctx context.Context, rs *rules.RuleSet, e *enrich.Enricher, names []string, workers int, stdout, stderr io.Writer) error {
-	sc := rs.NewScorer()
-	firsts := make([]rules.Result, len(names))
-	var failed []string
-	for i, name := range names {
-		firsts[i] = sc.Score(name)
-		if firsts[i].Verdict == rules.VerdictInvalid {
-			failed = append(failed, fmt.Sprintf("%s: %s", name, firsts[i].Error))
-		}
-	}
-	results := make([]*enrichRecord, len(names))
-	done := make(chan int, len(names))
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < max(1, min(workers, len(names))); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				first := &firsts[i]
-				if first.Verdict != rules.VerdictInvalid {
-					name, _ := rules.Canonical(first.Domain)
-					en := e.Enrich(ctx, first.Registrable, []string{name})
-					if ctx.Err() == nil {
-						revised := rs.ScoreCase(&rules.CaseFacts{Registrable: first.Registrable, Names: []string{name}, Enrichment: ptr(watcher.EnrichmentFacts(en))})
-						results[i] = &enrichRecord{Name: first.Domain, Score: *first, Enrichment: en, Revised: revised}
-					}
-				}
-				done <- i
-			}
-		}()
-	}
-	go func() {
-		defer close(work)
-		for i := range names {
-			select {
-			case work <- i:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	go func() { wg.Wait(); close(done) }()
-
 	enc := json.NewEncoder(output.SafeJSON(stdout))
 	progress := isTerminal(stderr) && len(names) > 1
-	finished, next, unanswered := 0, 0, 0
-	ready := make([]bool, len(names))
-	for i := range done {
-		finished++
-		ready[i] = true
-		for next < len(names) && ready[next] {
-			if r := results[next]; r != nil {
-				if err := enc.Encode(r); err != nil {
-					return err
-				}
-				if enrich.Unanswered(r.Enrichment) {
-					unanswered++
-					dnsReason := ""
-					if len(r.Enrichment.DNS) > 0 {
-						dnsReason = r.Enrichment.DNS[0].Reason
-					}
-					failed = append(failed, fmt.Sprintf("%s: every lookup failed (DNS: %s; registration: %s)", r.Name,
-						dnsReason, r.Enrichment.Registration.Reason))
-				}
-			}
-			next++
-		}
+	var failed []string
+	delivered, finished := 0, 0
+	err := enrich.Names(ctx, rs, e, names, workers, func(r *enrich.Record, done int) error {
+		finished = done
 		if progress {
-			fmt.Fprintf(stderr, "\renriching: %d of %d names", finished, len(names))
+			fmt.Fprintf(stderr, "\renriching: %d of %d names", done, len(names))
 		}
-	}
+		delivered++
+		if r.Score.Verdict == rules.VerdictInvalid {
+			failed = append(failed, fmt.Sprintf("%s: %s", r.Name, r.Score.Error))
+			return nil
+		}
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+		if enrich.Unanswered(r.Enrichment) {
+			dnsReason := ""
+			if len(r.Enrichment.DNS) > 0 {
+				dnsReason = r.Enrichment.DNS[0].Reason
+			}
+			failed = append(failed, fmt.Sprintf("%s: every lookup failed (DNS: %s; registration: %s)", r.Name,
+				dnsReason, r.Enrichment.Registration.Reason))
+		}
+		return nil
+	})
 	if progress {
 		fmt.Fprintln(stderr)
 	}
 	if ctx.Err() != nil {
-		return fmt.Errorf("interrupted after %d of %d names", finished, len(names))
+		return fmt.Errorf("interrupted after %d of %d names", max(finished, delivered), len(names))
+	}
+	if err != nil {
+		return err
 	}
 	if len(failed) > 0 {
 		for _, f := range failed {
