@@ -8,11 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/helpwatch/helpwatch/rules"
+	"github.com/helpwatch/helpwatch/watcher/backtest"
 	"github.com/helpwatch/helpwatch/watcher/output"
 	"github.com/helpwatch/helpwatch/watcher/source"
 	"github.com/helpwatch/helpwatch/watcher/store"
@@ -338,84 +338,27 @@ func rulesTestFromStore(rs *rules.RuleSet, dbPath, since string, stdout, stderr 
 			return nil, usageError("--since: %v", err)
 		}
 	}
-	labels, err := db.Labels(ctx, time.Time{})
+	bt, err := backtest.Run(ctx, db, rs, from)
 	if err != nil {
 		return nil, err
 	}
-	var scam, benign []string
-	for _, l := range labels {
-		switch l.Label {
-		case source.LabelScam:
-			scam = append(scam, l.Registrable)
-		case source.LabelBenign:
-			benign = append(benign, l.Registrable)
-		}
-	}
-	found, err := db.Cases(ctx, store.Query{Since: from})
-	if err != nil {
-		return nil, err
-	}
-	// Every case is scored as the store scores it, from its stored facts, with the rule file
-	// under test; the label itself is left out, since it is what the score is tested against.
-	scoreCase := func(registrable string, r *rules.Result) {
-		facts, err := db.CaseFacts(ctx, registrable)
-		if err != nil {
-			*r = rs.ScoreCase(&rules.CaseFacts{Registrable: registrable, Names: []string{registrable}})
-			return
-		}
-		facts.Label = nil
-		*r = rs.ScoreCase(facts)
-	}
-	type day struct{ storedAlerts, storedWatch, newAlerts, newWatch int }
-	days := map[string]*day{}
-	var r rules.Result
-	for i := range found {
-		c := &found[i]
-		d := c.CTSeen.UTC().Format(time.DateOnly)
-		if days[d] == nil {
-			days[d] = &day{}
-		}
-		switch c.Verdict() {
-		case rules.VerdictAlert:
-			days[d].storedAlerts++
-		case rules.VerdictWatch:
-			days[d].storedWatch++
-		}
-		scoreCase(c.Registrable, &r)
-		switch r.Verdict {
-		case rules.VerdictAlert:
-			days[d].newAlerts++
-		case rules.VerdictWatch:
-			days[d].newWatch++
-		}
-	}
-	corpora := []rules.Corpus{{Name: "labels (scam)", Positive: true, Names: scam, Score: scoreCase},
-		{Name: "labels (benign)", Names: benign, Score: scoreCase}}
-	rep := rules.Evaluate(rs, corpora)
-	fmt.Fprintf(stdout, "backtest of rules %s on %s: %d labeled scam, %d labeled benign, %d cases", rs.Version, dbPath, len(scam), len(benign), len(found))
+	rep := bt.Report
+	fmt.Fprintf(stdout, "backtest of rules %s on %s: %d labeled scam, %d labeled benign, %d cases", rs.Version, dbName(dbPath), len(bt.Scam), len(bt.Benign), bt.Cases)
 	if !from.IsZero() {
 		fmt.Fprintf(stdout, " first seen since %s", from.Format(time.DateOnly))
 	}
 	fmt.Fprintln(stdout)
 	fmt.Fprintf(stdout, "\nalerts per day by CT time (stored verdicts, then this rule file):\n%-12s %14s %14s %14s %14s\n", "day", "alerts stored", "alerts now", "watch stored", "watch now")
-	keys := make([]string, 0, len(days))
-	for k := range days {
-		keys = append(keys, k)
+	for _, d := range bt.Days {
+		fmt.Fprintf(stdout, "%-12s %14d %14d %14d %14d\n", d.Day, d.StoredAlerts, d.NewAlerts, d.StoredWatch, d.NewWatch)
 	}
-	sort.Strings(keys)
-	var sa, na int
-	for _, k := range keys {
-		d := days[k]
-		sa, na = sa+d.storedAlerts, na+d.newAlerts
-		fmt.Fprintf(stdout, "%-12s %14d %14d %14d %14d\n", k, d.storedAlerts, d.newAlerts, d.storedWatch, d.newWatch)
-	}
-	if len(keys) > 0 {
-		fmt.Fprintf(stdout, "%-12s %14.1f %14.1f\n", "mean/day", float64(sa)/float64(len(keys)), float64(na)/float64(len(keys)))
+	if n := len(bt.Days); n > 0 {
+		fmt.Fprintf(stdout, "%-12s %14.1f %14.1f\n", "mean/day", float64(bt.StoredTotal)/float64(n), float64(bt.NewTotal)/float64(n))
 	}
 	fmt.Fprintln(stdout, "(the store keeps the names that were findings, at watch or above, under the rules of their day;")
 	fmt.Fprintln(stdout, " names those rules ignored are not there, so a rule file that flags more is measured only on labels)")
 	fmt.Fprintln(stdout)
-	if len(scam)+len(benign) == 0 {
+	if len(bt.Scam)+len(bt.Benign) == 0 {
 		fmt.Fprintln(stderr, "no analyst labels yet ('helpwatch label NAME scam|benign'): recall and false alerts cannot be measured")
 	}
 	return rep, nil
