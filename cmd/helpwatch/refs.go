@@ -61,7 +61,7 @@ func runRefs(args []string, stdout, stderr io.Writer) error {
 			return usageError("refs add needs PAGE files")
 		}
 		for _, f := range rest {
-			body, err := readBounded(f, 2<<20)
+			body, err := site.ReadSaved(f)
 			if err != nil {
 				return err
 			}

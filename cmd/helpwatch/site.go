@@ -93,7 +93,7 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 	enc := json.NewEncoder(output.SafeJSON(stdout))
 	failed := false
 	for _, f := range files {
-		body, err := readBounded(f, 2<<20)
+		body, err := site.ReadSaved(f)
 		if err != nil {
 			fmt.Fprintf(stderr, "helpwatch site check: skipping %v\n", err)
 			failed = true
@@ -103,7 +103,7 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 		if name == "" {
 			name = filepath.Base(f)
 		}
-		if err := enc.Encode(analyzeFile(rs, lib, name, f, body)); err != nil {
+		if err := enc.Encode(site.AnalyzeFile(rs, lib, name, f, body)); err != nil {
 			return err
 		}
 	}
@@ -142,62 +142,6 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// analyzeFile reads a saved page by its extension: HTML parsed, anything else as text.
-// siteOf is the site a saved file belongs to: its folder and the first depth parts of its name
-// split at sep; a file whose name has fewer parts is a site of its own.
-func siteOf(path, sep string, depth int) string {
-	name := filepath.Base(path)
-	if sep == "" || depth < 1 {
-		return path
-	}
-	parts := strings.SplitN(name, sep, depth+1)
-	if len(parts) <= depth {
-		return path
-	}
-	return filepath.Join(filepath.Dir(path), strings.Join(parts[:depth], sep))
-}
-
-// stronger reports whether verdict a outranks b for a site test: clone or helpline over the rest.
-func stronger(a, b rules.SiteVerdict) bool {
-	flagged := rules.SiteVerdict.Flagged
-	return flagged(a) && !flagged(b)
-}
-
-func analyzeFile(rs *rules.RuleSet, lib *site.Library, name, path string, body []byte) *site.Report {
-	ext := strings.ToLower(filepath.Ext(path))
-	isHTML := ext == ".html" || ext == ".htm" || ((ext == "" || ext == ".php") && site.IsHTML("", body))
-	return site.Analyze(rs, lib, name, body, isHTML, nil)
-}
-
-// pageFiles expands directories into the regular files under them (sorted), skipping TSV/MD
-// manifests.
-func pageFiles(paths []string) ([]string, error) {
-	var out []string
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, err
-		}
-		if !st.IsDir() {
-			out = append(out, p)
-			continue
-		}
-		err = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.Type().IsRegular() && !strings.HasSuffix(path, ".tsv") && !strings.HasSuffix(path, "PROVENANCE.md") {
-				out = append(out, path)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
 func siteTest(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("site test", siteUsage, stderr)
 	loadRules := addRulesFlag(fs)
@@ -234,56 +178,21 @@ func siteTest(args []string, stdout, stderr io.Writer) error {
 		if len(set.paths) == 0 {
 			continue
 		}
-		files, err := pageFiles(set.paths)
+		files, err := site.PageFiles(set.paths)
 		if err != nil {
 			return err
 		}
-		flagged, counts := 0, map[rules.SiteVerdict]int{}
+		res := site.JudgeCorpus(rs, lib, files, site.CorpusOptions{SiteSep: *siteSep, SiteDepth: *siteDepth})
+		for _, err := range res.Unreadable {
+			fmt.Fprintf(stderr, "skipping %v\n", err)
+		}
 		var wrong []string
-		reports := make([]*site.Report, len(files))
-		sites := map[string][]*site.Report{}
-		for i, f := range files {
-			body, err := readBounded(f, 2<<20)
-			if err != nil {
-				fmt.Fprintf(stderr, "skipping %v\n", err)
-				continue
-			}
-			reports[i] = analyzeFile(rs, lib, filepath.Base(f), f, body)
-			if *siteSep != "" {
-				key := siteOf(f, *siteSep, *siteDepth)
-				sites[key] = append(sites[key], reports[i])
+		for _, fv := range res.Files {
+			if fv.Verdict.Flagged() != set.scam {
+				wrong = append(wrong, fmt.Sprintf("  %-9s %3d  %s  %s", fv.Verdict, fv.Score, output.Printable(fv.File), output.Printable(fv.Why)))
 			}
 		}
-		siteVerdicts := map[string]rules.SiteResult{}
-		for key, pages := range sites {
-			if len(pages) > 1 {
-				siteVerdicts[key] = site.JudgeSite(rs, "", pages)
-			}
-		}
-		total := 0
-		for i, f := range files {
-			rep := reports[i]
-			if rep == nil {
-				continue
-			}
-			total++
-			verdict, score, why := rep.Verdict, rep.Score, strings.Join(rep.Indicate, ", ")
-			if sv, ok := siteVerdicts[siteOf(f, *siteSep, *siteDepth)]; ok && *siteSep != "" && stronger(sv.Verdict, verdict) {
-				verdict, score, why = sv.Verdict, sv.Score, "site: "+strings.Join(sv.Indicators, ", ")
-			}
-			counts[verdict]++
-			hit := verdict.Flagged()
-			if hit {
-				flagged++
-			}
-			if hit != set.scam {
-				wrong = append(wrong, fmt.Sprintf("  %-9s %3d  %s  %s", verdict, score, output.Printable(f), output.Printable(why)))
-			}
-		}
-		rate := 0.0
-		if total > 0 {
-			rate = float64(flagged) / float64(total)
-		}
+		total, flagged, rate, counts := len(res.Files), res.Flagged, res.Rate(), res.Counts
 		fmt.Fprintf(stdout, "%s pages: %d, clone or helpline %d (%.1f%%): clone %d, helpline %d, parked %d, benign %d\n",
 			set.name, total, flagged, 100*rate, counts[rules.SiteClone], counts[rules.SiteHelpline], counts[rules.SiteParked], counts[rules.SiteBenign])
 		if len(wrong) > 0 {
@@ -362,20 +271,6 @@ func runCampaigns(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	return usageError("--format %q: table or json", *format)
-}
-
-// readBounded reads at most limit bytes of a file: a saved page over that is cut, as a fetch
-// would cut it.
-func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		return nil, fmt.Errorf("%s is a directory", path)
-	}
-	return io.ReadAll(io.LimitReader(f, limit))
 }
 
 // newSiteFetcher makes the site check's fetcher behind guard; tests send it to a local server.
