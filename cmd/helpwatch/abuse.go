@@ -175,7 +175,7 @@ func abuseStatus(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	rs, err := rules.Default()
+	rs, err := db.Rules() // the deployment's, as every command that judges a case
 	if err != nil {
 		return err
 	}

@@ -124,14 +124,14 @@ func total(ctx context.Context, db *store.SQL) int {
 	return len(all)
 }
 
-// checkBrand refuses a --brand that neither the default rules nor any stored case knows, and
-// lists the ones that exist: a typo must not look like "no findings".
+// checkBrand refuses a --brand that neither the deployment's rules nor any stored case knows,
+// and lists the ones that exist: a typo must not look like "no findings".
 func checkBrand(ctx context.Context, db *store.SQL, brand string) error {
 	if brand == "" {
 		return nil
 	}
 	known := map[string]string{}
-	if rs, err := rules.Default(); err == nil {
+	if rs, err := db.Rules(); err == nil {
 		for _, b := range rs.Brands() {
 			known[strings.ToLower(b)] = b
 		}

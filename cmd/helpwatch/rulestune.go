@@ -300,7 +300,13 @@ func runLabel(args []string, stdout, stderr io.Writer) error {
 	if strings.TrimSpace(*by) == "" {
 		return usageError("--by is empty and $USER is not set: say who labels")
 	}
-	sc := func() *rules.Scorer { rs, _ := rules.Default(); return rs.NewScorer() }()
+	// The name's case is found with the deployment's rule set (its hosting platforms decide
+	// what a registrable domain is).
+	rs, err := db.Rules()
+	if err != nil {
+		return err
+	}
+	sc := rs.NewScorer()
 	for _, raw := range rest[:len(rest)-1] {
 		r := sc.Score(raw)
 		if r.Verdict == rules.VerdictInvalid {

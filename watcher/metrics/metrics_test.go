@@ -1,8 +1,8 @@
 package metrics
 
 import (
-	"bytes"
 	"context"
+	"github.com/helpwatch/helpwatch/watcher/testkit"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -60,18 +60,8 @@ func TestMetricsExposeCounters(t *testing.T) {
 	}
 }
 
-// syncBuffer is a buffer the logger writes to while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
+// syncBuffer is a buffer a logger writes to while the test reads it.
+type syncBuffer = testkit.LockedBuffer
 
 func TestLogStatusReportsRates(t *testing.T) {
 	stats := &watcher.Stats{}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/helpwatch/helpwatch/watcher/testkit"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -37,23 +38,8 @@ func statusOf(src *ctlog.Source, name string) watcher.LogStatus {
 	return watcher.LogStatus{}
 }
 
-// syncBuffer is a log destination tests read while the source writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a buffer a logger writes to while the test reads it.
+type syncBuffer = testkit.LockedBuffer
 
 func TestResumesWhereItStoppedWithoutSkippingOrRepeating(t *testing.T) {
 	ca := ctlogtest.NewCA()
