@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	certstream "github.com/CaliDog/certstream-go"
@@ -83,6 +84,10 @@ func startLibrary() {
 	})
 }
 
+// parkedDials counts the library's dials waiting for a source to run: once one is parked, the
+// library cannot connect until the next Run (tests wait for it instead of sleeping).
+var parkedDials atomic.Int64
+
 // dispatchDial routes the library's dial to the running source's gate, waiting while none runs.
 func dispatchDial(ctx context.Context, network, addr string) (net.Conn, error) {
 	for {
@@ -95,9 +100,12 @@ func dispatchDial(ctx context.Context, network, addr string) (net.Conn, error) {
 				return conn, err
 			}
 		}
+		parkedDials.Add(1)
 		select {
 		case <-changed:
+			parkedDials.Add(-1)
 		case <-ctx.Done():
+			parkedDials.Add(-1)
 			return nil, ctx.Err()
 		}
 	}

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"fmt"
+	"github.com/helpwatch/helpwatch/watcher/testkit"
 	"io"
 	"log/slog"
 	"net"
@@ -457,10 +458,10 @@ func TestPublicSourceThroughCertstreamGo(t *testing.T) {
 		t.Errorf("recorded frame does not decode: %v %v", err, replayed.Names)
 	}
 
-	// Stopped means stopped: the library makes no further connections. A non-event needs a
-	// window to be seen in; 300 ms is several redial attempts of a tight loop.
+	// Stopped means stopped: the library's next dial is parked until a source runs again, and
+	// no connection was made after the stop.
 	before := len(srv.connections())
-	time.Sleep(300 * time.Millisecond)
+	testkit.WaitFor(t, "the library's redial to be parked", 10*time.Second, func() bool { return parkedDials.Load() > 0 })
 	if after := len(srv.connections()); after != before {
 		t.Errorf("certstream-go reconnected %d times after the source stopped", after-before)
 	}
