@@ -14,7 +14,7 @@ import (
 // log) does not move it back, and entries another process has already stored the position of
 // are not counted again: after a lease changed hands, a few entries may have been read by
 // both processes (the names and certificates are stored once whoever stores them).
-func saveLogPositions(ctx context.Context, tx *sql.Tx, positions []watcher.LogPosition) error {
+func saveLogPositions(ctx context.Context, tx *sql.Tx, positions []watcher.LogPosition, now time.Time) error {
 	if len(positions) == 0 {
 		return nil
 	}
@@ -28,7 +28,7 @@ func saveLogPositions(ctx context.Context, tx *sql.Tx, positions []watcher.LogPo
 		last[p.LogID] = i
 		read[p.LogID] += p.Read
 	}
-	now := millis(time.Now())
+	at := millis(now)
 	for _, id := range order {
 		p := positions[last[id]]
 		compact := make([]byte, 0, 32*len(p.Compact)) // not nil: NULL is refused
@@ -44,7 +44,7 @@ func saveLogPositions(ctx context.Context, tx *sql.Tx, positions []watcher.LogPo
 					THEN excluded.entries ELSE excluded.next_index - ct_logs.next_index END,
 				updated_at = excluded.updated_at
 			WHERE excluded.next_index >= ct_logs.next_index AND excluded.tree_size >= ct_logs.tree_size`,
-			p.LogID, p.Name, p.URL, p.TreeSize, p.RootHash, millis(p.TreeTime), p.Next, compact, read[id], now); err != nil {
+			p.LogID, p.Name, p.URL, p.TreeSize, p.RootHash, millis(p.TreeTime), p.Next, compact, read[id], at); err != nil {
 			return fmt.Errorf("storing the position in CT log %s: %w", p.Name, err)
 		}
 	}

@@ -41,6 +41,14 @@ type SQL struct {
 	lastReap atomic.Int64
 }
 
+// now is the store's clock (Options.Now).
+func (s *SQL) now() time.Time {
+	if s.opts.Now != nil {
+		return s.opts.Now()
+	}
+	return time.Now()
+}
+
 // Path names the database in messages: the SQLite file, or the PostgreSQL URL without its
 // password.
 func (s *SQL) Path() string { return s.path }

@@ -17,7 +17,7 @@ func (s *SQL) SaveEnrichment(ctx context.Context, job *Job, en *watcher.Enrichme
 		return err
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := s.completeJob(ctx, tx, job, time.Now()); err != nil {
+		if err := s.completeJob(ctx, tx, job, s.now()); err != nil {
 			return err
 		}
 		registered := int64(0)

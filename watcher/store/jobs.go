@@ -35,7 +35,7 @@ func (s *SQL) UnregisterWorker(ctx context.Context, workerID string) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'queued', owner = '', lease_until = 0, due_at = $1,
 			attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END WHERE owner = $2 AND state = 'running'`,
-			time.Now().UnixMilli(), workerID); err != nil {
+			s.now().UnixMilli(), workerID); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM workers WHERE id = $1`, workerID)
@@ -275,7 +275,7 @@ func (s *SQL) RetryJob(ctx context.Context, job *Job, at time.Time, reason strin
 		if err != nil {
 			return err
 		}
-		now := time.Now()
+		now := s.now()
 		if !countAttempt {
 			attempts--
 		}
@@ -296,7 +296,7 @@ func (s *SQL) RetryJob(ctx context.Context, job *Job, at time.Time, reason strin
 func (s *SQL) ReleaseJob(ctx context.Context, job *Job) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET state = 'queued', owner = '', lease_until = 0, due_at = $1,
 		attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END WHERE id = $2 AND owner = $3 AND state = 'running'`,
-		time.Now().UnixMilli(), job.ID, job.Owner)
+		s.now().UnixMilli(), job.ID, job.Owner)
 	if err != nil {
 		return s.explain(err)
 	}
@@ -315,7 +315,7 @@ func (s *SQL) FailJob(ctx context.Context, job *Job, reason string) error {
 			}
 			return err
 		}
-		now := time.Now()
+		now := s.now()
 		_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'failed', owner = '', lease_until = 0, finished_at = $1, last_error = $2, errors = $3
 			WHERE id = $4`, now.UnixMilli(), reason, appendError(errs, now, reason), job.ID)
 		return err

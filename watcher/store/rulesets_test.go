@@ -144,3 +144,26 @@ func TestOpenNewSQLiteFileTogether(t *testing.T) {
 		}
 	}
 }
+
+// The store stamps what it does itself with its clock (Options.Now): queued jobs, the day of
+// the counts.
+func TestStoreClock(t *testing.T) {
+	_, where := openTemp(t)
+	fixed := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
+	s, err := Open(context.Background(), where, Options{Now: func() time.Time { return fixed }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Save(context.Background(), []Sighting{sighting(t, "hp-printer-help-desk.com", time.Now(), "F1")}, Counts{Messages: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var created int64
+	if err := s.db.QueryRow(`SELECT MIN(created_at) FROM jobs`).Scan(&created); err != nil || created != fixed.UnixMilli() {
+		t.Errorf("jobs queued at %d (%v), want the store's clock %d", created, err, fixed.UnixMilli())
+	}
+	days, err := s.DailyCounts(context.Background())
+	if err != nil || len(days) != 1 || days[0].Day != "2031-03-04" {
+		t.Errorf("daily counts %+v, %v", days, err)
+	}
+}

@@ -346,7 +346,7 @@ func (b *saveRun) countCertificates() error {
 // touchAndQueueCases moves each touched case's times and certificate count, and queues every
 // registered job kind that a new name asks for (at most one pending per case and kind).
 func (b *saveRun) touchAndQueueCases() error {
-	now := time.Now()
+	now := b.s.now()
 	byID := slices.Clone(b.order)
 	slices.Sort(byID)
 	for _, id := range byID {
@@ -423,14 +423,14 @@ func (b *saveRun) scoreCases() ([]watcher.Case, error) {
 // transaction as the findings of the entries before them, and adds the run's counters and the
 // cases created to today's totals.
 func (b *saveRun) recordPositionsAndCounts(created int, counts Counts) error {
-	if err := saveLogPositions(b.ctx, b.tx.Tx, b.positions); err != nil {
+	if err := saveLogPositions(b.ctx, b.tx.Tx, b.positions, b.s.now()); err != nil {
 		return err
 	}
 	counts.Findings = int64(created)
 	if counts == (Counts{}) {
 		return nil
 	}
-	day := time.Now().UTC().Format(time.DateOnly)
+	day := b.s.now().UTC().Format(time.DateOnly)
 	_, err := b.tx.ExecContext(b.ctx, `INSERT INTO daily_counts (day, messages, names, findings, dropped) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (day) DO UPDATE SET messages = daily_counts.messages + excluded.messages, names = daily_counts.names + excluded.names,
 		findings = daily_counts.findings + excluded.findings, dropped = daily_counts.dropped + excluded.dropped`,

@@ -23,7 +23,7 @@ const maxStoredBody = 256 << 10
 
 func (s *SQL) SaveSiteChecks(ctx context.Context, job *Job, checks []SiteCheck, recheck time.Time) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		now := time.Now()
+		now := s.now()
 		if err := s.completeJob(ctx, tx, job, now); err != nil {
 			return err
 		}

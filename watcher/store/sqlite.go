@@ -29,6 +29,10 @@ type Options struct {
 	Activate bool
 	// By is who opened the store, for the record of a rule set made active ("user@host").
 	By string
+	// Now is the clock of what the store stamps itself: jobs queued, completed, retried and
+	// released, site checks and enrichments stored, CT positions, the day of the counts
+	// (default time.Now; the queue's Runner.Now is the same kind of clock, tests set both).
+	Now func() time.Time
 	// ReadConns bounds the read pool (default 4).
 	ReadConns int
 }
