@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 
+	"golang.org/x/net/publicsuffix"
+
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher"
 )
@@ -290,11 +292,11 @@ func casesFromFindings(ctx context.Context, s *SQL, tx *sql.Tx) error {
 		if c := caseOfSpelling[name]; c != nil {
 			return c.registrable
 		}
+		// A label of a name no case has: its registrable domain by the public suffix list
+		// alone, not by a rule set, so that editing the rules never changes this migration.
 		canon, _ := rules.Canonical(name)
-		if rs, err := s.Rules(); err == nil {
-			if n, err := rs.Normalize(canon); err == nil && n.Registrable != "" {
-				return n.Registrable
-			}
+		if reg, err := publicsuffix.EffectiveTLDPlusOne(canon); err == nil {
+			return reg
 		}
 		return canon
 	}

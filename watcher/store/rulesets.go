@@ -74,8 +74,8 @@ type ruleState struct {
 func (s *SQL) Rules() (*rules.RuleSet, error) {
 	cur := s.rules.cur.Load()
 	if cur == nil {
-		// Only while migrations run (the rule set is resolved after them): a migration that
-		// needs names normalized uses the built-in rules.
+		// Only before Open resolved the rule set (no migration scores or normalizes with
+		// rules): the built-in rules.
 		return rules.Default()
 	}
 	every := s.rules.recheck
