@@ -414,3 +414,42 @@ func TestBatchesEndAtLogPositions(t *testing.T) {
 		t.Errorf("%d cases, want 15", n)
 	}
 }
+
+// A CT watch stopped while its store is broken moves no log position past what it could not
+// store: the error says the entries will be read again, and the store holds no position for
+// them, so the next watch starts before them (as TestWatchFollowsCTLogsThroughKill9 shows a
+// restart does from the stored positions).
+func TestStopWithUnstoredCTEntriesKeepsTheirPosition(t *testing.T) {
+	real := openStore(t)
+	db := &slowStore{Store: real}
+	db.fail.Store(1 << 30)
+	var evs []*watcher.Event
+	for i := 0; i < 40; i++ {
+		evs = append(evs, event(fmt.Sprintf("FP%d", i), fmt.Sprintf("epson-printer-help-%d.com", i)))
+		if i%10 == 9 {
+			evs = append(evs, &watcher.Event{Position: &watcher.LogPosition{LogID: "log-a", Name: "a", URL: "https://a.test/",
+				TreeSize: 100, RootHash: make([]byte, 32), Next: int64(i + 1), Read: 10}})
+		}
+	}
+	stats := &watcher.Stats{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, &sliceSource{events: evs, live: true, hold: true}, Config{Rules: defaultRules(t), Store: db, Stats: stats,
+			Log: quiet(), BatchSize: 5, FlushEvery: 10 * time.Millisecond, ShutdownBudget: 100 * time.Millisecond, SpillDir: t.TempDir()})
+	}()
+	waitFor(t, "a failed save", 10*time.Second, func() bool { return stats.StoreErrs.Load() >= 1 })
+	cancel()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the watch did not stop")
+	}
+	if err == nil || !strings.Contains(err.Error(), "the next watch reads those entries again") {
+		t.Fatalf("Run returned %v", err)
+	}
+	if ps, err := real.LogPositions(context.Background()); err != nil || len(ps) != 0 {
+		t.Errorf("positions stored past unstored entries: %+v %v", ps, err)
+	}
+}
