@@ -243,7 +243,7 @@ func CheckSite(ctx context.Context, rs *rules.RuleSet, lib *Library, f *Fetcher,
 		return rep, got
 	}
 	site := JudgeSite(rs, rep.Domain, pages)
-	if !stronger(site, rep) {
+	if !rules.StrongerSite(site.Verdict, site.Score, rep.Verdict, rep.Score) {
 		return rep, got
 	}
 	rep.Verdict, rep.Score, rep.Brand, rep.Indicate = site.Verdict, site.Score, site.Brand, site.Indicators
@@ -256,12 +256,6 @@ func CheckSite(ctx context.Context, rs *rules.RuleSet, lib *Library, f *Fetcher,
 		}
 	}
 	return rep, got
-}
-
-// stronger reports whether a site verdict outranks a page's (rules.StrongerSite: the one
-// ranking of site verdicts).
-func stronger(site rules.SiteResult, page *Report) bool {
-	return rules.StrongerSite(site.Verdict, site.Score, page.Verdict, page.Score)
 }
 
 func mergePhones(a, b []rules.SitePhone) []rules.SitePhone {

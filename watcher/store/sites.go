@@ -129,6 +129,29 @@ func (s *SQL) insertSiteCheck(ctx context.Context, tx *sql.Tx, caseID int64, c *
 	return nil
 }
 
+// siteCheckColumns are a stored check's evidence, read by scanSiteCheck (prefix c.).
+const siteCheckColumns = `c.name, c.checked_at, c.url, c.status, c.title, c.verdict, c.content_score, c.brand, c.reasons,
+	c.indicators, c.phones, c.sha256, c.tlsh, c.similar_to, c.error, c.pages, c.chats, c.kit`
+
+// scanSiteCheck reads siteCheckColumns, after the columns in before.
+func scanSiteCheck(rows *sql.Rows, before ...any) (SiteCheck, error) {
+	var c SiteCheck
+	var at int64
+	var verdict, reasons, indicators, phones, pages, chats string
+	dest := append(before, &c.Name, &at, &c.URL, &c.Status, &c.Title, &verdict, &c.Score, &c.Brand, &reasons, &indicators, &phones,
+		&c.SHA256, &c.TLSH, &c.SimilarTo, &c.Error, &pages, &chats, &c.Kit)
+	if err := rows.Scan(dest...); err != nil {
+		return c, err
+	}
+	c.At, c.Verdict = fromMillis(at), rules.SiteVerdict(verdict)
+	json.Unmarshal([]byte(reasons), &c.Reasons)
+	json.Unmarshal([]byte(indicators), &c.Indicators)
+	json.Unmarshal([]byte(phones), &c.Phones)
+	json.Unmarshal([]byte(pages), &c.Pages)
+	json.Unmarshal([]byte(chats), &c.Chats)
+	return c, nil
+}
+
 // latestSites returns the newest check of every checked name of the cases, by case.
 func (s *SQL) latestSites(ctx context.Context, q queryer, caseIDs []int64) (map[int64][]SiteCheck, error) {
 	if len(caseIDs) == 0 {
@@ -138,8 +161,7 @@ func (s *SQL) latestSites(ctx context.Context, q queryer, caseIDs []int64) (map[
 	for i, id := range caseIDs {
 		args[i] = id
 	}
-	rows, err := q.QueryContext(ctx, `SELECT c.case_id, c.name, c.checked_at, c.url, c.status, c.title, c.verdict, c.content_score, c.brand,
-		c.reasons, c.indicators, c.phones, c.sha256, c.tlsh, c.similar_to, c.error, c.pages, c.chats, c.kit FROM site_checks c
+	rows, err := q.QueryContext(ctx, `SELECT c.case_id, `+siteCheckColumns+` FROM site_checks c
 		JOIN (SELECT name, MAX(id) AS last FROM site_checks WHERE case_id IN (`+placeholders(1, len(args))+`) GROUP BY name) l ON c.id = l.last
 		ORDER BY c.case_id, c.name`, args...)
 	if err != nil {
@@ -148,19 +170,11 @@ func (s *SQL) latestSites(ctx context.Context, q queryer, caseIDs []int64) (map[
 	defer rows.Close()
 	out := map[int64][]SiteCheck{}
 	for rows.Next() {
-		var c SiteCheck
-		var caseID, at int64
-		var verdict, reasons, indicators, phones, pages, chats string
-		if err := rows.Scan(&caseID, &c.Name, &at, &c.URL, &c.Status, &c.Title, &verdict, &c.Score, &c.Brand, &reasons, &indicators, &phones,
-			&c.SHA256, &c.TLSH, &c.SimilarTo, &c.Error, &pages, &chats, &c.Kit); err != nil {
+		var caseID int64
+		c, err := scanSiteCheck(rows, &caseID)
+		if err != nil {
 			return nil, err
 		}
-		json.Unmarshal([]byte(pages), &c.Pages)
-		json.Unmarshal([]byte(chats), &c.Chats)
-		c.At, c.Verdict = fromMillis(at), rules.SiteVerdict(verdict)
-		json.Unmarshal([]byte(reasons), &c.Reasons)
-		json.Unmarshal([]byte(indicators), &c.Indicators)
-		json.Unmarshal([]byte(phones), &c.Phones)
 		out[caseID] = append(out[caseID], c)
 	}
 	return out, rows.Err()
@@ -168,8 +182,7 @@ func (s *SQL) latestSites(ctx context.Context, q queryer, caseIDs []int64) (map[
 
 // LatestSiteChecks returns the newest check of every checked name, by name.
 func (s *SQL) LatestSiteChecks(ctx context.Context) (map[string]*SiteCheck, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT c.name, c.checked_at, c.url, c.status, c.title, c.verdict, c.content_score, c.brand,
-		c.reasons, c.indicators, c.phones, c.sha256, c.tlsh, c.similar_to, c.error FROM site_checks c
+	rows, err := s.read.QueryContext(ctx, `SELECT `+siteCheckColumns+` FROM site_checks c
 		JOIN (SELECT name, MAX(id) AS last FROM site_checks GROUP BY name) l ON c.id = l.last`)
 	if err != nil {
 		return nil, err
@@ -177,18 +190,11 @@ func (s *SQL) LatestSiteChecks(ctx context.Context) (map[string]*SiteCheck, erro
 	defer rows.Close()
 	out := map[string]*SiteCheck{}
 	for rows.Next() {
-		c := &SiteCheck{}
-		var at int64
-		var verdict, reasons, indicators, phones string
-		if err := rows.Scan(&c.Name, &at, &c.URL, &c.Status, &c.Title, &verdict, &c.Score, &c.Brand, &reasons, &indicators, &phones,
-			&c.SHA256, &c.TLSH, &c.SimilarTo, &c.Error); err != nil {
+		c, err := scanSiteCheck(rows)
+		if err != nil {
 			return nil, err
 		}
-		c.At, c.Verdict = fromMillis(at), rules.SiteVerdict(verdict)
-		json.Unmarshal([]byte(reasons), &c.Reasons)
-		json.Unmarshal([]byte(indicators), &c.Indicators)
-		json.Unmarshal([]byte(phones), &c.Phones)
-		out[c.Name] = c
+		out[c.Name] = &c
 	}
 	return out, rows.Err()
 }
