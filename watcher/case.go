@@ -11,6 +11,8 @@ import (
 // stored facts (rules.ScoreCase over names, enrichment, site evidence, known numbers, label)
 // and recomputed whenever one of them changes; it is never state a stage overwrites.
 type Case struct {
+	// ID is the store's number for the case (0 for a case not read from a store).
+	ID          int64  `json:"-"`
 	Registrable string `json:"registrable"`
 	// Brand is the brand the case's score found (empty for brandless printer names).
 	Brand string `json:"brand"`

@@ -36,7 +36,13 @@ type Spec struct {
 	Rechecks []time.Duration
 	// Workers is the default number of concurrent jobs per process.
 	Workers int
+	// WorkedBy names the command that works this kind when it is not watch and work (the
+	// deliveries need the reporter and the mail settings that only `abuse send` is given).
+	WorkedBy string
 }
+
+// Background reports whether watch and work run this kind.
+func (k Spec) Background() bool { return k.WorkedBy == "" }
 
 // Enrich looks a case up: DNS of its names, registration from RDAP or WHOIS.
 var Enrich = Spec{
@@ -55,8 +61,29 @@ var Site = Spec{
 	Workers:  8,
 }
 
+// Capture keeps the evidence of a site that showed content: a screenshot and the page of each
+// visitor profile, the redirects, headers and certificate, and the hosting network. The site
+// check queues it (it is not queued for every new name: most names never serve a page).
+var Capture = Spec{
+	Name: "capture", Summary: "screenshot and keep the pages of a site that showed content, per visitor profile",
+	MaxAttempts: 3, After: "site",
+	Timeout: 3 * time.Minute, Backoff: 10 * time.Minute, MaxBackoff: 6 * time.Hour,
+	// Each capture runs a Chromium: two at a time is what two cores carry.
+	Workers: 2,
+}
+
+// Deliver sends one approved abuse report to its destination (a mail to an abuse desk, a
+// report API). Its jobs name the report (Job.Ref); a case has one per destination.
+var Deliver = Spec{
+	Name: "deliver", Summary: "send an approved abuse report to its abuse desk or report API",
+	MaxAttempts: 8,
+	Timeout:     2 * time.Minute, Backoff: 5 * time.Minute, MaxBackoff: 6 * time.Hour,
+	Workers:  2,
+	WorkedBy: "abuse send",
+}
+
 // All is every kind, in the order they run for a new case.
-var All = []Spec{Enrich, Site}
+var All = []Spec{Enrich, Site, Capture, Deliver}
 
 // Names are the names of All.
 func Names() []string {

@@ -1,6 +1,7 @@
 package site
 
 import (
+	"cmp"
 	"compress/flate"
 	"compress/gzip"
 	"context"
@@ -63,8 +64,12 @@ type Fetched struct {
 	Truncated   bool     `json:"truncated,omitempty"`
 	// Addr is the IP the final request connected to (what a renderer is pinned to).
 	Addr string `json:"addr,omitempty"`
-	Body []byte `json:"-"`
-	Err  error  `json:"-"`
+	// Header is the final response's header (bounded by the transport's header limit).
+	Header http.Header `json:"-"`
+	// PeerCert is the DER of the certificate the final https response was served with.
+	PeerCert []byte `json:"-"`
+	Body     []byte `json:"-"`
+	Err      error  `json:"-"`
 }
 
 func (f *Fetcher) init() {
@@ -131,6 +136,18 @@ func (f *Fetcher) hostSlot(host string) chan struct{} {
 // Fetch gets target: a URL, or a bare name tried as https:// and then http:// when the secure
 // connection cannot be made.
 func (f *Fetcher) Fetch(ctx context.Context, target string) *Fetched {
+	return f.FetchAs(ctx, target, Visitor{})
+}
+
+// Visitor is who a fetch poses as: kits cloak, showing their page only to some browsers or
+// to visitors coming from a search engine. Empty fields keep the Fetcher's defaults.
+type Visitor struct {
+	UserAgent string
+	Referer   string
+}
+
+// FetchAs is Fetch posing as visitor v.
+func (f *Fetcher) FetchAs(ctx context.Context, target string, v Visitor) *Fetched {
 	f.init()
 	urls := []string{target}
 	if !strings.Contains(target, "://") {
@@ -138,7 +155,7 @@ func (f *Fetcher) Fetch(ctx context.Context, target string) *Fetched {
 	}
 	var last *Fetched
 	for _, u := range urls {
-		last = f.fetchURL(ctx, u)
+		last = f.fetchURL(ctx, u, v)
 		if last.Err == nil || last.Status != 0 || ctx.Err() != nil || errors.Is(last.Err, ErrBlockedAddress) {
 			return last
 		}
@@ -146,7 +163,7 @@ func (f *Fetcher) Fetch(ctx context.Context, target string) *Fetched {
 	return last
 }
 
-func (f *Fetcher) fetchURL(ctx context.Context, target string) *Fetched {
+func (f *Fetcher) fetchURL(ctx context.Context, target string, v Visitor) *Fetched {
 	out := &Fetched{URL: target}
 	u, err := url.Parse(target)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -169,7 +186,10 @@ func (f *Fetcher) fetchURL(ctx context.Context, target string) *Fetched {
 		out.Err = err
 		return out
 	}
-	req.Header.Set("User-Agent", f.UserAgent)
+	req.Header.Set("User-Agent", cmp.Or(v.UserAgent, f.UserAgent))
+	if v.Referer != "" {
+		req.Header.Set("Referer", v.Referer)
+	}
 	req.Header.Set("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
 	req.Header.Set("Accept-Encoding", "gzip, deflate, br")
 	req.Header.Set("Accept-Language", "en-US,en;q=0.9")
@@ -185,6 +205,10 @@ func (f *Fetcher) fetchURL(ctx context.Context, target string) *Fetched {
 	}
 	defer resp.Body.Close()
 	out.Status, out.ContentType, out.FinalURL = resp.StatusCode, resp.Header.Get("Content-Type"), resp.Request.URL.String()
+	out.Header = resp.Header
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		out.PeerCert = resp.TLS.PeerCertificates[0].Raw
+	}
 	for r := resp.Request; r != nil && r.Response != nil; r = r.Response.Request {
 		out.Redirects = append([]string{r.Response.Request.URL.String()}, out.Redirects...)
 	}

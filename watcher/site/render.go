@@ -2,6 +2,7 @@ package site
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,9 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/helpwatch/helpwatch/watcher/netguard"
@@ -39,6 +43,10 @@ type Renderer struct {
 	MaxDOM  int64         // default 2 MiB
 	// User runs Chromium when helpwatch runs as root (default "nobody"); ignored otherwise.
 	User string
+
+	// Rewrite, when set (tests), maps the page's host:port to the address:port the browser
+	// connects to instead, as Fetcher.Rewrite does for the fetch.
+	Rewrite func(hostport string) string
 
 	// inspect, when set (tests), is called with the browser's process id once the page loaded.
 	inspect func(pid int)
@@ -93,6 +101,84 @@ func (r *Renderer) browser() (string, error) {
 // other name resolves. It returns the DOM after the page's scripts ran. Downloads are denied,
 // images are not loaded, and the whole render is bounded by the timeout.
 func (r *Renderer) Render(ctx context.Context, target, addr string, pins map[string]string) ([]byte, error) {
+	b, err := r.start(ctx, target, addr, pins, false)
+	if err != nil {
+		return nil, err
+	}
+	defer b.close()
+	dom, _, err := b.visit(b.ctx, View{}, false)
+	return dom, err
+}
+
+// View is how a capture looks at a page: as which browser, from where, on what screen.
+type View struct {
+	UserAgent string
+	Referer   string
+	Mobile    bool
+	Width     int // CSS pixels; default 1280 (desktop) or 390 (mobile)
+	Height    int // the viewport; default 800 (desktop) or 844 (mobile)
+}
+
+// Visit is what one view of a capture got.
+type Visit struct {
+	DOM        []byte // after the scripts ran, bounded by MaxDOM
+	Screenshot []byte // PNG of the page from its top, at most MaxShotHeight pixels tall
+	Err        error
+}
+
+// MaxShotHeight bounds a screenshot's height: a page padded to a million pixels must not
+// become a gigabyte image; what a desk needs is the top of the page.
+const MaxShotHeight = 4000
+
+// maxShotWidth bounds a screenshot's width the same way.
+const maxShotWidth = 1600
+
+// Capture loads target once per view, each in a browser context of its own (no cookie or
+// cache of one view reaches the next) in the one sandboxed browser, and returns the DOM and a
+// screenshot of each. Images are loaded here (from the page's own host only: no other name
+// resolves), because the screenshot is evidence of what a visitor sees.
+func (r *Renderer) Capture(ctx context.Context, target, addr string, pins map[string]string, views []View) ([]Visit, error) {
+	b, err := r.start(ctx, target, addr, pins, true)
+	if err != nil {
+		return nil, err
+	}
+	defer b.close()
+	out := make([]Visit, len(views))
+	for i, v := range views {
+		tab, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+		out[i].DOM, out[i].Screenshot, out[i].Err = b.visit(tab, v, true)
+		cancel()
+		if b.ctx.Err() != nil {
+			for j := i + 1; j < len(views); j++ {
+				out[j].Err = b.timeoutErr()
+			}
+			break
+		}
+	}
+	return out, nil
+}
+
+// browserRun is one started browser: its first tab's context and what stops it.
+type browserRun struct {
+	r       *Renderer
+	ctx     context.Context
+	target  *url.URL
+	timeout time.Duration
+	stop    []func()
+}
+
+func (b *browserRun) close() {
+	for i := len(b.stop) - 1; i >= 0; i-- {
+		b.stop[i]()
+	}
+}
+
+func (b *browserRun) timeoutErr() error {
+	return fmt.Errorf("render: %s did not finish within %s", b.target, b.timeout)
+}
+
+// start launches the sandboxed browser for target (see Renderer); nothing is loaded yet.
+func (r *Renderer) start(ctx context.Context, target, addr string, pins map[string]string, images bool) (*browserRun, error) {
 	bin, err := r.browser()
 	if err != nil {
 		return nil, err
@@ -105,10 +191,6 @@ func (r *Renderer) Render(ctx context.Context, target, addr string, pins map[str
 	if timeout <= 0 {
 		timeout = 15 * time.Second
 	}
-	maxDOM := r.MaxDOM
-	if maxDOM <= 0 {
-		maxDOM = 2 << 20
-	}
 	// Only the page's own host resolves, and only to the address already checked; an IP
 	// literal must be mapped to itself (Chromium applies the rules to literals too).
 	host := u.Hostname()
@@ -119,6 +201,15 @@ func (r *Renderer) Render(ctx context.Context, target, addr string, pins map[str
 	if pinned == "" {
 		return nil, fmt.Errorf("render: no checked address for %s", host)
 	}
+	if r.Rewrite != nil {
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+		}
+		if to := r.Rewrite(net.JoinHostPort(host, port)); to != "" {
+			pinned = to
+		}
+	}
 	cred, err := r.runAs()
 	if err != nil {
 		return nil, err
@@ -127,9 +218,10 @@ func (r *Renderer) Render(ctx context.Context, target, addr string, pins map[str
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(profile)
+	b := &browserRun{r: r, target: u, timeout: timeout, stop: []func(){func() { os.RemoveAll(profile) }}}
 	if cred != nil {
 		if err := os.Chown(profile, int(cred.Uid), int(cred.Gid)); err != nil {
+			b.close()
 			return nil, fmt.Errorf("render: profile for the Chromium user: %w", err)
 		}
 	}
@@ -143,48 +235,128 @@ func (r *Renderer) Render(ctx context.Context, target, addr string, pins map[str
 			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
 		}),
 		chromedp.Flag("host-resolver-rules", resolverRules(host, pinned, pins)),
-		chromedp.Flag("blink-settings", "imagesEnabled=false"),
+		chromedp.Flag("blink-settings", fmt.Sprintf("imagesEnabled=%t", images)),
 		chromedp.Flag("js-flags", "--max-old-space-size=128"),
 		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("hide-scrollbars", true),
 	)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	b.stop = append(b.stop, cancel)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
+	b.stop = append(b.stop, cancelAlloc)
 	tabCtx, cancelTab := chromedp.NewContext(allocCtx)
-	defer cancelTab()
-	err = chromedp.Do(tabCtx,
-		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+	b.stop = append(b.stop, cancelTab)
+	b.ctx = tabCtx
+	// The browser starts with its first action: start it here, so that a browser that cannot
+	// start (no sandbox) is an error of the run, not of its first view.
+	if err := chromedp.Do(tabCtx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior,
+			browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorDeny})
+		return err
+	})); err != nil {
+		b.close()
+		return nil, b.explain(err, ctx)
+	}
+	return b, nil
+}
+
+func (b *browserRun) explain(err error, ctx context.Context) error {
+	if ctx.Err() != nil {
+		return b.timeoutErr()
+	}
+	if strings.Contains(err.Error(), "sandbox") || strings.Contains(err.Error(), "zygote") {
+		return fmt.Errorf("render: %w: %v", ErrNoSandbox, err)
+	}
+	return fmt.Errorf("render: %w", err)
+}
+
+// visit loads the target in tab as view v and returns its DOM and, with shot, a screenshot.
+func (b *browserRun) visit(tab context.Context, v View, shot bool) ([]byte, []byte, error) {
+	maxDOM := b.r.MaxDOM
+	if maxDOM <= 0 {
+		maxDOM = 2 << 20
+	}
+	width, height := cmp.Or(v.Width, 1280), cmp.Or(v.Height, 800)
+	if v.Mobile {
+		width, height = cmp.Or(v.Width, 390), cmp.Or(v.Height, 844)
+	}
+	call := func(f func(ctx context.Context, t *chromedp.Target) error) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(f)
+	}
+	steps := []chromedp.Action[chromedp.Void]{
+		call(func(ctx context.Context, _ *chromedp.Target) error {
 			_, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior,
 				browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorDeny})
 			return err
 		}),
-		chromedp.Navigate(u.String()),
+	}
+	if v.UserAgent != "" {
+		steps = append(steps, call(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := cdp.Call(ctx, t, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: v.UserAgent})
+			return err
+		}))
+	}
+	if shot || v.Mobile {
+		steps = append(steps, call(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := cdp.Call(ctx, t, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+				Width: int64(width), Height: int64(height), DeviceScaleFactor: 1, Mobile: v.Mobile})
+			return err
+		}))
+	}
+	steps = append(steps,
+		call(func(ctx context.Context, t *chromedp.Target) error {
+			// The referrer is sent as given, also to a plain-http page: a search engine's
+			// click-through is what a cloaking kit looks for.
+			res, err := cdp.Call(ctx, t, page.Navigate, page.NavigateParams{URL: b.target.String(), Referrer: v.Referer,
+				ReferrerPolicy: page.ReferrerPolicyUnsafeURL})
+			if err == nil && res.ErrorText != "" {
+				err = errors.New(res.ErrorText)
+			}
+			return err
+		}),
+		chromedp.WaitReady(chromedp.CSS("body")),
 		// Kits build the page in their first moments; give the scripts a short while.
 		chromedp.Sleep(1500*time.Millisecond),
 	)
 	var dom string
-	if err == nil {
-		if r.inspect != nil {
-			if b := chromedp.FromContext(tabCtx).Browser; b != nil && b.Process() != nil {
-				r.inspect(b.Process().Pid)
-			}
+	var png []byte
+	err := chromedp.Do(tab, steps...)
+	if err == nil && b.r.inspect != nil {
+		if br := chromedp.FromContext(tab).Browser; br != nil && br.Process() != nil {
+			b.r.inspect(br.Process().Pid)
 		}
-		dom, err = chromedp.Run(tabCtx, chromedp.OuterHTML(chromedp.CSS("html")))
+	}
+	if err == nil {
+		dom, err = chromedp.Run(tab, chromedp.OuterHTML(chromedp.CSS("html")))
+	}
+	if err == nil && shot {
+		err = chromedp.Do(tab, call(func(ctx context.Context, t *chromedp.Target) error {
+			m, err := cdp.Call(ctx, t, page.GetLayoutMetrics, cdp.Empty{})
+			if err != nil {
+				return err
+			}
+			// The whole page's width (a page without a mobile viewport is laid out wider
+			// than the phone's screen), and its height up to the bound.
+			w, h := float64(width), float64(height)
+			if m.CSSContentSize != nil {
+				w = max(w, min(m.CSSContentSize.Width, maxShotWidth))
+				h = max(h, min(m.CSSContentSize.Height, MaxShotHeight))
+			}
+			beyond := true
+			r, err := cdp.Call(ctx, t, page.CaptureScreenshot, page.CaptureScreenshotParams{
+				Format: page.CaptureScreenshotFormatPng, CaptureBeyondViewport: &beyond,
+				Clip: &page.Viewport{X: 0, Y: 0, Width: w, Height: h, Scale: 1}})
+			png = r.Data
+			return err
+		}))
 	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("render: %s did not finish within %s", target, timeout)
-		}
-		if strings.Contains(err.Error(), "sandbox") || strings.Contains(err.Error(), "zygote") {
-			return nil, fmt.Errorf("render: %w: %v", ErrNoSandbox, err)
-		}
-		return nil, fmt.Errorf("render: %w", err)
+		return nil, nil, b.explain(err, b.ctx)
 	}
 	if int64(len(dom)) > maxDOM {
 		dom = dom[:maxDOM]
 	}
-	return []byte(dom), nil
+	return []byte(dom), png, nil
 }
 
 // resolverRules maps the page's host and the pinned script hosts to their checked addresses

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,19 +17,10 @@ import (
 
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher/netguard"
+	"github.com/helpwatch/helpwatch/watcher/testkit"
 )
 
-// needBrowser skips without Chromium, except where HELPWATCH_REQUIRE_BROWSER=1 (CI installs
-// Chromium and sets it): there a missing browser fails the test instead of hiding it.
-func needBrowser(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("chromium"); err != nil {
-		if os.Getenv("HELPWATCH_REQUIRE_BROWSER") == "1" {
-			t.Fatal("chromium is required here (HELPWATCH_REQUIRE_BROWSER=1) but not installed")
-		}
-		t.Skip("chromium not installed (apt-get install chromium); skipping the rendering check")
-	}
-}
+func needBrowser(t *testing.T) { testkit.NeedBrowser(t) }
 
 // A React-style kit: the HTML is an empty shell and the scam is built by script. Raw HTML sees
 // nothing; the rendered page is the clone. The browser runs sandboxed: no --no-sandbox, not

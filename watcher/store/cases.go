@@ -568,6 +568,7 @@ func (s *SQL) loadCases(ctx context.Context, q queryer, query string, args ...an
 			}
 		}
 		c.CTSeen, c.FirstSeen, c.LastSeen = fromMillis(ct), fromMillis(first), fromMillis(last)
+		c.ID = id
 		out = append(out, c)
 		ids = append(ids, id)
 		firstName[id] = firstNameID

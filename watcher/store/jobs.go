@@ -212,7 +212,7 @@ func (s *SQL) claim(ctx context.Context, tx *sql.Tx, workerID string, kinds []st
 	rows, err := tx.QueryContext(ctx, `UPDATE jobs SET state = 'running', owner = $1, lease_until = $2, started_at = $3, attempts = attempts + 1
 		WHERE id IN (SELECT j.id FROM jobs j WHERE j.state = 'queued' AND j.due_at <= $3 AND j.kind IN (`+placeholders(4, len(kinds))+`)`+wait+`
 		ORDER BY j.due_at, j.id LIMIT `+fmt.Sprint(n)+lock+`)
-		RETURNING id, kind, case_id, run, attempts, max_attempts, created_at, due_at, last_error,
+		RETURNING id, kind, case_id, run, ref, attempts, max_attempts, created_at, due_at, last_error,
 			COALESCE((SELECT c.registrable FROM cases c WHERE c.id = jobs.case_id), '')`, args...)
 	if err != nil {
 		return nil, err
@@ -222,7 +222,7 @@ func (s *SQL) claim(ctx context.Context, tx *sql.Tx, workerID string, kinds []st
 	for rows.Next() {
 		j := Job{Owner: workerID}
 		var created, due int64
-		if err := rows.Scan(&j.ID, &j.Kind, &j.CaseID, &j.Run, &j.Attempt, &j.MaxAttempts, &created, &due, &j.LastError, &j.Registrable); err != nil {
+		if err := rows.Scan(&j.ID, &j.Kind, &j.CaseID, &j.Run, &j.Ref, &j.Attempt, &j.MaxAttempts, &created, &due, &j.LastError, &j.Registrable); err != nil {
 			return nil, err
 		}
 		j.Created, j.Due = fromMillis(created), fromMillis(due)

@@ -304,6 +304,54 @@ var sqliteMigrations = []string{
 	`ALTER TABLE site_checks ADD COLUMN pages TEXT NOT NULL DEFAULT '[]';
 	ALTER TABLE site_checks ADD COLUMN chats TEXT NOT NULL DEFAULT '[]';
 	ALTER TABLE site_checks ADD COLUMN kit TEXT NOT NULL DEFAULT '';`,
+	// 12: captured evidence (content-addressed artefacts, never modified, and the captures
+	// that refer to them), job references (a delivery job names its report), and the takedown
+	// ladder of each abuse report: one report per case and destination, its state and every
+	// step with who took it.
+	`ALTER TABLE jobs ADD COLUMN ref INTEGER NOT NULL DEFAULT 0;
+	DROP INDEX jobs_pending;
+	CREATE UNIQUE INDEX jobs_pending ON jobs(kind, case_id, ref) WHERE state IN ('queued', 'running');
+	CREATE TABLE artefacts (
+		sha256     TEXT    PRIMARY KEY,
+		media_type TEXT    NOT NULL,
+		size       INTEGER NOT NULL,
+		data       BLOB    NOT NULL,
+		stored_at  INTEGER NOT NULL
+	);
+	CREATE TABLE captures (
+		id          INTEGER PRIMARY KEY,
+		case_id     INTEGER NOT NULL,
+		name        TEXT    NOT NULL,
+		captured_at INTEGER NOT NULL,
+		verdict     TEXT    NOT NULL,
+		bytes       INTEGER NOT NULL DEFAULT 0,
+		evidence    TEXT    NOT NULL -- JSON: watcher.Capture
+	);
+	CREATE INDEX captures_case ON captures(case_id, captured_at);
+	CREATE TABLE capture_artefacts (
+		capture_id INTEGER NOT NULL,
+		sha256     TEXT    NOT NULL,
+		PRIMARY KEY (capture_id, sha256)
+	);
+	CREATE INDEX capture_artefacts_sha ON capture_artefacts(sha256);
+	ALTER TABLE abuse_reports ADD COLUMN case_id INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE abuse_reports ADD COLUMN destination TEXT NOT NULL DEFAULT 'registrar';
+	ALTER TABLE abuse_reports ADD COLUMN kind TEXT NOT NULL DEFAULT 'report';
+	ALTER TABLE abuse_reports ADD COLUMN state TEXT NOT NULL DEFAULT 'drafted';
+	ALTER TABLE abuse_reports ADD COLUMN follow_up_of INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE abuse_reports ADD COLUMN abuse_type TEXT NOT NULL DEFAULT '';
+	ALTER TABLE abuse_reports ADD COLUMN state_at INTEGER NOT NULL DEFAULT 0;
+	UPDATE abuse_reports SET state = 'sent', state_at = sent_at WHERE sent_at IS NOT NULL;
+	UPDATE abuse_reports SET state = 'withdrawn', state_at = prepared_at WHERE sent_at IS NULL;
+	CREATE INDEX abuse_reports_case ON abuse_reports(case_id, destination);
+	CREATE TABLE report_events (
+		report_id INTEGER NOT NULL,
+		at        INTEGER NOT NULL,
+		state     TEXT    NOT NULL,
+		actor     TEXT    NOT NULL,
+		note      TEXT    NOT NULL DEFAULT ''
+	);
+	CREATE INDEX report_events_report ON report_events(report_id, at);`,
 }
 
 // sqliteSteps run after the SQL of their version, in the same transaction: steps SQL cannot

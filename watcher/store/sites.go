@@ -40,6 +40,13 @@ func (s *SQL) SaveSiteChecks(ctx context.Context, job *Job, checks []SiteCheck, 
 				return err
 			}
 		}
+		if showedContent(checks) {
+			// The evidence of what the site shows is kept by a capture of its own (a
+			// screenshot per visitor profile), queued once per check that found a page.
+			if _, err := tx.ExecContext(ctx, enqueueQuery, jobs.Capture.Name, job.CaseID, "", jobs.Capture.MaxAttempts, now.UnixMilli()); err != nil {
+				return fmt.Errorf("%s: queueing the capture of %s: %w", s.path, job.Registrable, err)
+			}
+		}
 		if !recheck.IsZero() {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (kind, case_id, run, state, max_attempts, created_at, due_at)
 				VALUES ($1, $2, $3, 'queued', $4, $5, $6) ON CONFLICT DO NOTHING`,
@@ -67,6 +74,16 @@ func (s *SQL) SaveSiteChecks(ctx context.Context, job *Job, checks []SiteCheck, 
 		rows.Close()
 		return s.rescore(ctx, tx, ids)
 	})
+}
+
+// showedContent says some check got a page that is not a parking page: what a capture keeps.
+func showedContent(checks []SiteCheck) bool {
+	for _, c := range checks {
+		if c.Status > 0 && c.Verdict != rules.SiteUnreachable && c.Verdict != rules.SiteParked {
+			return true
+		}
+	}
+	return false
 }
 
 // insertSiteCheck keeps one check's evidence and links what it shows to the case.

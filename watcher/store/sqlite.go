@@ -35,6 +35,9 @@ type Options struct {
 	Now func() time.Time
 	// ReadConns bounds the read pool (default 4).
 	ReadConns int
+	// EvidencePerCase bounds the bytes of captured artefacts kept per case (default
+	// DefaultEvidencePerCase).
+	EvidencePerCase int64
 }
 
 // OpenSQLite opens (creating if needed) the database at path and brings its schema up to date.

@@ -71,6 +71,9 @@ type Job struct {
 	Registrable string
 	// Run numbers repeated work of the same kind (the site check's re-checks: 0 is the first).
 	Run int
+	// Ref names what the job is about beyond its case (a delivery's abuse report); 0 for the
+	// kinds that have one job per case.
+	Ref int64
 	// Attempt counts the tries of this job, this one included; MaxAttempts bounds them.
 	Attempt, MaxAttempts int
 	Owner                string

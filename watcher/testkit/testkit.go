@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"io"
 	"log/slog"
+	"os"
+	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -57,4 +59,16 @@ func (b *LockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// NeedBrowser skips without Chromium, except where HELPWATCH_REQUIRE_BROWSER=1 (CI installs
+// Chromium and sets it): there a missing browser fails the test instead of hiding it.
+func NeedBrowser(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("chromium"); err != nil {
+		if os.Getenv("HELPWATCH_REQUIRE_BROWSER") == "1" {
+			t.Fatal("chromium is required here (HELPWATCH_REQUIRE_BROWSER=1) but not installed")
+		}
+		t.Skip("chromium not installed (apt-get install chromium); skipping the rendering check")
+	}
 }

@@ -48,3 +48,22 @@ func RegistryWhois(name, referral string) string {
 >>> Last update of whois database: 2026-11-27T10:00:00Z <<<
 `, strings.ToUpper(name), referral)
 }
+
+// IPNetwork is an RIR's RDAP answer for an address block, with its abuse contact nested in
+// the holder's entity as ARIN writes it.
+func IPNetwork(handle, start, end, name, country, org, abuseEmail string) string {
+	return `{"objectClassName":"ip network","rdapConformance":["rdap_level_0"],"handle":"` + handle + `","startAddress":"` + start +
+		`","endAddress":"` + end + `","ipVersion":"v4","name":"` + name + `","country":"` + country + `","entities":[{"objectClassName":"entity",` +
+		`"handle":"ORG-1","roles":["registrant"],"vcardArray":["vcard",[["version",{},"text","4.0"],["fn",{},"text","` + org + `"]]],` +
+		`"entities":[{"objectClassName":"entity","handle":"ABUSE-1","roles":["abuse"],"vcardArray":["vcard",[["version",{},"text","4.0"],` +
+		`["fn",{},"text","Abuse desk"],["email",{},"text","` + abuseEmail + `"]]]}]}]}`
+}
+
+// IPBootstrapFor is an IANA-format IP bootstrap file sending the given prefixes to base.
+func IPBootstrapFor(base string, prefixes ...string) []byte {
+	quoted := make([]string, len(prefixes))
+	for i, p := range prefixes {
+		quoted[i] = `"` + p + `"`
+	}
+	return []byte(`{"version":"1.0","publication":"2026-12-01T00:00:00Z","services":[[[` + strings.Join(quoted, ",") + `],["` + base + `/"]]]}`)
+}
