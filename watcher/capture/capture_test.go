@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"image/png"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -16,8 +15,8 @@ import (
 
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher"
+	"github.com/helpwatch/helpwatch/watcher/capture/capturetest"
 	"github.com/helpwatch/helpwatch/watcher/enrich"
-	"github.com/helpwatch/helpwatch/watcher/enrich/enrichtest"
 	"github.com/helpwatch/helpwatch/watcher/netguard"
 	"github.com/helpwatch/helpwatch/watcher/site"
 	"github.com/helpwatch/helpwatch/watcher/store"
@@ -25,41 +24,12 @@ import (
 	"github.com/helpwatch/helpwatch/watcher/testkit"
 )
 
-// CloakingSite serves the helpline kit to a phone coming from a search engine and a blank page
-// to everyone else, as cloaking kits do.
-func CloakingSite(t testing.TB) *httptest.Server {
+func cloakingSite(t testing.TB) *httptest.Server {
 	kit, err := os.ReadFile(filepath.Join("..", "..", "testdata", "site", "helpline.html"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Server", "kit/1.0")
-		if strings.Contains(r.UserAgent(), "Mobile") && strings.Contains(r.Referer(), "google.") {
-			w.Write(kit)
-			return
-		}
-		w.Write([]byte(`<html><head><title></title></head><body></body></html>`))
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-// HostingRDAP is a regional registry's RDAP for 127.0.0.0/8 and the bootstrap file naming it.
-func HostingRDAP(t testing.TB) (bootstrap string) {
-	rdap := enrichtest.StartRDAP(t, func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/ip/127.0.0.1" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/rdap+json")
-		w.Write([]byte(enrichtest.IPNetwork("NET-127-0-0-0-1", "127.0.0.0", "127.255.255.255", "LOOPBACK-HOSTING", "de", "Loopback Hosting GmbH", "abuse@hosting.example")))
-	})
-	path := filepath.Join(t.TempDir(), "ipv4.json")
-	if err := os.WriteFile(path, enrichtest.IPBootstrapFor(rdap.URL, "127.0.0.0/8"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return capturetest.CloakingSite(t, kit)
 }
 
 func loopbackGuard(t testing.TB) *netguard.Guard {
@@ -75,15 +45,16 @@ func loopbackGuard(t testing.TB) *netguard.Guard {
 // found in the registry's RDAP, and the store keeps it all as it was made.
 func TestCaptureSeesCloakingAndKeepsEvidence(t *testing.T) {
 	testkit.NeedBrowser(t)
-	srv := CloakingSite(t)
+	srv := cloakingSite(t)
 	name := strings.TrimPrefix(srv.URL, "http://")
 	guard := loopbackGuard(t)
+	boot, _ := capturetest.HostingRDAP(t)
 	clock := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
 	c := &Capturer{
 		Rules:    testkit.DefaultRules(t),
 		Fetcher:  &site.Fetcher{Guard: guard, Timeout: 5 * time.Second},
 		Renderer: &site.Renderer{Timeout: 60 * time.Second},
-		Hosting:  &enrich.Hosting{Bootstraps: []string{HostingRDAP(t)}, Guard: guard},
+		Hosting:  &enrich.Hosting{Bootstraps: []string{boot}, Guard: guard},
 		Now:      func() time.Time { return clock },
 	}
 	got, arts := c.Capture(context.Background(), name)

@@ -397,3 +397,9 @@ func (s *SQL) JobStats(ctx context.Context, now time.Time) ([]KindStats, error) 
 	}
 	return out, rows.Err()
 }
+
+// CompleteJob marks a held job done when there was nothing to store (a delivery whose report
+// was withdrawn or already sent); ErrLeaseLost when it is no longer held.
+func (s *SQL) CompleteJob(ctx context.Context, job *Job) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error { return s.completeJob(ctx, tx, job, s.now()) })
+}
