@@ -56,15 +56,35 @@ func TestReportAndAbuseCommands(t *testing.T) {
 	}
 	rep := filepath.Join(dir, "reporter.yaml")
 	os.WriteFile(rep, []byte("name: Jane Analyst\norganization: Imaging Supplies Coalition\nemail: bp@coalition.test\n"), 0o644)
+	// Nothing was seen on any site: nothing is reported, and each case says why.
 	out, stderr, code := runCLI(t, "", "abuse", "prepare", "--db", db, "--outbox", outbox, "--reporter", rep)
-	if code != 0 || !strings.Contains(out, "prepared ") || !strings.Contains(out, "abuse@registrar.test") {
+	if code != 0 || strings.Contains(out, "drafted") || !strings.Contains(out, "not reportable yet hp-printer-setup-help.com: only the name") {
+		t.Fatalf("prepare with no observed abuse: exit %d\n%s\n%s", code, out, stderr)
+	}
+	// An analyst's scam label makes a case reportable; the draft waits for approval.
+	if _, stderr, code := runCLI(t, "", "label", "--db", db, "--by", "jane", "hp-printer-setup-help.com", "scam", "--note", "called the number: a fake HP support line"); code != 0 {
+		t.Fatalf("label: %s", stderr)
+	}
+	out, stderr, code = runCLI(t, "", "abuse", "prepare", "--db", db, "--outbox", outbox, "--reporter", rep, "--to", "registrar")
+	if code != 0 || !strings.Contains(out, "drafted #") || !strings.Contains(out, "abuse@registrar.test") {
 		t.Fatalf("prepare: exit %d\n%s\n%s", code, out, stderr)
 	}
-	out, _, code = runCLI(t, "", "abuse", "send", "--db", db, "--outbox", outbox, "--dry-run")
-	if code != 0 || !strings.Contains(out, "would send") {
+	out, _, code = runCLI(t, "", "abuse", "send", "--db", db, "--dry-run")
+	if code != 0 || !strings.Contains(out, "no approved reports") {
+		t.Errorf("dry run before approval: exit %d\n%s", code, out)
+	}
+
+	list, _, _ := runCLI(t, "", append([]string{"abuse", "status", "--db", db}, lookupWorld(t)...)...)
+	num := strings.TrimPrefix(strings.Fields(list)[0], "#")
+
+	if out, stderr, code := runCLI(t, "", "abuse", "approve", "--db", db, num); code != 0 || !strings.Contains(out, "approved 1") {
+		t.Fatalf("approve %s: exit %d %s %s", num, code, out, stderr)
+	}
+	out, _, code = runCLI(t, "", "abuse", "send", "--db", db, "--dry-run")
+	if code != 0 || !strings.Contains(out, "would send #"+num) {
 		t.Errorf("dry run: exit %d\n%s", code, out)
 	}
-	if _, _, code := runCLI(t, "", "abuse", "send", "--db", db, "--outbox", outbox); code != 2 {
+	if _, _, code := runCLI(t, "", "abuse", "send", "--db", db); code != 2 {
 		t.Errorf("send without --smtp: exit %d, want 2", code)
 	}
 	if _, stderr, code := runCLI(t, "", append([]string{"abuse", "status", "--db", db}, lookupWorld(t)...)...); code != 0 || !strings.Contains(stderr, "checked 0") {

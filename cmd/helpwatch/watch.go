@@ -228,10 +228,10 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	// Every registered kind is worked unless its flag turns it off.
-	off := map[string]bool{jobs.Enrich.Name: !*doEnrich, jobs.Site.Name: !*doSite}
+	off := map[string]bool{jobs.Enrich.Name: !*doEnrich, jobs.Site.Name: !*doSite, jobs.Capture.Name: !*doSite}
 	var kinds []string
 	for _, k := range jobs.All {
-		if !off[k.Name] {
+		if k.Background() && !off[k.Name] {
 			kinds = append(kinds, k.Name)
 		}
 	}

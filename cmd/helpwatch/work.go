@@ -12,6 +12,7 @@ import (
 
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher"
+	"github.com/helpwatch/helpwatch/watcher/capture"
 	"github.com/helpwatch/helpwatch/watcher/enrich"
 	"github.com/helpwatch/helpwatch/watcher/jobs"
 	"github.com/helpwatch/helpwatch/watcher/output"
@@ -40,20 +41,27 @@ type workerFlags struct {
 	render                     *bool
 	renderUser                 *string
 	userAgent                  *string
+	captureWorkers             *int
+	hostingBootstrap           *string
+	retention                  *time.Duration
 }
 
 func addWorkerFlags(fs interface {
 	Int(string, int, string) *int
 	String(string, string, string) *string
 	Bool(string, bool, string) *bool
+	Duration(string, time.Duration, string) *time.Duration
 }) *workerFlags {
 	return &workerFlags{
-		enrichWorkers: fs.Int("enrich-workers", 16, "concurrent enrichments (each RDAP and WHOIS server is still paced by --lookup-rate)"),
-		siteWorkers:   fs.Int("site-workers", 8, "concurrent site checks"),
-		refs:          fs.String("refs", "", "fingerprint library for the site check (see 'helpwatch refs')"),
-		render:        fs.Bool("render", false, "site check: render script-built pages in headless Chromium (sandboxed)"),
-		renderUser:    fs.String("render-user", "nobody", "site check: the unprivileged user Chromium runs as when helpwatch runs as root"),
-		userAgent:     fs.String("user-agent", site.DefaultUserAgent, "User-Agent of site fetches"),
+		enrichWorkers:    fs.Int("enrich-workers", 16, "concurrent enrichments (each RDAP and WHOIS server is still paced by --lookup-rate)"),
+		siteWorkers:      fs.Int("site-workers", 8, "concurrent site checks"),
+		refs:             fs.String("refs", "", "fingerprint library for the site check (see 'helpwatch refs')"),
+		render:           fs.Bool("render", false, "site check: render script-built pages in headless Chromium (sandboxed)"),
+		renderUser:       fs.String("render-user", "nobody", "site check: the unprivileged user Chromium runs as when helpwatch runs as root"),
+		userAgent:        fs.String("user-agent", site.DefaultUserAgent, "User-Agent of site fetches"),
+		captureWorkers:   fs.Int("capture-workers", 2, "concurrent captures (each runs a sandboxed Chromium)"),
+		hostingBootstrap: fs.String("hosting-bootstrap", "", "capture: IP RDAP bootstrap files, comma-separated paths or URLs (default: IANA's ipv4.json and ipv6.json)"),
+		retention:        fs.Duration("evidence-retention", capture.DefaultRetention, "capture: purge captures older than this unless a report cites their case (negative: keep all)"),
 	}
 }
 
@@ -74,6 +82,8 @@ type runnerSetup struct {
 	// onEnriched and onChecked report progress (called concurrently).
 	onEnriched func(c *watcher.Case, en *watcher.Enrichment)
 	onChecked  func(c *watcher.Case, checks []store.SiteCheck)
+	capturer   *capture.Capturer
+	onCaptured func(c *watcher.Case, capture *watcher.Capture)
 }
 
 func (wf *workerFlags) runner(s runnerSetup) *queue.Runner {
@@ -86,6 +96,9 @@ func (wf *workerFlags) runner(s runnerSetup) *queue.Runner {
 		jobs.Site.Name: func() queue.Kind {
 			return (&site.Worker{Store: s.db, Rules: s.rules, Fetcher: s.fetcher, Renderer: s.renderer, Library: s.library,
 				Checked: s.onChecked}).Kind(*wf.siteWorkers)
+		},
+		jobs.Capture.Name: func() queue.Kind {
+			return (&capture.Worker{Store: s.db, Capturer: s.capturer, Retention: *wf.retention, Captured: s.onCaptured}).Kind(*wf.captureWorkers)
 		},
 	}
 	for _, k := range s.kinds {
@@ -102,8 +115,12 @@ func parseKinds(v string) ([]string, error) {
 		if k == "" {
 			continue
 		}
-		if _, ok := jobs.Lookup(k); !ok {
+		spec, ok := jobs.Lookup(k)
+		if !ok {
 			return nil, usageError("--kinds %q: the job kinds are %s", k, strings.Join(jobs.Names(), ", "))
+		}
+		if !spec.Background() {
+			return nil, usageError("--kinds %q: this kind is worked by '%s'", k, spec.WorkedBy)
 		}
 		if !slices.Contains(out, k) {
 			out = append(out, k)
@@ -121,7 +138,7 @@ func runWork(args []string, stdout, stderr io.Writer) error {
 	ef := addEnrichFlags(fs)
 	wf := addWorkerFlags(fs)
 	dbPath := dbFlag(fs, "findings database")
-	kindsFlag := fs.String("kinds", "enrich,site", "job kinds this process works: enrich, site or both")
+	kindsFlag := fs.String("kinds", "enrich,site,capture", "job kinds this process works: enrich, site, capture (deliveries are sent by 'abuse send')")
 	drain := fs.Bool("drain", false, "exit once nothing this process can do is due")
 	waitEnrich := fs.Bool("wait-enrichment", true, "a case's site check waits until its enrichment is done (by this process or another)")
 	rest, err := parseFlags(fs, args)
@@ -220,7 +237,7 @@ func (w workRun) setup(db *store.SQL, rs *rules.RuleSet, log *slog.Logger) (runn
 			return s, err
 		}
 	}
-	if slices.Contains(w.kinds, jobs.Site.Name) {
+	if slices.Contains(w.kinds, jobs.Site.Name) || slices.Contains(w.kinds, jobs.Capture.Name) {
 		if s.library, err = loadLibrary(*w.wf.refs); err != nil {
 			return s, err
 		}
@@ -231,6 +248,26 @@ func (w workRun) setup(db *store.SQL, rs *rules.RuleSet, log *slog.Logger) (runn
 			if !s.renderer.Available() {
 				return s, site.ErrNoBrowser
 			}
+		}
+	}
+	if slices.Contains(w.kinds, jobs.Capture.Name) {
+		// A capture's screenshot needs Chromium; without one the capture keeps the pages,
+		// headers and certificate and says that no screenshot was taken.
+		renderer := &site.Renderer{User: *w.wf.renderUser}
+		if !renderer.Available() {
+			log.Warn("no chromium: captures keep pages, headers and certificates but no screenshots (install Debian's chromium)")
+			renderer = nil
+		}
+		var boots []string
+		for _, b := range strings.Split(*w.wf.hostingBootstrap, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				boots = append(boots, b)
+			}
+		}
+		s.capturer = &capture.Capturer{Rules: rs, Library: s.library, Fetcher: s.fetcher, Renderer: renderer,
+			Hosting: &enrich.Hosting{Bootstraps: boots, Guard: guard, UserAgent: *w.wf.userAgent}}
+		s.onCaptured = func(c *watcher.Case, got *watcher.Capture) {
+			log.Info("captured", "case", output.Printable(c.Registrable), "verdict", got.Verdict, "cloaked", got.Cloaked, "shots", len(got.Shots))
 		}
 	}
 	return s, nil

@@ -389,15 +389,25 @@ func takedowns(reported []store.ReportedDomain) []RegistrarTakedown {
 	by := map[string]*RegistrarTakedown{}
 	waits := map[string][]time.Duration{}
 	for _, d := range reported {
-		t := by[d.Registrar]
+		if d.Destination != store.DestRegistrar && d.Destination != store.DestHosting {
+			continue
+		}
+		// Registrars and hosting providers are ranked apart: a hosting desk takes a page
+		// down, a registrar a domain.
+		key := d.Destination + "\x00" + d.Registrar
+		t := by[key]
 		if t == nil {
-			t = &RegistrarTakedown{Registrar: clean(d.Registrar)}
-			by[d.Registrar] = t
+			name := clean(d.Registrar)
+			if d.Destination == store.DestHosting {
+				name = "hosting: " + name
+			}
+			t = &RegistrarTakedown{Registrar: name}
+			by[key] = t
 		}
 		t.Reported++
 		if !d.TakenDownAt.IsZero() {
 			t.TakenDown++
-			waits[d.Registrar] = append(waits[d.Registrar], d.TakenDownAt.Sub(d.SentAt))
+			waits[key] = append(waits[key], d.TakenDownAt.Sub(d.SentAt))
 		}
 	}
 	var out []RegistrarTakedown

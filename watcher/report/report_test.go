@@ -49,7 +49,10 @@ func reportFromPipeline(t *testing.T) *Report {
 	if err := db.RecordAbuseReport(ctx, ar); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.MarkAbuseReportSent(ctx, "<m1@test>", seen.Add(5*time.Hour), "250"); err != nil {
+	if err := db.SetReportState(ctx, ar.ID, store.ReportApproved, "jane", "", seen.Add(5*time.Hour), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.MarkReportDelivered(ctx, nil, ar.ID, seen.Add(5*time.Hour), "250"); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.RecordTakedown(ctx, ar.ID, "canon-ij-setup-support.online", seen.Add(20*time.Hour), store.StateSuspended); err != nil {
