@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/mail"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/helpwatch/helpwatch/watcher/jobs"
@@ -147,9 +146,4 @@ func (d *Deliverer) Handle(ctx context.Context, job *store.Job) error {
 // Kind is the delivery as the runner's job kind (jobs.Deliver).
 func (d *Deliverer) Kind(workers int) queue.Kind {
 	return queue.KindOf(jobs.Deliver, d.Handle, workers)
-}
-
-// describe is a report in one line for the command line.
-func describe(r *store.AbuseReport) string {
-	return fmt.Sprintf("#%d %s %s to %s", r.ID, strings.Join(r.Names, ","), r.Destination, output.Printable(r.Recipient))
 }

@@ -40,11 +40,17 @@ type Hosting struct {
 	MaxBody    int64         // default 1 MiB
 	UserAgent  string
 
-	once     sync.Once
-	client   *http.Client
-	services []ipService
-	bootErr  error
+	clientOnce sync.Once
+	client     *http.Client
+	mu         sync.Mutex
+	services   []ipService
+	bootErr    error
+	triedAt    time.Time
 }
+
+// bootRetry is how long a bootstrap that could not be read is left before it is tried again
+// (meanwhile addresses go to the fallback registry).
+const bootRetry = 10 * time.Minute
 
 type ipService struct {
 	prefix netip.Prefix
@@ -52,30 +58,39 @@ type ipService struct {
 }
 
 func (h *Hosting) init(ctx context.Context) {
-	h.once.Do(func() {
+	h.clientOnce.Do(func() {
 		timeout := h.Timeout
 		if timeout <= 0 {
 			timeout = 10 * time.Second
 		}
 		h.client = h.Guard.HTTPClient(timeout, 3)
-		locs := h.Bootstraps
-		if len(locs) == 0 {
-			locs = []string{IANAIPv4BootstrapURL, IANAIPv6BootstrapURL}
-		}
-		var errs []error
-		for _, loc := range locs {
-			data, err := readLocation(ctx, h.client, loc)
-			if err == nil {
-				var more []ipService
-				more, err = parseIPBootstrap(data)
-				h.services = append(h.services, more...)
-			}
-			if err != nil {
-				errs = append(errs, fmt.Errorf("IP RDAP bootstrap %s: %w", loc, err))
-			}
-		}
-		h.bootErr = errors.Join(errs...)
 	})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.services) > 0 || (!h.triedAt.IsZero() && time.Since(h.triedAt) < bootRetry) {
+		return
+	}
+	h.triedAt = time.Now()
+	locs := h.Bootstraps
+	if len(locs) == 0 {
+		locs = []string{IANAIPv4BootstrapURL, IANAIPv6BootstrapURL}
+	}
+	// The files are the deployment's, not the job's: a capture stopped while they load must
+	// not leave every later lookup on the fallback.
+	ctx = context.WithoutCancel(ctx)
+	var errs []error
+	for _, loc := range locs {
+		data, err := readLocation(ctx, h.client, loc)
+		if err == nil {
+			var more []ipService
+			more, err = parseIPBootstrap(data)
+			h.services = append(h.services, more...)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("IP RDAP bootstrap %s: %w", loc, err))
+		}
+	}
+	h.bootErr = errors.Join(errs...)
 }
 
 // parseIPBootstrap reads an RFC 9224 IP bootstrap file: services of [prefixes, base URLs].
@@ -134,7 +149,10 @@ func (h *Hosting) Lookup(ctx context.Context, address string) watcher.Hosting {
 		return out
 	}
 	h.init(ctx)
+	h.mu.Lock()
 	base := h.server(addr.Unmap())
+	bootErr := h.bootErr
+	h.mu.Unlock()
 	if !strings.HasSuffix(base, "/") {
 		base += "/"
 	}
@@ -153,8 +171,8 @@ func (h *Hosting) Lookup(ctx context.Context, address string) watcher.Hosting {
 	resp, err := h.client.Do(req)
 	if err != nil {
 		out.Reason = fmt.Sprintf("%s: %v", u.Host, err)
-		if h.bootErr != nil {
-			out.Reason += " (" + h.bootErr.Error() + ")"
+		if bootErr != nil {
+			out.Reason += " (" + bootErr.Error() + ")"
 		}
 		return out
 	}

@@ -482,22 +482,6 @@ func (s *SQL) MarkReportDelivered(ctx context.Context, job *Job, id int64, at ti
 	})
 }
 
-// ErrNotPrepared is returned for a message the store has no record of.
-var ErrNotPrepared = errors.New("not prepared by this database")
-
-// AbuseReportByMessageID finds a prepared report; ok is false for a message this store never
-// prepared.
-func (s *SQL) AbuseReportByMessageID(ctx context.Context, messageID string) (*AbuseReport, bool, error) {
-	r, err := scanAbuseReport(s.db.QueryRowContext(ctx, `SELECT `+abuseReportColumns+` FROM abuse_reports WHERE message_id = $1`, messageID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return r, true, nil
-}
-
 // ReportedDomain is a case in a sent abuse report, with its takedown if one was seen.
 type ReportedDomain struct {
 	Name          string // the case's registrable domain
