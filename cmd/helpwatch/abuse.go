@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/helpwatch/helpwatch/watcher/abuse"
+	"github.com/helpwatch/helpwatch/watcher/capture"
 	"github.com/helpwatch/helpwatch/watcher/jobs"
 	"github.com/helpwatch/helpwatch/watcher/output"
 	"github.com/helpwatch/helpwatch/watcher/queue"
+	"github.com/helpwatch/helpwatch/watcher/site"
 	"github.com/helpwatch/helpwatch/watcher/store"
 )
 
@@ -313,6 +315,7 @@ func abuseStatus(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("abuse status", abuseUsage, stderr)
 	dbPath := dbFlag(fs, "findings database")
 	actionDays := fs.Int("action-days", abuse.DefaultActionDays, "business days a desk has to act before a follow-up is due")
+	renderUser := fs.String("render-user", "nobody", "user that runs Chromium when helpwatch runs as root (its sandbox refuses root)")
 	ef := addEnrichFlags(fs)
 	rest, err := parseFlags(fs, args)
 	if err != nil {
@@ -340,14 +343,22 @@ func abuseStatus(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := watchContext()
 	defer stop()
-	checks, err := abuse.Status(ctx, db, &abuse.Checker{DNS: e.DNS, RDAP: e.RDAP, Guard: guard})
+	// A name that answers is looked at as every capture profile: a site that no longer shows
+	// its scam page to anyone was cleared by its host. Screenshots are not needed for that,
+	// but a script-built kit is only seen in a browser.
+	looker := &capture.Capturer{Rules: rs, Fetcher: newSiteFetcher(guard)}
+	if r := (&site.Renderer{User: *renderUser}); r.Available() {
+		looker.Renderer = r
+		defer r.Close()
+	}
+	checks, err := abuse.Status(ctx, db, &abuse.Checker{DNS: e.DNS, RDAP: e.RDAP, Guard: guard, Gone: looker.Gone})
 	counts := map[string]int{}
 	for _, c := range checks {
 		counts[c.State]++
 		fmt.Fprintf(stdout, "%s\t%s\t%s\n", c.State, output.Printable(c.Name), output.Printable(c.Detail))
 	}
 	var parts []string
-	for _, s := range []string{store.StateLive, store.StateDark, store.StateSuspended, store.StateNeverUp, store.StateUnknown} {
+	for _, s := range []string{store.StateLive, store.StateDark, store.StateSuspended, store.StateCleared, store.StateNeverUp, store.StateUnknown} {
 		parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 	}
 	fmt.Fprintf(stderr, "checked %d reported domain(s): %s\n", len(checks), strings.Join(parts, ", "))

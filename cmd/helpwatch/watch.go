@@ -241,6 +241,7 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		defer setup.close()
 		setup.onEnriched = func(c *watcher.Case, en *watcher.Enrichment) {
 			log.Info("enriched", "case", output.Printable(c.Registrable), "registered", dateOrUnknown(en.Registration),
 				"registrar", output.Printable(en.Registration.Registrar), "dns", en.Lookups())

@@ -86,6 +86,13 @@ type runnerSetup struct {
 	onCaptured func(c *watcher.Case, capture *watcher.Capture)
 }
 
+// close stops the browser the captures share.
+func (s runnerSetup) close() {
+	if s.capturer != nil && s.capturer.Renderer != nil {
+		s.capturer.Renderer.Close()
+	}
+}
+
 func (wf *workerFlags) runner(s runnerSetup) *queue.Runner {
 	r := &queue.Runner{Store: s.db, Drain: s.drain, Log: s.log, After: s.after}
 	// The handler of each registered kind (package jobs), built from this process's flags.
@@ -193,6 +200,7 @@ func work(w workRun, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer setup.close()
 	mu := &lockedWriter{w: stdout}
 	if w.lines {
 		setup.onEnriched = func(c *watcher.Case, en *watcher.Enrichment) {

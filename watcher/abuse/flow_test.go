@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -325,5 +326,62 @@ func TestEvidenceToTakedownLadder(t *testing.T) {
 		if r.State != store.ReportActioned || ev[len(ev)-1].State != store.ReportActioned {
 			t.Errorf("%s report is %s after the takedown (%+v)", d, r.State, ev)
 		}
+	}
+}
+
+// A site whose host removed the kit but that still answers is cleared, and the takedown is
+// recorded; while the kit is still shown to one visitor profile (it cloaks from the others),
+// the site is live, not cleared.
+func TestStatusSeesAClearedSite(t *testing.T) {
+	testkit.NeedBrowser(t)
+	kit, err := os.ReadFile("../../testdata/site/helpline.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var removed atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if !removed.Load() && strings.Contains(r.UserAgent(), "Mobile") && strings.Contains(r.Referer(), "google.") {
+			w.Write(kit)
+			return
+		}
+		w.Write([]byte(`<html><head><title></title></head><body></body></html>`))
+	}))
+	defer srv.Close()
+	const domain = "kit-gone.test"
+	rewrite := func(hostport string) string {
+		if h, _, _ := net.SplitHostPort(hostport); h == domain {
+			return srv.Listener.Addr().String()
+		}
+		return hostport
+	}
+	dnsSrv := enrichtest.StartDNS(t)
+	dnsSrv.Add(domain + ". 60 IN A 127.0.0.1")
+	guard := allowOnly(t, "127.0.0.1")
+	looker := &capture.Capturer{Rules: testkit.DefaultRules(t), Fetcher: &site.Fetcher{Guard: guard, Timeout: 5 * time.Second, Rewrite: rewrite},
+		Renderer: &site.Renderer{Timeout: 60 * time.Second, Rewrite: rewrite}}
+	defer looker.Renderer.Close()
+	checker := &Checker{DNS: &enrich.Resolver{Servers: []string{dnsSrv.Addr}, Timeout: time.Second}, Guard: guard, Gone: looker.Gone,
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, srv.Listener.Addr().String())
+		}}
+	st := &fakeStatusStore{open: []store.ReportedDomain{{Name: domain, ReportID: 1}}, seenUp: map[string]bool{domain: true}}
+
+	checks, err := Status(context.Background(), st, checker)
+	if err != nil || len(checks) != 1 || checks[0].State != store.StateLive || len(st.takedowns) != 0 {
+		t.Fatalf("with the kit shown to phones from search: %+v %v, takedowns %v", checks, err, st.takedowns)
+	}
+	removed.Store(true)
+	checks, err = Status(context.Background(), st, checker)
+	if err != nil || len(checks) != 1 || checks[0].State != store.StateCleared {
+		t.Fatalf("with the kit removed: %+v %v", checks, err)
+	}
+	for _, want := range []string{"scam page is gone", "mobile-from-search got a blank page (HTTP 200)", "answers on 127.0.0.1"} {
+		if !strings.Contains(checks[0].Detail, want) {
+			t.Errorf("detail %q lacks %q", checks[0].Detail, want)
+		}
+	}
+	if len(st.takedowns) != 1 || st.takedowns[0] != domain {
+		t.Errorf("takedowns %v", st.takedowns)
 	}
 }

@@ -40,13 +40,18 @@ type Checker struct {
 	// Dial opens a probe connection after the guard allowed it (default net.Dialer); tests
 	// route it to 127.0.0.1.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Gone, when set, looks at what a name that answers serves now, and reports whether the
+	// abuse is gone from it (capture.Capturer.Gone: every visitor profile, so that a cloaking
+	// kit is not taken for gone). Without it, a site that answers is live.
+	Gone func(ctx context.Context, name string) (gone bool, detail string)
 }
 
 // maxNamesPerStatus bounds the names of a case probed in one status check.
 const maxNamesPerStatus = 3
 
 // Check returns the state of a case now: suspended or deleted at its registry, else live when
-// any of its names (at most a few) resolves and answers on a web port, else dark.
+// any of its names (at most a few) resolves and answers on a web port (and, with Gone, still
+// serves the abuse), else cleared when one answers without it, else dark.
 func (c *Checker) Check(ctx context.Context, registrable string, names []string) store.Check {
 	out := store.Check{Name: registrable, At: time.Now().UTC(), State: store.StateUnknown}
 	if c.RDAP != nil {
@@ -67,7 +72,7 @@ func (c *Checker) Check(ctx context.Context, registrable string, names []string)
 	if len(names) == 0 {
 		names = []string{registrable}
 	}
-	var details []string
+	var details, cleared []string
 	known := false
 	for _, name := range names[:min(len(names), maxNamesPerStatus)] {
 		var addrs []string
@@ -94,6 +99,12 @@ func (c *Checker) Check(ctx context.Context, registrable string, names []string)
 			details = append(details, name+": no address")
 		default:
 			up, detail := c.reachable(ctx, addrs)
+			if up && c.Gone != nil {
+				if gone, what := c.Gone(ctx, name); gone {
+					cleared = append(cleared, name+": "+detail+"; "+what)
+					continue
+				}
+			}
 			if up {
 				out.State, out.Detail = store.StateLive, name+": "+detail
 				return out
@@ -102,8 +113,13 @@ func (c *Checker) Check(ctx context.Context, registrable string, names []string)
 		}
 		known = true
 	}
-	out.Detail = strings.Join(details, "; ")
-	if known {
+	// No name is live. One that answers without the abuse makes the case cleared (its host
+	// took the page down); else, once a name was looked at, dark.
+	out.Detail = strings.Join(append(cleared, details...), "; ")
+	switch {
+	case len(cleared) > 0:
+		out.State = store.StateCleared
+	case known:
 		out.State = store.StateDark
 	}
 	return out
@@ -186,7 +202,7 @@ func Status(ctx context.Context, st StatusStore, c *Checker) ([]store.Check, err
 			checked[d.Name] = chk
 			out = append(out, chk)
 		}
-		if chk.State == store.StateDark || chk.State == store.StateSuspended {
+		if chk.State == store.StateDark || chk.State == store.StateSuspended || chk.State == store.StateCleared {
 			if err := st.RecordTakedown(ctx, d.ReportID, d.Name, chk.At, chk.State); err != nil {
 				return out, err
 			}

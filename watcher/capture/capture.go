@@ -293,21 +293,50 @@ func summarize(c *watcher.Capture) {
 		}
 	}
 	for _, s := range c.Shots {
-		switch {
-		case s.Verdict.Flagged():
+		if s.Verdict.Flagged() {
 			shown = append(shown, s.Profile)
-		case s.Status == 0:
-			hidden = append(hidden, fmt.Sprintf("%s got no answer", s.Profile))
-		case s.Blank:
-			hidden = append(hidden, fmt.Sprintf("%s got a blank page (HTTP %d)", s.Profile, s.Status))
-		default:
-			hidden = append(hidden, fmt.Sprintf("%s got a %s page (HTTP %d)", s.Profile, s.Verdict, s.Status))
+		} else {
+			hidden = append(hidden, s.Profile+" got "+pageShown(s))
 		}
 	}
 	if len(shown) > 0 && len(hidden) > 0 {
 		c.Cloaked = true
 		c.Cloaking = fmt.Sprintf("the %s page was shown to %s; %s", c.Verdict, strings.Join(shown, ", "), strings.Join(hidden, "; "))
 	}
+}
+
+// shown_ says what a shot that showed no abuse got.
+func pageShown(s watcher.Shot) string {
+	switch {
+	case s.Status == 0:
+		return "no answer"
+	case s.Blank:
+		return fmt.Sprintf("a blank page (HTTP %d)", s.Status)
+	default:
+		return fmt.Sprintf("a %s page (HTTP %d)", s.Verdict, s.Status)
+	}
+}
+
+// Gone captures name again and reports whether its abuse is gone while the site still
+// answers: no profile was shown a clone or helpline page (every profile is asked, so a
+// cloaking kit that hides from one visitor is not taken for gone), and at least one profile
+// got a page. A site that answers no profile is not judged here (the caller's probes are).
+// detail says what each profile got.
+func (c *Capturer) Gone(ctx context.Context, name string) (gone bool, detail string) {
+	got, _ := c.Capture(ctx, name)
+	if ctx.Err() != nil || got.Observed() {
+		return false, ""
+	}
+	var seen []string
+	answered := false
+	for _, s := range got.Shots {
+		answered = answered || s.Status > 0
+		seen = append(seen, s.Profile+" got "+pageShown(s))
+	}
+	if !answered {
+		return false, ""
+	}
+	return true, "the scam page is gone: " + strings.Join(seen, "; ")
 }
 
 // servingAddress is the address of the shot that shows the abuse, else of any that answered.

@@ -286,9 +286,9 @@ func changes(ctx context.Context, src Source, rep *Report, prev *store.ReportRun
 		switch {
 		case was == store.StateLive && now == store.StateLive:
 			rep.Changes.StillLive = append(rep.Changes.StillLive, ch)
-		case was == store.StateLive && (now == store.StateDark || now == store.StateSuspended):
+		case was == store.StateLive && (now == store.StateDark || now == store.StateSuspended || now == store.StateCleared):
 			rep.Changes.WentDark = append(rep.Changes.WentDark, ch)
-		case (was == store.StateDark || was == store.StateSuspended) && now == store.StateLive:
+		case (was == store.StateDark || was == store.StateSuspended || was == store.StateCleared) && now == store.StateLive:
 			rep.Changes.CameBack = append(rep.Changes.CameBack, ch)
 		}
 		if _, listed := states[name]; !listed {

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
+	cdptarget "github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
 	"github.com/helpwatch/helpwatch/watcher/netguard"
@@ -48,8 +50,21 @@ type Renderer struct {
 	// connects to instead, as Fetcher.Rewrite does for the fetch.
 	Rewrite func(hostport string) string
 
+	// IdleAfter stops the browser that captures share when no capture used it for this long
+	// (default 2 minutes); MaxUses restarts it after that many captures (default 200), so
+	// that nothing a page leaves behind in the browser grows for ever.
+	IdleAfter time.Duration
+	MaxUses   int
+
 	// inspect, when set (tests), is called with the browser's process id once the page loaded.
 	inspect func(pid int)
+
+	// The browser captures share: started by the first capture, kept while captures come.
+	mu     sync.Mutex
+	shared *browserRun
+	uses   int         // captures the shared browser has served
+	busy   int         // captures using it now
+	idle   *time.Timer // stops it once idle
 }
 
 // ErrNoSandbox is returned when Chromium could not start with its sandbox.
@@ -87,7 +102,9 @@ func (r *Renderer) browser() (string, error) {
 	if r.Browser != "" {
 		return r.Browser, nil
 	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+	// The headless shell (Debian's chromium-headless-shell) first: the full browser's headless
+	// mode costs about five times its CPU and twice its memory for the same capture.
+	for _, name := range []string{"chromium-headless-shell", "chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {
 			return p, nil
 		}
@@ -134,28 +151,143 @@ const MaxShotHeight = 4000
 const maxShotWidth = 1600
 
 // Capture loads target once per view, each in a browser context of its own (no cookie or
-// cache of one view reaches the next) in the one sandboxed browser, and returns the DOM and a
-// screenshot of each. Images are loaded here (from the page's own host only: no other name
-// resolves), because the screenshot is evidence of what a visitor sees.
+// cache of one view reaches the next), and returns the DOM and a screenshot of each. Images are
+// loaded here (from the page's own host only), because the screenshot is evidence of what a
+// visitor sees.
+//
+// Captures share one long-lived sandboxed browser (starting Chromium is most of a capture's
+// cost). A browser-wide resolver rule cannot pin one capture's host, so each browser context
+// is given a proxy of its own (a loopback pinProxy that connects the page's host and pins to
+// their checked addresses and refuses every other name), with no bypass, loopback included.
 func (r *Renderer) Capture(ctx context.Context, target, addr string, pins map[string]string, views []View) ([]Visit, error) {
-	b, err := r.start(ctx, target, addr, pins, true)
+	u, pinned, err := r.pin(target, addr)
 	if err != nil {
 		return nil, err
 	}
-	defer b.close()
+	timeout := r.timeout()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	proxy, err := startPinProxy(r.router(u, pinned, pins))
+	if err != nil {
+		return nil, fmt.Errorf("render: capture proxy: %w", err)
+	}
+	defer proxy.Close()
+	shared, release, err := r.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	run := &browserRun{r: r, ctx: ctx, target: u, timeout: timeout}
 	out := make([]Visit, len(views))
 	for i, v := range views {
-		tab, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
-		out[i].DOM, out[i].Screenshot, out[i].Err = b.visit(tab, v, true)
-		cancel()
-		if b.ctx.Err() != nil {
+		tab, cancelTab := chromedp.NewContext(shared.ctx, chromedp.WithNewBrowserContext(func(p *cdptarget.CreateBrowserContextParams) {
+			p.ProxyServer = proxy.URL()
+			// "<-loopback>" takes loopback off the implicit bypass list: every request goes
+			// through the proxy.
+			p.ProxyBypassList = "<-loopback>"
+		}))
+		unlink := context.AfterFunc(ctx, cancelTab)
+		out[i].DOM, out[i].Screenshot, out[i].Err = run.visit(tab, v, true)
+		unlink()
+		cancelTab()
+		if ctx.Err() != nil || shared.ctx.Err() != nil {
 			for j := i + 1; j < len(views); j++ {
-				out[j].Err = b.timeoutErr()
+				out[j].Err = run.timeoutErr()
 			}
 			break
 		}
 	}
 	return out, nil
+}
+
+// router maps what a capture's page may connect to: its host and the pinned hosts, on any port,
+// to their checked addresses (through Rewrite in tests).
+func (r *Renderer) router(u *url.URL, pinned string, pins map[string]string) func(string) (string, bool) {
+	host := strings.ToLower(u.Hostname())
+	return func(hostport string) (string, bool) {
+		h, port, err := net.SplitHostPort(hostport)
+		if err != nil {
+			return "", false
+		}
+		h = strings.ToLower(strings.Trim(h, "[]"))
+		var ip string
+		switch {
+		case h == host:
+			ip = pinned
+		case pins[h] != "" && netguard.PlainHost(h) && net.ParseIP(pins[h]) != nil:
+			ip = pins[h]
+		default:
+			return "", false
+		}
+		if r.Rewrite != nil {
+			if to := r.Rewrite(net.JoinHostPort(h, port)); to != "" {
+				return to, true
+			}
+		}
+		return net.JoinHostPort(ip, port), true
+	}
+}
+
+// acquire returns the shared browser, started when there is none (or it died, or served
+// MaxUses captures), and the function that hands it back.
+func (r *Renderer) acquire(ctx context.Context) (*browserRun, func(), error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	maxUses := cmp.Or(r.MaxUses, 200)
+	if b := r.shared; b != nil && (b.ctx.Err() != nil || r.uses >= maxUses && r.busy == 0) {
+		b.close()
+		r.shared = nil
+	}
+	if r.shared == nil {
+		b, err := r.launch(ctx, "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", true, true)
+		if err != nil {
+			return nil, nil, err
+		}
+		r.shared, r.uses = b, 0
+	}
+	if r.idle != nil {
+		r.idle.Stop()
+		r.idle = nil
+	}
+	r.busy++
+	r.uses++
+	b := r.shared
+	return b, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.busy--
+		if r.busy == 0 && r.shared == b {
+			r.idle = time.AfterFunc(cmp.Or(r.IdleAfter, 2*time.Minute), func() {
+				r.mu.Lock()
+				defer r.mu.Unlock()
+				if r.busy == 0 && r.shared == b {
+					b.close()
+					r.shared = nil
+				}
+			})
+		}
+	}, nil
+}
+
+// Close stops the browser captures share (a capture after Close starts another).
+func (r *Renderer) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.idle != nil {
+		r.idle.Stop()
+		r.idle = nil
+	}
+	if r.shared != nil {
+		r.shared.close()
+		r.shared = nil
+	}
+}
+
+func (r *Renderer) timeout() time.Duration {
+	if r.Timeout <= 0 {
+		return 15 * time.Second
+	}
+	return r.Timeout
 }
 
 // browserRun is one started browser: its first tab's context and what stops it.
@@ -174,33 +306,41 @@ func (b *browserRun) close() {
 }
 
 func (b *browserRun) timeoutErr() error {
+	if b.target == nil {
+		return fmt.Errorf("render: the browser did not start within %s", b.timeout)
+	}
 	return fmt.Errorf("render: %s did not finish within %s", b.target, b.timeout)
 }
 
-// start launches the sandboxed browser for target (see Renderer); nothing is loaded yet.
-func (r *Renderer) start(ctx context.Context, target, addr string, pins map[string]string, images bool) (*browserRun, error) {
-	bin, err := r.browser()
-	if err != nil {
-		return nil, err
-	}
+// pin checks target and returns it parsed with the address its host is pinned to: addr (the
+// address the guarded fetch connected to), the literal itself for an IP-literal URL, or what
+// Rewrite maps it to in tests.
+func (r *Renderer) pin(target, addr string) (*url.URL, string, error) {
 	u, err := url.Parse(target)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("render: not an http(s) URL: %q", target)
+		return nil, "", fmt.Errorf("render: not an http(s) URL: %q", target)
 	}
-	timeout := r.Timeout
-	if timeout <= 0 {
-		timeout = 15 * time.Second
-	}
-	// Only the page's own host resolves, and only to the address already checked; an IP
-	// literal must be mapped to itself (Chromium applies the rules to literals too).
 	host := u.Hostname()
 	pinned := addr
 	if net.ParseIP(host) != nil {
 		pinned = host
 	}
 	if pinned == "" {
-		return nil, fmt.Errorf("render: no checked address for %s", host)
+		return nil, "", fmt.Errorf("render: no checked address for %s", host)
 	}
+	return u, pinned, nil
+}
+
+// start launches a sandboxed browser of its own for one render of target (see Renderer),
+// bounded by the renderer's timeout; nothing is loaded yet.
+func (r *Renderer) start(ctx context.Context, target, addr string, pins map[string]string, images bool) (*browserRun, error) {
+	u, pinned, err := r.pin(target, addr)
+	if err != nil {
+		return nil, err
+	}
+	// Only the page's own host resolves, and only to the address already checked; an IP
+	// literal must be mapped to itself (Chromium applies the rules to literals too).
+	host := u.Hostname()
 	if r.Rewrite != nil {
 		port := u.Port()
 		if port == "" {
@@ -210,6 +350,26 @@ func (r *Renderer) start(ctx context.Context, target, addr string, pins map[stri
 			pinned = to
 		}
 	}
+	timeout := r.timeout()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	b, err := r.launch(ctx, resolverRules(host, pinned, pins), images, false)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	b.target, b.timeout = u, timeout
+	b.stop = append(b.stop, cancel)
+	return b, nil
+}
+
+// launch starts the sandboxed browser with the given resolver rules. A browser of one render
+// lives as long as ctx; a shared one (lasting) outlives the ctx it was started for, which
+// bounds only its start.
+func (r *Renderer) launch(ctx context.Context, resolver string, images, lasting bool) (*browserRun, error) {
+	bin, err := r.browser()
+	if err != nil {
+		return nil, err
+	}
 	cred, err := r.runAs()
 	if err != nil {
 		return nil, err
@@ -218,7 +378,7 @@ func (r *Renderer) start(ctx context.Context, target, addr string, pins map[stri
 	if err != nil {
 		return nil, err
 	}
-	b := &browserRun{r: r, target: u, timeout: timeout, stop: []func(){func() { os.RemoveAll(profile) }}}
+	b := &browserRun{r: r, timeout: r.timeout(), stop: []func(){func() { os.RemoveAll(profile) }}}
 	if cred != nil {
 		if err := os.Chown(profile, int(cred.Uid), int(cred.Gid)); err != nil {
 			b.close()
@@ -234,19 +394,28 @@ func (r *Renderer) start(ctx context.Context, target, addr string, pins map[stri
 		chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
 			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
 		}),
-		chromedp.Flag("host-resolver-rules", resolverRules(host, pinned, pins)),
+		chromedp.Flag("host-resolver-rules", resolver),
 		chromedp.Flag("blink-settings", fmt.Sprintf("imagesEnabled=%t", images)),
 		chromedp.Flag("js-flags", "--max-old-space-size=128"),
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("hide-scrollbars", true),
+		// WebRTC's UDP would not go through a context's proxy.
+		chromedp.Flag("force-webrtc-ip-handling-policy", "disable_non_proxied_udp"),
 	)
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	b.stop = append(b.stop, cancel)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	life := ctx
+	if lasting {
+		life = context.WithoutCancel(ctx)
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(life, opts...)
 	b.stop = append(b.stop, cancelAlloc)
 	tabCtx, cancelTab := chromedp.NewContext(allocCtx)
 	b.stop = append(b.stop, cancelTab)
 	b.ctx = tabCtx
+	if lasting {
+		// The start is bounded by ctx even though the browser outlives it.
+		unlink := context.AfterFunc(ctx, cancelAlloc)
+		defer unlink()
+	}
 	// The browser starts with its first action: start it here, so that a browser that cannot
 	// start (no sandbox) is an error of the run, not of its first view.
 	if err := chromedp.Do(tabCtx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
@@ -256,6 +425,11 @@ func (r *Renderer) start(ctx context.Context, target, addr string, pins map[stri
 	})); err != nil {
 		b.close()
 		return nil, b.explain(err, ctx)
+	}
+	if lasting {
+		// A shared browser's first tab is never used: close it, and its renderer with it.
+		first := chromedp.FromContext(tabCtx).Target.TargetID
+		_, _ = chromedp.CallBrowser(tabCtx, cdptarget.CloseTarget, cdptarget.CloseTargetParams{TargetID: first})
 	}
 	return b, nil
 }

@@ -11,7 +11,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -79,13 +81,14 @@ func inspectSandbox(t *testing.T, pid int) []string {
 	if uid := statusField(pid, "Uid"); uid == "" || strings.Fields(uid)[0] == "0" {
 		problems = append(problems, "Chromium runs as root (Uid "+uid+")")
 	}
-	// Renderers: the processes of this profile with --type=renderer; each must be under a
-	// seccomp filter (mode 2), which Chromium installs only with its sandbox on.
+	// Renderers: the browser's descendants with --type=renderer (the headless shell does not
+	// repeat the profile on their command lines); each must be under a seccomp filter (mode 2),
+	// which Chromium installs only with its sandbox on.
 	renderers := 0
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		c, err := os.ReadFile(p)
-		if err != nil || !bytes.Contains(c, []byte("--type=renderer")) || profile == "" || !bytes.Contains(c, []byte(profile)) {
+		if err != nil || !bytes.Contains(c, []byte("--type=renderer")) || !descends(atoi(strings.Split(p, "/")[2]), pid) {
 			continue
 		}
 		renderers++
@@ -95,9 +98,24 @@ func inspectSandbox(t *testing.T, pid int) []string {
 		}
 	}
 	if renderers == 0 {
-		problems = append(problems, "no renderer process found for profile "+profile)
+		problems = append(problems, "no renderer process found below the browser "+itoa(pid)+" (profile "+profile+")")
 	}
 	return problems
+}
+
+// descends reports whether process pid runs below ancestor.
+func descends(pid, ancestor int) bool {
+	for n := 0; n < 32 && pid > 1; n++ {
+		ppid, err := strconv.Atoi(statusField(pid, "PPid"))
+		if err != nil {
+			return false
+		}
+		if ppid == ancestor {
+			return true
+		}
+		pid = ppid
+	}
+	return false
 }
 
 func statusField(pid int, field string) string {
@@ -168,4 +186,80 @@ func TestRenderLoadsTheSitesOwnScripts(t *testing.T) {
 	if strings.Contains(built.Page.Text, "REFUSED-HOST-RAN") || refusedAsked.Load() > 0 {
 		t.Errorf("the renderer reached a host the guard refuses (%d requests)", refusedAsked.Load())
 	}
+}
+
+// Captures share one sandboxed browser, and each capture's pages still reach only their own
+// host: a script or image on another host (here another loopback address, which the shared
+// browser's resolver would let through without the capture's proxy) is never asked for, in
+// the first capture or the next. Close stops the browser.
+func TestCapturesShareOneSandboxedBrowserAndStayPinned(t *testing.T) {
+	needBrowser(t)
+	var otherAsked atomic.Int64
+	other := serveOn(t, "127.0.0.3", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		otherAsked.Add(1)
+		w.Write([]byte(`document.body.insertAdjacentHTML('beforeend', '<p>OTHER-HOST-RAN</p>');`))
+	}))
+	var referers []string
+	var mu sync.Mutex
+	page := serveOn(t, "127.0.0.2", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		referers = append(referers, r.Referer())
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, `<!DOCTYPE html><html><body><h1>HP printer setup</h1><p>Call +1 (888) 215-7421</p>
+<img src="%s/pixel.png"><script src="%s/other.js"></script>
+<script>fetch('http://127.0.0.1:9/').catch(function(){});</script></body></html>`, other.URL, other.URL)
+	}))
+	target := "http://kit.test:" + page.Listener.Addr().(*net.TCPAddr).AddrPort().String()[len("127.0.0.2:"):] + "/"
+	var pids []int
+	var sandbox []string
+	r := &Renderer{Timeout: 45 * time.Second,
+		Rewrite: func(hostport string) string {
+			if strings.HasPrefix(hostport, "kit.test:") {
+				return page.Listener.Addr().String()
+			}
+			return ""
+		},
+		inspect: func(pid int) {
+			pids = append(pids, pid)
+			if sandbox == nil {
+				sandbox = append(inspectSandbox(t, pid), "")
+			}
+		}}
+	defer r.Close()
+	views := []View{{}, {Mobile: true, Referer: "https://www.google.com/"}}
+	for round := 0; round < 2; round++ {
+		visits, err := r.Capture(context.Background(), target, "127.0.0.2", nil, views)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range visits {
+			if v.Err != nil || !bytes.Contains(v.DOM, []byte("HP printer setup")) || len(v.Screenshot) == 0 {
+				t.Fatalf("round %d view %d: err %v, %d bytes of DOM, %d of screenshot", round, i, v.Err, len(v.DOM), len(v.Screenshot))
+			}
+			if bytes.Contains(v.DOM, []byte("OTHER-HOST-RAN")) {
+				t.Errorf("round %d view %d: a script from another host ran", round, i)
+			}
+		}
+	}
+	for _, problem := range sandbox {
+		if problem != "" {
+			t.Error(problem)
+		}
+	}
+	if n := otherAsked.Load(); n != 0 {
+		t.Errorf("the other host was asked %d times", n)
+	}
+	if len(pids) != 4 || pids[0] != pids[3] {
+		t.Errorf("browser processes per view %v, want one shared by both captures", pids)
+	}
+	mu.Lock()
+	if len(referers) != 4 || referers[1] != "https://www.google.com/" || referers[0] != "" {
+		t.Errorf("referers seen by the site %q", referers)
+	}
+	mu.Unlock()
+	r.Close()
+	testkit.WaitFor(t, "the shared browser to stop", 10*time.Second, func() bool {
+		return syscall.Kill(pids[0], 0) != nil
+	})
 }

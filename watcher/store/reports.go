@@ -20,7 +20,10 @@ const (
 	StateLive      = "live"
 	StateDark      = "dark"      // the name no longer resolves, or the registration is gone
 	StateSuspended = "suspended" // the registry or registrar put it on hold
-	StateUnknown   = "unknown"
+	// StateCleared: the site still answers, but no visitor profile is shown the scam page any
+	// more (blank, parked, an error page): its host took the content down.
+	StateCleared = "cleared"
+	StateUnknown = "unknown"
 	// StateNeverUp: dark now, and never seen up (no live check, no site that answered, no
 	// address when enriched): nothing was taken down.
 	StateNeverUp = "never-up"

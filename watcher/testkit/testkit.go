@@ -65,7 +65,11 @@ func (b *LockedBuffer) String() string {
 // Chromium and sets it): there a missing browser fails the test instead of hiding it.
 func NeedBrowser(t testing.TB) {
 	t.Helper()
-	if _, err := exec.LookPath("chromium"); err != nil {
+	_, err := exec.LookPath("chromium")
+	if _, shell := exec.LookPath("chromium-headless-shell"); shell == nil {
+		err = nil
+	}
+	if err != nil {
 		if os.Getenv("HELPWATCH_REQUIRE_BROWSER") == "1" {
 			t.Fatal("chromium is required here (HELPWATCH_REQUIRE_BROWSER=1) but not installed")
 		}
