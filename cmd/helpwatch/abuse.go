@@ -46,7 +46,8 @@ send     delivers the approved reports, each exactly once (mail over SMTP, Netcr
          SMTP password is read from HELPWATCH_SMTP_PASSWORD.
 ack      records a desk's answer (acknowledged, refused, actioned) or a packet submitted by hand
          (sent); withdrawn drops a draft.
-status   re-checks reported domains (NXDOMAIN, registry hold, site down): a takedown moves their
+status   re-checks reported domains (NXDOMAIN, registry hold, site down, or cleared: the site
+         answers but no visitor profile is shown the scam page): a takedown moves their
          reports to actioned. Then prints every report's ladder and what is due. A domain dark
          but never seen up is "never-up", not a takedown.`
 
