@@ -352,6 +352,36 @@ var sqliteMigrations = []string{
 		note      TEXT    NOT NULL DEFAULT ''
 	);
 	CREATE INDEX report_events_report ON report_events(report_id, at);`,
+	// 13: the console's accounts, their sessions (only a hash of each token is kept) and the
+	// audit log of every change made through it; indexes for the queue's keyset pages.
+	`CREATE TABLE users (
+		name          TEXT    PRIMARY KEY,
+		role          TEXT    NOT NULL,
+		password_hash TEXT    NOT NULL,
+		disabled      INTEGER NOT NULL DEFAULT 0,
+		created_at    INTEGER NOT NULL,
+		changed_at    INTEGER NOT NULL
+	);
+	CREATE TABLE sessions (
+		token_hash TEXT    PRIMARY KEY,
+		user_name  TEXT    NOT NULL,
+		created_at INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL
+	);
+	CREATE INDEX sessions_user ON sessions(user_name);
+	CREATE TABLE audit_log (
+		id      INTEGER PRIMARY KEY,
+		at      INTEGER NOT NULL,
+		actor   TEXT    NOT NULL,
+		action  TEXT    NOT NULL,
+		target  TEXT    NOT NULL DEFAULT '',
+		detail  TEXT    NOT NULL DEFAULT '',
+		address TEXT    NOT NULL DEFAULT ''
+	);
+	CREATE INDEX audit_log_target ON audit_log(target, at);
+	CREATE INDEX cases_queue_new ON cases(ct_seen, id);
+	CREATE INDEX cases_queue_score ON cases(score, id);
+	CREATE INDEX cases_queue_verdict ON cases(verdict, ct_seen, id);`,
 }
 
 // sqliteSteps run after the SQL of their version, in the same transaction: steps SQL cannot
