@@ -17,7 +17,8 @@ import (
 
 const findingsUsage = `usage: helpwatch findings [--since 24h] [--verdict alert] [--brand hp] [--label none|scam|benign|unsure] [--format table|jsonl|csv]
 
-Lists the stored cases, newest first: a case is a registrable domain with every name of it seen
+Lists the stored cases, newest first (rows fit the terminal: the rules that scored by name;
+--wide or --format jsonl for the registrar, the points and the details): a case is a registrable domain with every name of it seen
 in a certificate. Each shows its score now (computed from everything known: the names, the
 registration and DNS, the site check, shared phone numbers, with the rules version), its verdict,
 registrar and registration date, the site verdict and the analyst's label; jsonl has every name
@@ -41,6 +42,7 @@ func runFindings(args []string, stdout, stderr io.Writer) error {
 	format := fs.String("format", "table", "output format: table, jsonl or csv")
 	limit := fs.Int("limit", 0, "at most this many cases (0: all)")
 	rescore := fs.String("rescore", "", "also score each case with this rule file (shown next to the stored score, not stored)")
+	wide := fs.Bool("wide", false, "table: every column (registrar, registration date, names) and the reasons in full, whatever the terminal's width")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -73,6 +75,9 @@ func runFindings(args []string, stdout, stderr io.Writer) error {
 	w, err := output.NewCaseWriter(stdout, *format)
 	if err != nil || *format == "line" {
 		return usageError("--format %q: use table, jsonl or csv", *format)
+	}
+	if *format == "table" && !*wide {
+		w = output.NewCompactCaseTable(stdout, terminalWidth(stdout), *rescore != "")
 	}
 	ctx := context.Background()
 	db, err := openExistingDB(*dbPath)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -46,3 +47,38 @@ func TestUsersAndServeNeedsAnAccount(t *testing.T) {
 		t.Errorf("users list:\n%s", out)
 	}
 }
+
+// findings fits the terminal: no row wider than it, the rules by name only, and every detail
+// with --wide.
+func TestFindingsFitTheTerminal(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "h.db")
+	if _, _, code := runCLI(t, "", "watch", "--source", "../../testdata/certstream_demo.jsonl", "--db", db, "--enrich=false", "--site-check=false"); code != 0 {
+		t.Fatalf("watch exited %d", code)
+	}
+	outputs := map[int]string{}
+	for _, cols := range []int{80, 200} {
+		t.Setenv("COLUMNS", itoa(cols))
+		out, _, code := runCLI(t, "", "findings", "--db", db)
+		if code != 0 {
+			t.Fatal(code)
+		}
+		for _, line := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+			if n := len([]rune(line)); n > cols {
+				t.Errorf("%d columns: a row of %d: %q", cols, n, line)
+			}
+		}
+		if !strings.Contains(out, "ijstart-canon-setup.online") || strings.Contains(out, "+30:") {
+			t.Errorf("%d columns:\n%s", cols, out)
+		}
+		outputs[cols] = out
+	}
+	if outputs[80] == outputs[200] {
+		t.Error("the table is the same at 80 and 200 columns")
+	}
+	wide, _, _ := runCLI(t, "", "findings", "--db", db, "--wide")
+	if !strings.Contains(wide, "REGISTRAR") || !strings.Contains(wide, "+30: brand name appears as a word") {
+		t.Errorf("--wide:\n%s", wide)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -215,5 +217,41 @@ func TestOnlyScreenshotsServed(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" {
 		t.Errorf("screenshot: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
+
+// Single sign-on behind a reverse proxy: the identity header is believed only from a trusted
+// proxy, and only for an existing, enabled account; no account is created on the way.
+func TestIdentityHeaderOnlyFromTrustedProxy(t *testing.T) {
+	tc := newTestConsole(t)
+	var base string
+	serve := func(trusted ...netip.Prefix) {
+		srv := httptest.NewServer((&Server{Store: tc.db, Now: tc.clock, IdentityHeader: "X-Remote-User", TrustedProxies: trusted}).Handler())
+		t.Cleanup(srv.Close)
+		base = srv.URL
+	}
+	serve()
+	ask := func(user string) int {
+		req, _ := http.NewRequest(http.MethodGet, base+"/", nil)
+		req.Header.Set("X-Remote-User", user)
+		resp, err := client(t).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := ask("jane"); code != http.StatusSeeOther {
+		t.Errorf("identity header from an untrusted address: %d", code)
+	}
+	serve(netip.MustParsePrefix("127.0.0.1/32"))
+	if code := ask("jane"); code != 200 {
+		t.Errorf("identity header from the trusted proxy: %d", code)
+	}
+	if code := ask("mallory"); code != http.StatusSeeOther {
+		t.Errorf("an unknown account through the proxy: %d", code)
+	}
+	if u, ok, _ := tc.db.UserByName(context.Background(), "mallory"); ok {
+		t.Errorf("an account was created: %+v", u)
 	}
 }
