@@ -35,6 +35,16 @@ type Result struct {
 	RulesVersion string   `json:"rules_version"`
 }
 
+// Points is the sum of the reasons' points: the evidence before the score's cap at 100, which
+// ranks cases the cap would tie.
+func (r *Result) Points() int {
+	n := 0
+	for _, re := range r.Reasons {
+		n += re.Points
+	}
+	return n
+}
+
 // Scorer scores names with one rule set. It keeps scratch buffers between calls, so it is not
 // safe for concurrent use: give each goroutine its own (NewScorer is cheap).
 type Scorer struct {

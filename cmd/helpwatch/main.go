@@ -26,6 +26,8 @@ func init() {
 		"watch":     {"follow Certificate Transparency, score every name, store findings (the main job)", runWatch},
 		"work":      {"work the job queue: enrichment and site checks (after a replay, or on more machines)", runWork},
 		"findings":  {"list the stored cases with their scores, facts and labels", runFindings},
+		"jobs":      {"the job queue by kind and state, and the jobs that failed with why", runJobs},
+		"show":      {"print one case in full: evidence, reports and timeline", runShow},
 		"serve":     {"the analysts' web console (queue, cases, labels, approvals, status)", runServe},
 		"users":     {"the console's accounts: add, passwd, disable, enable, list", runUsers},
 		"report":    {"the daily domain report (HTML, Markdown, CSV or JSON)", runReport},

@@ -82,3 +82,21 @@ func TestFindingsFitTheTerminal(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// A drain whose lookups fail says why the jobs were retried, grouped by reason, and 'jobs'
+// lists them with the next try. Every lookup goes to a resolver that refuses (nothing leaves
+// the machine).
+func TestDrainSaysWhyJobsWereRetried(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "h.db")
+	if _, _, code := runCLI(t, "", "watch", "--source", "../../testdata/certstream_demo.jsonl", "--db", db, "--enrich=false", "--site-check=false"); code != 0 {
+		t.Fatalf("watch exited %d", code)
+	}
+	_, stderr, _ := runCLI(t, "", "work", "--drain", "--kinds", "enrich", "--db", db, "--resolver", "127.0.0.1:9")
+	if !strings.Contains(stderr, "why jobs were retried or failed") || !strings.Contains(stderr, "nothing answered") || !strings.Contains(stderr, "/NAME") {
+		t.Errorf("work --drain:\n%s", stderr)
+	}
+	out, _, code := runCLI(t, "", "jobs", "--db", db)
+	if code != 0 || !strings.Contains(out, "next try") || !strings.Contains(out, "enrich") {
+		t.Errorf("jobs:\n%s", out)
+	}
+}

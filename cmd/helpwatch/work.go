@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -220,7 +221,30 @@ func work(w workRun, stdout, stderr io.Writer) error {
 	runner := w.wf.runner(setup)
 	start := time.Now()
 	log.Info("working the job queue", "db", db.Path(), "kinds", strings.Join(w.kinds, ","), "drain", w.drain)
+	// Progress every 10 s: a long drain must not be silence.
+	progressDone := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(10 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-progressDone:
+				return
+			case <-tick.C:
+				line := []any{"elapsed", time.Since(start).Round(time.Second)}
+				for _, k := range w.kinds {
+					c := runner.Counters(k)
+					line = append(line, k, fmt.Sprintf("%d done, %d retried, %d failed", c.Done.Load(), c.Retried.Load(), c.Failed.Load()))
+				}
+				if pending, err := db.PendingJobs(ctx, w.kinds); err == nil {
+					line = append(line, "queued", pending)
+				}
+				log.Info("progress", line...)
+			}
+		}
+	}()
 	err = runner.Run(ctx)
+	close(progressDone)
 	summary := []any{"elapsed", time.Since(start).Round(time.Millisecond)}
 	for _, k := range w.kinds {
 		c := runner.Counters(k)
@@ -230,7 +254,65 @@ func work(w workRun, stdout, stderr io.Writer) error {
 		summary = append(summary, "still_queued", pending)
 	}
 	log.Info("work done", summary...)
+	explainRetries(db, w.kinds, stderr)
 	return err
+}
+
+// explainRetries says why jobs were retried or failed, grouped by reason, so that a drain that
+// left work queued does not keep its reasons in the database only.
+func explainRetries(db *store.SQL, kinds []string, stderr io.Writer) {
+	problems, err := db.JobProblems(context.Background(), 500)
+	if err != nil || len(problems) == 0 {
+		return
+	}
+	type group struct {
+		kind, reason string
+		n            int
+		example      string
+	}
+	var groups []*group
+	for _, p := range problems {
+		if !slices.Contains(kinds, p.Kind) {
+			continue
+		}
+		// The same reason for many names: the name is taken out to group them.
+		reason := p.LastError
+		if p.Registrable != "" {
+			reason = strings.ReplaceAll(reason, p.Registrable, "NAME")
+		}
+		reason = localPort.ReplaceAllString(reason, "") // "read udp 127.0.0.1:59905->": a new port each time
+		var g *group
+		for _, have := range groups {
+			if have.kind == p.Kind && have.reason == reason {
+				g = have
+			}
+		}
+		if g == nil {
+			g = &group{kind: p.Kind, reason: reason, example: p.Registrable}
+			groups = append(groups, g)
+		}
+		g.n++
+	}
+	if len(groups) == 0 {
+		return
+	}
+	fmt.Fprintln(stderr, "why jobs were retried or failed ('helpwatch jobs' lists them):")
+	for i, g := range groups {
+		if i == 10 {
+			fmt.Fprintf(stderr, "  ... and %d more reasons\n", len(groups)-10)
+			break
+		}
+		fmt.Fprintf(stderr, "  %s x%d (e.g. %s): %s\n", g.kind, g.n, output.Printable(g.example), output.Printable(clipText(g.reason, 160)))
+	}
+}
+
+var localPort = regexp.MustCompile(`[0-9a-fA-F.:\[\]]+:[0-9]+->`)
+
+func clipText(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
 }
 
 // setup builds the enricher, fetcher, renderer and library the runner's kinds need.

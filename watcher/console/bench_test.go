@@ -101,8 +101,8 @@ func fillCases(b *testing.B, db *store.SQL, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO cases (registrable, brand, brand_key, score, verdict, ct_seen, first_seen, last_seen,
-		site_verdict, label_kind, registrar) VALUES ($1, $2, $3, $4, $5, $6, $6, $6, $7, $8, 'Example Registrar')`)
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO cases (registrable, brand, brand_key, score, points, verdict, ct_seen, first_seen, last_seen,
+		site_verdict, label_kind, registrar) VALUES ($1, $2, $3, $4, $4, $5, $6, $6, $6, $7, $8, 'Example Registrar')`)
 	if err != nil {
 		b.Fatal(err)
 	}

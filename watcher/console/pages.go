@@ -2,6 +2,7 @@ package console
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
@@ -19,26 +20,32 @@ import (
 )
 
 var funcs = template.FuncMap{
-	"when": func(t time.Time) string {
-		if t.IsZero() {
-			return "—"
-		}
-		return t.UTC().Format("2006-01-02 15:04 UTC")
-	},
-	"crtsh": func(fingerprint string) string {
-		// Only a hex digest becomes a link: the fingerprint came from a log entry. crt.sh
-		// finds a certificate by its SHA-256, or by its SHA-1 (certstream's fingerprint).
-		fp := strings.ToLower(strings.ReplaceAll(fingerprint, ":", ""))
-		switch {
-		case sha256Hex.MatchString(fp):
-			return "https://crt.sh/?sha256=" + fp
-		case sha1Hex.MatchString(fp):
-			return "https://crt.sh/?q=" + fp
-		}
-		return ""
-	},
-	"join": strings.Join,
-	"list": func(v ...string) []string { return v },
+	"when":  formatWhen,
+	"crtsh": crtshLink,
+	"join":  strings.Join,
+	"list":  func(v ...string) []string { return v },
+}
+
+// formatWhen is a time as the console shows it: UTC to the minute, "—" when unknown.
+func formatWhen(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+// crtshLink is crt.sh's page of a certificate. Only a hex digest becomes a link: the
+// fingerprint came from a log entry. crt.sh finds a certificate by its SHA-256, or by its SHA-1
+// (certstream's fingerprint).
+func crtshLink(fingerprint string) string {
+	fp := strings.ToLower(strings.ReplaceAll(fingerprint, ":", ""))
+	switch {
+	case sha256Hex.MatchString(fp):
+		return "https://crt.sh/?sha256=" + fp
+	case sha1Hex.MatchString(fp):
+		return "https://crt.sh/?q=" + fp
+	}
+	return ""
 }
 
 var (
@@ -149,18 +156,98 @@ func (s *Server) caseID(w http.ResponseWriter, r *http.Request) (*watcher.Case, 
 	return c, true
 }
 
-// event is one step of a case's timeline.
-type event struct {
+// Event is one step of a case's timeline, with who took it.
+type Event struct {
 	At    time.Time
 	What  string
 	Who   string
 	Notes string
 }
 
-// reportView is an abuse report with its steps, on the case page.
-type reportView struct {
+// ReportView is an abuse report with its steps.
+type ReportView struct {
 	*store.AbuseReport
 	Events []store.ReportEvent
+}
+
+// Share is something the case's sites showed (kind:value) and the other cases that showed it.
+type Share struct {
+	What   string
+	Others []string
+}
+
+// CaseView is everything known of one case, as the case page and 'helpwatch show' give it.
+type CaseView struct {
+	Case     *watcher.Case
+	Total    int // the points before the cap at 100
+	Captures []watcher.Capture
+	Shared   []Share
+	Reports  []ReportView
+	Timeline []Event
+}
+
+// Gather reads a case's evidence, reports and history from the store.
+func Gather(ctx context.Context, st Store, c *watcher.Case) (*CaseView, error) {
+	v := &CaseView{Case: c, Total: total(c.Score.Reasons)}
+	var err error
+	if v.Captures, err = st.Captures(ctx, c.ID); err != nil {
+		return nil, err
+	}
+	shared, err := st.SharedWith(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	labels, err := st.LabelHistory(ctx, c.Registrable)
+	if err != nil {
+		return nil, err
+	}
+	reports, err := st.AbuseReports(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	audit, err := st.AuditLog(ctx, caseTarget(c), 50)
+	if err != nil {
+		return nil, err
+	}
+	v.Timeline = []Event{{At: c.CTSeen, What: "first certificate in CT"}, {At: c.FirstSeen, What: "read by helpwatch"}}
+	if c.Enrichment != nil {
+		v.Timeline = append(v.Timeline, Event{At: c.Enrichment.At, What: "enriched"})
+	}
+	for _, site := range c.Sites {
+		v.Timeline = append(v.Timeline, Event{At: site.At, What: "site checked: " + site.Name + " " + string(site.Verdict)})
+	}
+	for _, cp := range v.Captures {
+		v.Timeline = append(v.Timeline, Event{At: cp.At, What: "captured: " + string(cp.Verdict)})
+	}
+	for _, l := range labels {
+		v.Timeline = append(v.Timeline, Event{At: l.At, What: "labelled " + string(l.Label), Who: l.By, Notes: l.Note})
+	}
+	for _, rep := range reports {
+		ev, err := st.ReportEvents(ctx, rep.ID)
+		if err != nil {
+			return nil, err
+		}
+		v.Reports = append(v.Reports, ReportView{rep, ev})
+		for _, e := range ev {
+			v.Timeline = append(v.Timeline, Event{At: e.At, What: fmt.Sprintf("report #%d to %s %s: %s", rep.ID, rep.Destination, rep.Registrar, e.State),
+				Who: e.Actor, Notes: e.Note})
+		}
+	}
+	for _, a := range audit {
+		if a.Action == "recheck" {
+			v.Timeline = append(v.Timeline, Event{At: a.At, What: "site re-check asked", Who: a.Actor})
+		}
+	}
+	slices.SortStableFunc(v.Timeline, func(a, b Event) int { return a.At.Compare(b.At) })
+	keys := make([]string, 0, len(shared))
+	for k := range shared {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		v.Shared = append(v.Shared, Share{k, shared[k]})
+	}
+	return v, nil
 }
 
 func (s *Server) casePage(w http.ResponseWriter, r *http.Request) {
@@ -168,79 +255,14 @@ func (s *Server) casePage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ctx := r.Context()
-	captures, err := s.Store.Captures(ctx, c.ID)
+	v, err := Gather(r.Context(), s.Store, c)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	shared, err := s.Store.SharedWith(ctx, c.ID)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	labels, err := s.Store.LabelHistory(ctx, c.Registrable)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	reports, err := s.Store.AbuseReports(ctx, c.ID)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	audit, err := s.Store.AuditLog(ctx, caseTarget(c), 50)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	timeline := []event{{At: c.CTSeen, What: "first certificate in CT"}, {At: c.FirstSeen, What: "read by helpwatch"}}
-	if c.Enrichment != nil {
-		timeline = append(timeline, event{At: c.Enrichment.At, What: "enriched"})
-	}
-	for _, site := range c.Sites {
-		timeline = append(timeline, event{At: site.At, What: "site checked: " + site.Name + " " + string(site.Verdict)})
-	}
-	for _, cp := range captures {
-		timeline = append(timeline, event{At: cp.At, What: "captured: " + string(cp.Verdict)})
-	}
-	for _, l := range labels {
-		timeline = append(timeline, event{At: l.At, What: "labelled " + string(l.Label), Who: l.By, Notes: l.Note})
-	}
-	var views []reportView
-	for _, rep := range reports {
-		ev, err := s.Store.ReportEvents(ctx, rep.ID)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		views = append(views, reportView{rep, ev})
-		for _, e := range ev {
-			timeline = append(timeline, event{At: e.At, What: fmt.Sprintf("report #%d to %s %s: %s", rep.ID, rep.Destination, rep.Registrar, e.State), Who: e.Actor, Notes: e.Note})
-		}
-	}
-	for _, a := range audit {
-		if a.Action == "recheck" {
-			timeline = append(timeline, event{At: a.At, What: "site re-check asked", Who: a.Actor})
-		}
-	}
-	slices.SortStableFunc(timeline, func(a, b event) int { return a.At.Compare(b.At) })
-	keys := make([]string, 0, len(shared))
-	for k := range shared {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	type share struct {
-		What   string
-		Others []string
-	}
-	var shares []share
-	for _, k := range keys {
-		shares = append(shares, share{k, shared[k]})
-	}
-	s.render(w, r, "case", map[string]any{"Title": c.Registrable, "Case": c, "Captures": captures, "Shared": shares,
-		"Timeline": timeline, "Reports": views, "CanAct": store.RoleRank(userOf(r).Role) >= store.RoleRank(store.RoleAnalyst),
-		"Total": total(c.Score.Reasons)})
+	s.render(w, r, "case", map[string]any{"Title": c.Registrable, "Case": c, "Captures": v.Captures, "Shared": v.Shared,
+		"Timeline": v.Timeline, "Reports": v.Reports, "CanAct": store.RoleRank(userOf(r).Role) >= store.RoleRank(store.RoleAnalyst),
+		"Total": v.Total})
 }
 
 // total is the sum of a result's points, which the score caps at 100.

@@ -63,7 +63,7 @@ const (
 	touchNameQuery = `UPDATE names SET last_seen = CASE WHEN last_seen < $1 THEN $1 ELSE last_seen END,
 		wildcard = CASE WHEN $2 = 1 THEN 1 ELSE wildcard END WHERE name = $3 RETURNING id, case_id`
 	insertCaseQuery = `INSERT INTO cases (registrable, brand, brand_key, score, verdict, result, rules_version, first_result,
-		ct_seen, first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $8, $9, $9) ON CONFLICT (registrable) DO NOTHING RETURNING id`
+		ct_seen, first_seen, last_seen, points) VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $8, $9, $9, $10) ON CONFLICT (registrable) DO NOTHING RETURNING id`
 	insertNameQuery = `INSERT INTO names (case_id, name, wildcard, unicode, result, ct_seen, first_seen, last_seen,
 		log_name, log_url, cert_index, cert_link, issuer, not_before, not_after, fingerprint, serial)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $17, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (name) DO NOTHING RETURNING id`
@@ -209,10 +209,10 @@ func (s *SQL) rescore(ctx context.Context, tx queryer, ids []int64) error {
 }
 
 const rescoreUpdate = `UPDATE cases SET score = $1, verdict = $2, result = $3, rules_version = $4, brand = $5, brand_key = $6,
-	first_result = $7 WHERE id = $8`
+	first_result = $7, points = $8 WHERE id = $9`
 
 // scoreColumns computes a case's score from its facts and returns the values of the
-// score columns as rescoreUpdate's first seven arguments.
+// score columns as rescoreUpdate's first eight arguments.
 func scoreColumns(rs *rules.RuleSet, facts *rules.CaseFacts, firsts []rules.Result) ([]any, error) {
 	score := rs.ScoreCase(facts)
 	first := strongest(firsts)
@@ -224,7 +224,8 @@ func scoreColumns(rs *rules.RuleSet, facts *rules.CaseFacts, firsts []rules.Resu
 	if err != nil {
 		return nil, err
 	}
-	return []any{score.Score, string(score.Verdict), string(rj), score.RulesVersion, score.Brand, strings.ToLower(score.Brand), string(fj)}, nil
+	return []any{score.Score, string(score.Verdict), string(rj), score.RulesVersion, score.Brand, strings.ToLower(score.Brand), string(fj),
+		score.Points()}, nil
 }
 
 // strongest is the highest of the names' first scores.

@@ -49,7 +49,7 @@ func (s *SQL) SaveEnrichment(ctx context.Context, job *Job, en *watcher.Enrichme
 		}
 		args = append(args, string(data), millis(en.At), en.Registration.Registrar, registered, job.CaseID)
 		if _, err := tx.ExecContext(ctx, `UPDATE cases SET score = $1, verdict = $2, result = $3, rules_version = $4, brand = $5, brand_key = $6,
-			first_result = $7, enrichment = $8, enriched_at = $9, registrar = $10, registered = $11 WHERE id = $12`, args...); err != nil {
+			first_result = $7, points = $8, enrichment = $9, enriched_at = $10, registrar = $11, registered = $12 WHERE id = $13`, args...); err != nil {
 			return fmt.Errorf("%s: storing the enrichment of %s: %w", s.path, job.Registrable, err)
 		}
 		return nil

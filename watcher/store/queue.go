@@ -3,19 +3,21 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/helpwatch/helpwatch/rules"
+	"github.com/helpwatch/helpwatch/watcher"
 	"github.com/helpwatch/helpwatch/watcher/jobs"
 )
 
 // QueueQuery is a page of the triage queue: an order, filters, and the cursor of the page's
 // start (keyset pagination: a page costs the same at the millionth case as at the first).
 type QueueQuery struct {
-	ByScore     bool          // highest score first; else newest (CT time) first
+	ByScore     bool          // most points first (the score before its cap); else newest (CT time) first
 	Verdict     rules.Verdict // exactly this verdict
 	Brand       string        // case-insensitive
 	Label       string        // "", "none", scam, benign, unsure
@@ -34,6 +36,7 @@ type QueueRow struct {
 	Registrable string
 	Brand       string
 	Score       int
+	Points      int // before the cap at 100
 	Verdict     rules.Verdict
 	SiteVerdict string
 	Label       string
@@ -99,9 +102,11 @@ func (s *SQL) Queue(ctx context.Context, q QueueQuery) (QueuePage, error) {
 	if !q.Until.IsZero() {
 		where = append(where, "ct_seen < "+arg(q.Until.UnixMilli()))
 	}
+	// By score means by points: the evidence before the cap, so that cases the cap at 100
+	// would tie still rank (the score shown stays the capped one).
 	key := "ct_seen"
 	if q.ByScore {
-		key = "score"
+		key = "points"
 	}
 	if q.After != "" {
 		v, id, err := parseCursor(q.After)
@@ -115,7 +120,7 @@ func (s *SQL) Queue(ctx context.Context, q QueueQuery) (QueuePage, error) {
 		limit = 50
 	}
 	limit = min(limit, 500)
-	query := `SELECT id, registrable, brand, score, verdict, site_verdict, label_kind, registrar, ct_seen FROM cases`
+	query := `SELECT id, registrable, brand, score, points, verdict, site_verdict, label_kind, registrar, ct_seen FROM cases`
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -129,7 +134,7 @@ func (s *SQL) Queue(ctx context.Context, q QueueQuery) (QueuePage, error) {
 	for rows.Next() {
 		var r QueueRow
 		var seen int64
-		if err := rows.Scan(&r.ID, &r.Registrable, &r.Brand, &r.Score, &r.Verdict, &r.SiteVerdict, &r.Label, &r.Registrar, &seen); err != nil {
+		if err := rows.Scan(&r.ID, &r.Registrable, &r.Brand, &r.Score, &r.Points, &r.Verdict, &r.SiteVerdict, &r.Label, &r.Registrar, &seen); err != nil {
 			return QueuePage{}, err
 		}
 		r.CTSeen = fromMillis(seen)
@@ -143,7 +148,7 @@ func (s *SQL) Queue(ctx context.Context, q QueueQuery) (QueuePage, error) {
 		last := page.Rows[limit-1]
 		v := last.CTSeen.UnixMilli()
 		if q.ByScore {
-			v = int64(last.Score)
+			v = int64(last.Points)
 		}
 		page.Next = fmt.Sprintf("%d.%d", v, last.ID)
 	}
@@ -266,4 +271,22 @@ func (s *SQL) JobProblems(ctx context.Context, limit int) ([]JobProblem, error) 
 		out = append(out, p)
 	}
 	return out, rows.Err()
+}
+
+// CaseOfName returns the case a name belongs to: the case of that registrable domain, or the
+// case holding that name (case-insensitive, a trailing dot ignored).
+func (s *SQL) CaseOfName(ctx context.Context, name string) (*watcher.Case, bool, error) {
+	name = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(name)), ".")
+	if c, ok, err := s.Case(ctx, name); err != nil || ok {
+		return c, ok, err
+	}
+	var id int64
+	err := s.read.QueryRowContext(ctx, `SELECT case_id FROM names WHERE name = $1`, name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return s.CaseByID(ctx, id)
 }

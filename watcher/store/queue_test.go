@@ -23,8 +23,8 @@ func TestQueuePagesCoverEveryCaseOnce(t *testing.T) {
 	for i := 0; i < n; i++ {
 		verdict := []string{"alert", "watch", "ignore"}[i%3]
 		// Every three cases share a CT time and every five a score: ties in both keys.
-		if _, err := db.DB().ExecContext(ctx, `INSERT INTO cases (registrable, brand, brand_key, score, verdict, ct_seen, first_seen, last_seen)
-			VALUES ($1, 'HP', 'hp', $2, $3, $4, $4, $4)`, fmt.Sprintf("c%03d.com", i), (i/5)*3%100, verdict, t0.Add(time.Duration(i/3)*time.Minute).UnixMilli()); err != nil {
+		if _, err := db.DB().ExecContext(ctx, `INSERT INTO cases (registrable, brand, brand_key, score, points, verdict, ct_seen, first_seen, last_seen)
+			VALUES ($1, 'HP', 'hp', $2, $2, $3, $4, $4, $4)`, fmt.Sprintf("c%03d.com", i), (i/5)*3%100, verdict, t0.Add(time.Duration(i/3)*time.Minute).UnixMilli()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -58,7 +58,7 @@ func TestQueuePagesCoverEveryCaseOnce(t *testing.T) {
 				if prev != nil {
 					before := prev.CTSeen.After(r.CTSeen) || prev.CTSeen.Equal(r.CTSeen) && prev.ID > r.ID
 					if q.ByScore {
-						before = prev.Score > r.Score || prev.Score == r.Score && prev.ID > r.ID
+						before = prev.Points > r.Points || prev.Points == r.Points && prev.ID > r.ID
 					}
 					if !before {
 						t.Errorf("%+v: %s before %s", q, prev.Registrable, r.Registrable)

@@ -173,7 +173,7 @@ func (b *saveRun) createCases() error {
 				return fmt.Errorf("%s: storing case %s: %w", b.s.path, reg, err)
 			}
 			return nil
-		}, reg, score.Brand, strings.ToLower(score.Brand), score.Score, string(score.Verdict), scoreJSON, score.RulesVersion, n.ct, n.at)
+		}, reg, score.Brand, strings.ToLower(score.Brand), score.Score, string(score.Verdict), scoreJSON, score.RulesVersion, n.ct, n.at, score.Points())
 	}
 	if err := b.tx.run(b.ctx, &b.p); err != nil {
 		return err

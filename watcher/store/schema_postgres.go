@@ -293,6 +293,10 @@ var postgresMigrations = []string{
 	);
 	CREATE INDEX audit_log_target ON audit_log(target, at);
 	CREATE INDEX cases_queue_new ON cases(ct_seen, id);
-	CREATE INDEX cases_queue_score ON cases(score, id);
+	ALTER TABLE cases ADD COLUMN points BIGINT NOT NULL DEFAULT 0;
+	UPDATE cases SET points = COALESCE((SELECT SUM((r->>'points')::bigint) FROM jsonb_array_elements(
+		CASE WHEN jsonb_typeof(result::jsonb->'reasons') = 'array' THEN result::jsonb->'reasons' ELSE '[]'::jsonb END) r), 0)
+		WHERE result LIKE '{%';
+	CREATE INDEX cases_queue_score ON cases(points, id);
 	CREATE INDEX cases_queue_verdict ON cases(verdict, ct_seen, id);`,
 }

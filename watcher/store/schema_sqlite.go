@@ -380,7 +380,10 @@ var sqliteMigrations = []string{
 	);
 	CREATE INDEX audit_log_target ON audit_log(target, at);
 	CREATE INDEX cases_queue_new ON cases(ct_seen, id);
-	CREATE INDEX cases_queue_score ON cases(score, id);
+	ALTER TABLE cases ADD COLUMN points INTEGER NOT NULL DEFAULT 0; -- the reasons' points before the cap at 100: ranks
+	UPDATE cases SET points = COALESCE((SELECT SUM(json_extract(r.value, '$.points')) FROM json_each(cases.result, '$.reasons') r), 0)
+		WHERE json_valid(cases.result);
+	CREATE INDEX cases_queue_score ON cases(points, id);
 	CREATE INDEX cases_queue_verdict ON cases(verdict, ct_seen, id);`,
 }
 
