@@ -489,13 +489,7 @@ func (s *SQL) Cases(ctx context.Context, q Query) ([]watcher.Case, error) {
 	if q.Registrable != "" {
 		where = append(where, "registrable = "+arg(q.Registrable))
 	}
-	switch q.Label {
-	case "":
-	case "none":
-		where = append(where, "label_kind = ''")
-	default:
-		where = append(where, "label_kind = "+arg(q.Label))
-	}
+	where = appendOptional(where, "label_kind", q.Label, arg)
 	query := "SELECT " + caseColumns + " FROM cases"
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")

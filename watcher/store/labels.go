@@ -60,9 +60,14 @@ func (s *SQL) applyLatestLabel(ctx context.Context, tx queryer, caseID int64) er
 
 // Labels returns the latest label of every case labeled at or after since, by case.
 func (s *SQL) Labels(ctx context.Context, since time.Time) ([]Label, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT l.registrable, l.label, l.note, l.labeled_by, l.labeled_at FROM labels l
+	return s.queryLabels(ctx, `SELECT l.registrable, l.label, l.note, l.labeled_by, l.labeled_at FROM labels l
 		WHERE l.labeled_at >= $1 AND l.id = (SELECT x.id FROM labels x WHERE x.registrable = l.registrable ORDER BY x.labeled_at DESC, x.id DESC LIMIT 1)
 		ORDER BY l.registrable`, since.UnixMilli())
+}
+
+// queryLabels runs a query of (registrable, label, note, labeled_by, labeled_at) rows.
+func (s *SQL) queryLabels(ctx context.Context, query string, args ...any) ([]Label, error) {
+	rows, err := s.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

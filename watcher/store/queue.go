@@ -67,20 +67,8 @@ func (s *SQL) Queue(ctx context.Context, q QueueQuery) (QueuePage, error) {
 	if q.Brand != "" {
 		where = append(where, "brand_key = "+arg(strings.ToLower(q.Brand)))
 	}
-	switch q.Label {
-	case "":
-	case "none":
-		where = append(where, "label_kind = ''")
-	default:
-		where = append(where, "label_kind = "+arg(q.Label))
-	}
-	switch q.SiteVerdict {
-	case "":
-	case "none":
-		where = append(where, "site_verdict = ''")
-	default:
-		where = append(where, "site_verdict = "+arg(q.SiteVerdict))
-	}
+	where = appendOptional(where, "label_kind", q.Label, arg)
+	where = appendOptional(where, "site_verdict", q.SiteVerdict, arg)
 	switch q.Takedown {
 	case "":
 	case "none":
@@ -155,6 +143,18 @@ func (s *SQL) Queue(ctx context.Context, q QueueQuery) (QueuePage, error) {
 	return page, nil
 }
 
+// appendOptional adds the condition of a filter on a column that may be empty: "" filters
+// nothing, "none" asks for the empty value, anything else for itself.
+func appendOptional(where []string, column, value string, arg func(any) string) []string {
+	switch value {
+	case "":
+		return where
+	case "none":
+		return append(where, column+" = ''")
+	}
+	return append(where, column+" = "+arg(value))
+}
+
 func parseCursor(c string) (int64, int64, error) {
 	a, b, ok := strings.Cut(c, ".")
 	v, err1 := strconv.ParseInt(a, 10, 64)
@@ -193,23 +193,8 @@ func (s *SQL) RequestSiteCheck(ctx context.Context, caseID int64) error {
 
 // LabelHistory is every label a case was given, oldest first.
 func (s *SQL) LabelHistory(ctx context.Context, registrable string) ([]Label, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT registrable, label, note, labeled_by, labeled_at FROM labels WHERE registrable = $1
+	return s.queryLabels(ctx, `SELECT registrable, label, note, labeled_by, labeled_at FROM labels WHERE registrable = $1
 		ORDER BY labeled_at, id`, registrable)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Label
-	for rows.Next() {
-		var l Label
-		var at int64
-		if err := rows.Scan(&l.Registrable, &l.Label, &l.Note, &l.By, &at); err != nil {
-			return nil, err
-		}
-		l.At = fromMillis(at)
-		out = append(out, l)
-	}
-	return out, rows.Err()
 }
 
 // SharedWith lists, for each phone number, chat account, kit or page the case's sites showed,
