@@ -80,6 +80,7 @@ type Item struct {
 	Brand       string              `json:"brand"`
 	Verdict     rules.Verdict       `json:"verdict"`
 	Score       int                 `json:"score"`
+	Points      int                 `json:"points"` // before the cap at 100: what ranks
 	FirstScore  int                 `json:"first_score"`
 	Reasons     []string            `json:"reasons"`
 	Lookup      watcher.LookupState `json:"registration_lookup,omitempty"`
@@ -210,6 +211,9 @@ func Build(ctx context.Context, src Source, opts Options) (*Report, error) {
 			if a.Score != b.Score {
 				return a.Score > b.Score
 			}
+			if a.Points != b.Points {
+				return a.Points > b.Points // more evidence ranks higher where the cap ties
+			}
 			return a.Domain < b.Domain
 		})
 		rep.Sections = append(rep.Sections, *sec)
@@ -299,7 +303,7 @@ func changes(ctx context.Context, src Source, rep *Report, prev *store.ReportRun
 }
 
 func itemOf(c *watcher.Case, checks map[string]store.Check) Item {
-	it := Item{Domain: c.Registrable, Registrable: c.Registrable, Brand: c.Brand, Verdict: c.Score.Verdict, Score: c.Score.Score,
+	it := Item{Domain: c.Registrable, Registrable: c.Registrable, Brand: c.Brand, Verdict: c.Score.Verdict, Score: c.Score.Score, Points: c.Score.Points(),
 		FirstScore: c.FirstScore.Score, FirstSeen: c.CTSeen, ReadAt: c.FirstSeen, Cert: c.Cert, CertCount: c.CertCount,
 		RulesUsed: c.Score.RulesVersion}
 	for _, n := range c.Names {
