@@ -255,3 +255,39 @@ func TestIdentityHeaderOnlyFromTrustedProxy(t *testing.T) {
 		t.Errorf("an account was created: %+v", u)
 	}
 }
+
+// The session cookie is HttpOnly and SameSite=Strict, and Secure when the browser came over
+// TLS: through a trusted proxy that says so, not when anyone else says so.
+func TestSessionCookieFlags(t *testing.T) {
+	tc := newTestConsole(t)
+	cookie := func(trusted bool, proto string) *http.Cookie {
+		s := &Server{Store: tc.db, Now: tc.clock}
+		if trusted {
+			s.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		}
+		srv := httptest.NewServer(s.Handler())
+		defer srv.Close()
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/login", strings.NewReader(url.Values{"name": {"vic"}, "password": {accounts["vic"].password}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-Proto", proto)
+		resp, err := client(t).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		for _, c := range resp.Cookies() {
+			if c.Name == sessionCookie {
+				return c
+			}
+		}
+		t.Fatalf("no session cookie (%d)", resp.StatusCode)
+		return nil
+	}
+	plain := cookie(false, "https")
+	if !plain.HttpOnly || plain.SameSite != http.SameSiteStrictMode || plain.Secure {
+		t.Errorf("cookie over plain HTTP from anyone: %+v", plain)
+	}
+	if proxied := cookie(true, "https"); !proxied.Secure {
+		t.Errorf("cookie behind a TLS proxy is not Secure: %+v", proxied)
+	}
+}
