@@ -291,3 +291,17 @@ func TestSessionCookieFlags(t *testing.T) {
 		t.Errorf("cookie behind a TLS proxy is not Secure: %+v", proxied)
 	}
 }
+
+// A queue filter that is not one of the known values is refused with the value named (400),
+// not passed to the store.
+func TestQueueRefusesUnknownFilters(t *testing.T) {
+	tc := newTestConsole(t)
+	c := client(t)
+	tc.signIn(t, c, "vic", accounts["vic"].password)
+	for query, want := range map[string]string{"campaign=nonsense": "nonsense", "verdict=evil": "evil", "since=yesterday": "yesterday"} {
+		code, body := get(t, c, tc.srv.URL+"/?"+query)
+		if code != http.StatusBadRequest || !contains(body, want) {
+			t.Errorf("%s: %d", query, code)
+		}
+	}
+}

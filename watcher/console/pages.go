@@ -58,6 +58,9 @@ var (
 func queueQuery(q url.Values) (store.QueueQuery, error) {
 	qq := store.QueueQuery{ByScore: q.Get("order") == "score", Brand: q.Get("brand"), After: q.Get("after"),
 		Campaign: q.Get("campaign"), Limit: 50}
+	if kind, value, ok := strings.Cut(qq.Campaign, ":"); qq.Campaign != "" && (!ok || value == "" || !slices.Contains([]string{"phone", "chat", "kit", "page"}, kind)) {
+		return qq, fmt.Errorf("campaign %q: want phone:, chat:, kit: or page: and a value (the campaigns page links them)", qq.Campaign)
+	}
 	if v := q.Get("verdict"); v != "" {
 		if !slices.Contains([]string{"alert", "watch", "ignore", "invalid"}, v) {
 			return qq, fmt.Errorf("verdict %q: want alert, watch, ignore or invalid", v)
