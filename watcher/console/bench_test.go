@@ -1,14 +1,17 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"html"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,8 +57,8 @@ func BenchmarkQueuePage1M(b *testing.B) {
 			b.Fatalf("%s: %d %s", u, resp.StatusCode, body)
 		}
 		next := ""
-		if i := indexOf(body, `rel="next"`); i > 0 {
-			j := lastIndexOf(body[:i], `href="?`)
+		if i := bytes.Index(body, []byte(`rel="next"`)); i > 0 {
+			j := bytes.LastIndex(body[:i], []byte(`href="?`))
 			next = string(body[j+len(`href="?`) : i-2])
 		}
 		return time.Since(t0), next
@@ -67,7 +70,7 @@ func BenchmarkQueuePage1M(b *testing.B) {
 			next := q
 			var slowest time.Duration
 			for page := 0; page < 20; page++ {
-				d, n := get(srv.URL + "/?" + unescapeAmp(next))
+				d, n := get(srv.URL + "/?" + html.UnescapeString(next))
 				times = append(times, d)
 				slowest = max(slowest, d)
 				if n == "" {
@@ -109,7 +112,7 @@ func fillCases(b *testing.B, db *store.SQL, n int) {
 	for i := 0; i < n; i++ {
 		brand := brands[rng.IntN(len(brands))]
 		seen := t0 + int64(i)*31_536 + rng.Int64N(30_000) // a year, in CT order with jitter
-		if _, err := stmt.ExecContext(ctx, fmt.Sprintf("%s-printer-%d.com", brand, i), brand, toLower(brand), rng.IntN(101),
+		if _, err := stmt.ExecContext(ctx, fmt.Sprintf("%s-printer-%d.com", brand, i), brand, strings.ToLower(brand), rng.IntN(101),
 			verdicts[rng.IntN(len(verdicts))], seen, sites[rng.IntN(len(sites))], labels[rng.IntN(len(labels))]); err != nil {
 			b.Fatal(err)
 		}
@@ -121,45 +124,4 @@ func fillCases(b *testing.B, db *store.SQL, n int) {
 	if _, err := db.DB().ExecContext(ctx, `ANALYZE`); err != nil {
 		b.Fatal(err)
 	}
-}
-
-func toLower(s string) string {
-	out := []byte(s)
-	for i, c := range out {
-		if 'A' <= c && c <= 'Z' {
-			out[i] = c + 32
-		}
-	}
-	return string(out)
-}
-
-func indexOf(b []byte, s string) int {
-	for i := 0; i+len(s) <= len(b); i++ {
-		if string(b[i:i+len(s)]) == s {
-			return i
-		}
-	}
-	return -1
-}
-
-func lastIndexOf(b []byte, s string) int {
-	for i := len(b) - len(s); i >= 0; i-- {
-		if string(b[i:i+len(s)]) == s {
-			return i
-		}
-	}
-	return -1
-}
-
-func unescapeAmp(s string) string {
-	out := []byte{}
-	for i := 0; i < len(s); i++ {
-		if i+5 <= len(s) && s[i:i+5] == "&amp;" {
-			out = append(out, '&')
-			i += 4
-			continue
-		}
-		out = append(out, s[i])
-	}
-	return string(out)
 }
