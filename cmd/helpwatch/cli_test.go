@@ -60,7 +60,7 @@ func TestFindingsAndReportArgumentErrors(t *testing.T) {
 	}
 	// No match: the header, and a line saying so with how many are stored.
 	out, stderr, code := runCLI(t, "", "findings", "--db", db, "--since", "2099-01-01")
-	if code != 0 || !strings.HasPrefix(out, "SCORE VERDICT DOMAIN") || !strings.Contains(stderr, "no findings match (11 stored") {
+	if code != 0 || !strings.HasPrefix(out, "SCORE  PTS VERDICT DOMAIN") || !strings.Contains(stderr, "no findings match (11 stored") {
 		t.Errorf("empty findings: exit %d %q %q", code, out, stderr)
 	}
 	if _, stderr, code := runCLI(t, "", "report", "--db", db, "--date", "2026-11-26", "--since", "24h"); code != 2 || !strings.Contains(stderr, "--date and --since") {

@@ -15,9 +15,10 @@ import (
 	"github.com/helpwatch/helpwatch/watcher/store"
 )
 
-const findingsUsage = `usage: helpwatch findings [--since 24h] [--verdict alert] [--brand hp] [--label none|scam|benign|unsure] [--format table|jsonl|csv]
+const findingsUsage = `usage: helpwatch findings [--since 24h] [--verdict alert] [--brand hp] [--label none|scam|benign|unsure] [--order newest|points] [--format table|jsonl|csv]
 
-Lists the stored cases, newest first (rows fit the terminal: the rules that scored by name;
+Lists the stored cases, newest first or with --order points by the evidence's points before the
+cap at 100 (so that more evidence ranks higher among cases that all score 100) (rows fit the terminal: the rules that scored by name;
 --wide or --format jsonl for the registrar, the points and the details): a case is a registrable domain with every name of it seen
 in a certificate. Each shows its score now (computed from everything known: the names, the
 registration and DNS, the site check, shared phone numbers, with the rules version), its verdict,
@@ -42,6 +43,7 @@ func runFindings(args []string, stdout, stderr io.Writer) error {
 	format := fs.String("format", "table", "output format: table, jsonl or csv")
 	limit := fs.Int("limit", 0, "at most this many cases (0: all)")
 	rescore := fs.String("rescore", "", "also score each case with this rule file (shown next to the stored score, not stored)")
+	order := fs.String("order", "newest", "newest (first certificate in CT, newest first) or points (uncapped points, highest first)")
 	wide := fs.Bool("wide", false, "table: every column (registrar, registration date, names) and the reasons in full, whatever the terminal's width")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
@@ -51,6 +53,13 @@ func runFindings(args []string, stdout, stderr io.Writer) error {
 		return usageError("unexpected argument %q", rest[0])
 	}
 	q := store.Query{Brand: *brand, Limit: *limit, ByReadTime: *byRead, Label: *label}
+	switch *order {
+	case "newest":
+	case "points":
+		q.ByPoints = true
+	default:
+		return usageError("--order %q: newest or points", *order)
+	}
 	switch rules.Label(*label) {
 	case "", "none", rules.LabelScam, rules.LabelBenign, rules.LabelUnsure:
 	default:

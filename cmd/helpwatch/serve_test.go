@@ -1,10 +1,26 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // Accounts: no console without one (the message says how to make it), passwords only from
@@ -79,6 +95,35 @@ func TestFindingsFitTheTerminal(t *testing.T) {
 	if !strings.Contains(wide, "REGISTRAR") || !strings.Contains(wide, "+30: brand name appears as a word") {
 		t.Errorf("--wide:\n%s", wide)
 	}
+	// Capped scores: "100+" where the points do not fit, the points themselves where they do.
+	if !strings.Contains(outputs[80], "100+") || !strings.Contains(outputs[200], " PTS ") {
+		t.Errorf("the cap is not shown:\n%s\n%s", outputs[80], outputs[200])
+	}
+	// --order points ranks by the points before the cap: never rising down the list.
+	ranked, _, code := runCLI(t, "", "findings", "--db", db, "--order", "points", "--format", "jsonl")
+	if code != 0 {
+		t.Fatal(code)
+	}
+	last, rows := 1<<30, 0
+	for _, line := range strings.Split(strings.TrimSpace(ranked), "\n") {
+		var c struct {
+			Registrable string `json:"registrable"`
+			Points      int    `json:"points"`
+		}
+		if err := json.Unmarshal([]byte(line), &c); err != nil || c.Points == 0 || c.Registrable == "" {
+			t.Fatalf("row %q: %v", line, err)
+		}
+		if c.Points > last {
+			t.Errorf("--order points: %d after %d", c.Points, last)
+		}
+		last, rows = c.Points, rows+1
+	}
+	if rows != 11 {
+		t.Errorf("--order points: %d rows, want 11", rows)
+	}
+	if _, stderr, code := runCLI(t, "", "findings", "--db", db, "--order", "score"); code != 2 || !strings.Contains(stderr, `--order "score"`) {
+		t.Errorf("--order score: %d %s", code, stderr)
+	}
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -99,4 +144,94 @@ func TestDrainSaysWhyJobsWereRetried(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "next try") || !strings.Contains(out, "enrich") {
 		t.Errorf("jobs:\n%s", out)
 	}
+}
+
+// serve --tls-cert/--tls-key serves HTTPS only: a sign-in over it gets a Secure session
+// cookie, plain HTTP on the same port is refused, and SIGTERM stops it with exit 0.
+func TestServeOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "h.db")
+	if _, _, code := runCLI(t, "", "watch", "--source", "../../testdata/certstream_demo.jsonl", "--db", db, "--enrich=false", "--site-check=false"); code != 0 {
+		t.Fatalf("watch exited %d", code)
+	}
+	const password = "a long enough password"
+	if _, stderr, code := runCLI(t, password+"\n", "users", "add", "ana", "--role", "analyst", "--db", db); code != 0 {
+		t.Fatalf("users add: %s", stderr)
+	}
+	certFile, keyFile, pool := selfSignedLoopback(t, dir)
+	cmd := newChild("serve", "--db", db, "--addr", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile)
+	stdout, stderr := &lockedBuilder{}, &lockedBuilder{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var base string
+	waitFor(t, "the console to listen", 20*time.Second, func() bool {
+		_, after, ok := strings.Cut(stdout.String(), "console on ")
+		base, _, _ = strings.Cut(after, " ")
+		return ok && strings.HasPrefix(base, "https://127.0.0.1:")
+	})
+	tlsClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 10 * time.Second}
+	resp, err := tlsClient.PostForm(base+"/login", url.Values{"name": {"ana"}, "password": {password}})
+	if err != nil {
+		t.Fatalf("sign-in over TLS: %v\n%s", err, stderr)
+	}
+	resp.Body.Close()
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Value != "" {
+			session = c
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || session == nil || !session.Secure || !session.HttpOnly {
+		t.Errorf("sign-in over TLS: %d, cookie %+v", resp.StatusCode, session)
+	}
+	// Plain HTTP on the TLS port: Go's server answers 400 and nothing of the console.
+	plain := &http.Client{Timeout: 10 * time.Second}
+	if resp, err := plain.Get("http://" + strings.TrimPrefix(base, "https://") + "/login"); err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || strings.Contains(string(body), "password") {
+			t.Errorf("plain HTTP on the TLS port: %d %q", resp.StatusCode, body)
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("serve after SIGTERM: %v\n%s", err, stderr)
+	}
+}
+
+// selfSignedLoopback writes a certificate for 127.0.0.1 and its key, and returns a pool that
+// trusts it.
+func selfSignedLoopback(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "helpwatch test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
 }

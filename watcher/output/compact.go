@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -11,9 +12,11 @@ import (
 )
 
 // NewCompactCaseTable lists cases in rows of at most width columns (a terminal's): score,
-// verdict, the domain (clipped with "…" when it must be), brand, site verdict, label, CT time,
-// and the rules that scored, by name; the registrar, the points and the details are in the wide
-// table and in JSON. rescored widens the score and verdict columns for "old>new".
+// the points before the cap where there is room (what ranks cases that all score 100; in a
+// narrow terminal a capped score reads "100+"), verdict, the domain (clipped
+// with "…" when it must be), brand, site verdict, label, CT time, and the rules that scored, by
+// name; the registrar and the details are in the wide table and in JSON. rescored widens the
+// score and verdict columns for "old>new".
 func NewCompactCaseTable(w io.Writer, width int, rescored bool) CaseWriter {
 	t := &compactTable{w: bufio.NewWriterSize(w, 64<<10), widths: []int{5, 7, 0, 8, 11, 6}}
 	if rescored {
@@ -23,7 +26,10 @@ func NewCompactCaseTable(w io.Writer, width int, rescored bool) CaseWriter {
 	t.seen = width >= 100
 	if t.seen {
 		t.widths = append(t.widths, 11)
+		t.points = true
+		t.widths = slices.Insert(t.widths, 1, 4)
 	}
+	t.domain = slices.Index(t.widths, 0)
 	fixed := len(t.widths)
 	for _, n := range t.widths {
 		fixed += n
@@ -31,15 +37,17 @@ func NewCompactCaseTable(w io.Writer, width int, rescored bool) CaseWriter {
 	// The domain comes first: up to 40 columns, and at least 24 even when the reasons then
 	// get none.
 	rest := width - fixed
-	t.widths[2] = min(40, max(24, rest-9))
-	t.why = max(rest-t.widths[2], 0)
+	t.widths[t.domain] = min(40, max(24, rest-9))
+	t.why = max(rest-t.widths[t.domain], 0)
 	return t
 }
 
 type compactTable struct {
 	w      *bufio.Writer
-	widths []int // score, verdict, domain, brand, site, label[, seen]
+	widths []int // score, [points,] verdict, domain, brand, site, label[, seen]
 	seen   bool
+	points bool // a column of the points before the cap
+	domain int  // the domain's column
 	why    int
 	header bool
 }
@@ -48,7 +56,7 @@ func (t *compactTable) row(cells ...string) {
 	var b strings.Builder
 	for i, n := range t.widths {
 		c := clip(cells[i], n)
-		if i == 0 {
+		if i == 0 || (t.points && i == 1) {
 			fmt.Fprintf(&b, "%*s ", n, c)
 			continue
 		}
@@ -62,7 +70,11 @@ func (t *compactTable) row(cells ...string) {
 
 func (t *compactTable) writeHeader() {
 	if !t.header {
-		t.row("SCORE", "VERDICT", "DOMAIN", "BRAND", "SITE", "LABEL", "CT SEEN UTC", "WHY (--wide: details)")
+		head := []string{"SCORE", "VERDICT", "DOMAIN", "BRAND", "SITE", "LABEL", "CT SEEN UTC", "WHY (--wide: details)"}
+		if t.points {
+			head = slices.Insert(head, 1, "PTS")
+		}
+		t.row(head...)
 		t.header = true
 	}
 }
@@ -80,7 +92,13 @@ func (t *compactTable) Write(c *watcher.Case) error {
 		rulesHit = append(rulesHit, re.Rule)
 	}
 	f := FactsOf(c)
+	if !t.points && r.Points() > r.Score && c.Rescored == nil {
+		score += "+"
+	}
 	cells := []string{score, verdict, Printable(c.Registrable), Printable(c.Brand), f.Site, f.Label}
+	if t.points {
+		cells = slices.Insert(cells, 1, strconv.Itoa(r.Points()))
+	}
 	if t.seen {
 		cells = append(cells, c.CTSeen.UTC().Format("01-02 15:04"))
 	}

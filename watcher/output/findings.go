@@ -50,8 +50,15 @@ type caseJSONL struct {
 	enc *json.Encoder
 }
 
-func (j *caseJSONL) Write(c *watcher.Case) error { return j.enc.Encode(c) }
-func (j *caseJSONL) Flush() error                { return j.w.Flush() }
+// Write adds "points", the score's points before the cap at 100 (what --order points ranks by).
+func (j *caseJSONL) Write(c *watcher.Case) error {
+	return j.enc.Encode(struct {
+		*watcher.Case
+		Points int `json:"points"`
+	}{c, c.Score.Points()})
+}
+
+func (j *caseJSONL) Flush() error { return j.w.Flush() }
 
 func timeCell(t time.Time) string {
 	if t.IsZero() {
@@ -143,11 +150,11 @@ type caseTable struct {
 	header bool
 }
 
-const tableRow = "%-16s %-7s %5s  %-10s %-34s %5s  %-22s %-10s %-9s %-7s %s\n"
+const tableRow = "%-16s %-7s %5s %6s  %-10s %-34s %5s  %-22s %-10s %-9s %-7s %s\n"
 
 func (t *caseTable) writeHeader() {
 	if !t.header {
-		fmt.Fprintf(t.w, tableRow, "CT SEEN (UTC)", "VERDICT", "SCORE", "BRAND", "DOMAIN", "NAMES", "REGISTRAR", "REGISTERED", "SITE", "LABEL", "WHY")
+		fmt.Fprintf(t.w, tableRow, "CT SEEN (UTC)", "VERDICT", "SCORE", "POINTS", "BRAND", "DOMAIN", "NAMES", "REGISTRAR", "REGISTERED", "SITE", "LABEL", "WHY")
 		t.header = true
 	}
 }
@@ -155,12 +162,14 @@ func (t *caseTable) writeHeader() {
 func (t *caseTable) Write(c *watcher.Case) error {
 	t.writeHeader()
 	verdict, score, why := string(c.Score.Verdict), strconv.Itoa(c.Score.Score), ReasonSummary(&c.Score)
+	points := c.Score.Points()
 	if r := c.Rescored; r != nil {
 		// Rescored: the new verdict and score after the stored ones, and the new reasons.
 		verdict, score, why = verdict+">"+string(r.Verdict), score+">"+strconv.Itoa(r.Score), ReasonSummary(r)
+		points = r.Points()
 	}
 	f := FactsOf(c)
-	_, err := fmt.Fprintf(t.w, tableRow, c.CTSeen.UTC().Format("2006-01-02 15:04"), verdict, score, Printable(c.Brand),
+	_, err := fmt.Fprintf(t.w, tableRow, c.CTSeen.UTC().Format("2006-01-02 15:04"), verdict, score, strconv.Itoa(points), Printable(c.Brand),
 		Printable(c.Registrable), strconv.Itoa(len(c.Names)), Printable(clip(f.Registrar, 22)), f.Registered, f.Site, f.Label, Printable(why))
 	return err
 }

@@ -494,7 +494,11 @@ func (s *SQL) Cases(ctx context.Context, q Query) ([]watcher.Case, error) {
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
-	query += " ORDER BY ct_seen DESC, id DESC"
+	if q.ByPoints {
+		query += " ORDER BY points DESC, ct_seen DESC, id DESC"
+	} else {
+		query += " ORDER BY ct_seen DESC, id DESC"
+	}
 	if q.Limit > 0 {
 		query += " LIMIT " + strconv.Itoa(q.Limit)
 	}

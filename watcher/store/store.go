@@ -45,7 +45,9 @@ type Query struct {
 	Registrable  string        // exactly this case
 	// Label: "" any; "none" unlabeled; or scam, benign, unsure.
 	Label string
-	Limit int
+	// ByPoints orders by the uncapped points, highest first (then newest), instead of newest first.
+	ByPoints bool
+	Limit    int
 }
 
 // Label is an analyst's judgement of a case, kept as a history (the latest counts).
