@@ -32,6 +32,7 @@ func init() {
 		"users":     {"the console's accounts: add, passwd, disable, enable, list", runUsers},
 		"report":    {"the daily domain report (HTML, Markdown, CSV or JSON)", runReport},
 		"abuse":     {"prepare, send and follow up registrar abuse reports", runAbuse},
+		"notify":    {"notifications: check a settings file, send a test event, list what was sent", runNotify},
 		"label":     {"record an analyst's label (scam, benign, unsure) for cases", runLabel},
 		"site":      {"check what a site or saved page shows (clone, helpline, parked, benign)", runSite},
 		"refs":      {"the site check's fingerprints of brand pages and known scam kits", runRefs},

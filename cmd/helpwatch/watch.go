@@ -21,6 +21,7 @@ import (
 	"github.com/helpwatch/helpwatch/watcher"
 	"github.com/helpwatch/helpwatch/watcher/jobs"
 	"github.com/helpwatch/helpwatch/watcher/metrics"
+	"github.com/helpwatch/helpwatch/watcher/notify"
 	"github.com/helpwatch/helpwatch/watcher/output"
 	"github.com/helpwatch/helpwatch/watcher/queue"
 	"github.com/helpwatch/helpwatch/watcher/site"
@@ -143,6 +144,7 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 	doSite := fs.Bool("site-check", true, "fetch each case's sites and check what they show (re-checked at 1 h, 6 h, 24 h and 3 days while down)")
 	wf := addWorkerFlags(fs)
 	ef := addEnrichFlags(fs)
+	nf := addNotifyFlags(fs)
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -227,8 +229,12 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 			writeErr = out.Flush()
 		}
 	}
+	ncfg, err := nf.load()
+	if err != nil {
+		return err
+	}
 	// Every registered kind is worked unless its flag turns it off.
-	off := map[string]bool{jobs.Enrich.Name: !*doEnrich, jobs.Site.Name: !*doSite, jobs.Capture.Name: !*doSite}
+	off := map[string]bool{jobs.Enrich.Name: !*doEnrich, jobs.Site.Name: !*doSite, jobs.Capture.Name: !*doSite, jobs.Notify.Name: ncfg == nil}
 	var kinds []string
 	for _, k := range jobs.All {
 		if k.Background() && !off[k.Name] {
@@ -237,7 +243,7 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 	}
 	var runner *queue.Runner
 	if len(kinds) > 0 {
-		setup, err := workRun{kinds: kinds, after: *doEnrich, ef: ef, wf: wf}.setup(db, rs, log)
+		setup, err := workRun{kinds: kinds, after: *doEnrich, ef: ef, wf: wf, notify: ncfg}.setup(db, rs, log)
 		if err != nil {
 			return err
 		}
@@ -252,6 +258,13 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 		runner = wf.runner(setup)
 	}
 
+	if ncfg != nil {
+		// Events are looked for beside the pipeline; the CT logs' state comes from the source.
+		sc := &notify.Scanner{Store: db, Config: ncfg, Logs: health.Logs}
+		scanCtx, stopScan := context.WithCancel(ctx)
+		defer stopScan()
+		go sc.Run(scanCtx, 5*time.Second, func(err error) { log.Warn("looking for notification events failed; trying again", "err", err) })
+	}
 	log.Info("watching", "source", src.String(), "db", db.Path(), "rules", rs.Version, "enrich", *doEnrich, "site_check", *doSite)
 	res, runErr := watch.Run(ctx, watch.Config{
 		Source: src, Store: db, Log: log, Workers: runner, Emit: emit, Health: health, Metrics: metricsLn,

@@ -16,6 +16,8 @@ import (
 	"github.com/helpwatch/helpwatch/watcher/capture"
 	"github.com/helpwatch/helpwatch/watcher/enrich"
 	"github.com/helpwatch/helpwatch/watcher/jobs"
+	"github.com/helpwatch/helpwatch/watcher/netguard"
+	"github.com/helpwatch/helpwatch/watcher/notify"
 	"github.com/helpwatch/helpwatch/watcher/output"
 	"github.com/helpwatch/helpwatch/watcher/queue"
 	"github.com/helpwatch/helpwatch/watcher/site"
@@ -85,6 +87,10 @@ type runnerSetup struct {
 	onChecked  func(c *watcher.Case, checks []store.SiteCheck)
 	capturer   *capture.Capturer
 	onCaptured func(c *watcher.Case, capture *watcher.Capture)
+	// notify is the notification settings (nil: no notifications); guard is the address
+	// guard their requests go through.
+	notify *notify.Config
+	guard  *netguard.Guard
 }
 
 // close stops the browser the captures share.
@@ -108,6 +114,7 @@ func (wf *workerFlags) runner(s runnerSetup) *queue.Runner {
 		jobs.Capture.Name: func() queue.Kind {
 			return (&capture.Worker{Store: s.db, Capturer: s.capturer, Retention: *wf.retention, Captured: s.onCaptured}).Kind(*wf.captureWorkers)
 		},
+		jobs.Notify.Name: func() queue.Kind { return notifySender(s.db, s.notify, s.guard, s.log).Kind(0) },
 	}
 	for _, k := range s.kinds {
 		r.Kinds = append(r.Kinds, handlers[k]())
@@ -146,7 +153,8 @@ func runWork(args []string, stdout, stderr io.Writer) error {
 	ef := addEnrichFlags(fs)
 	wf := addWorkerFlags(fs)
 	dbPath := dbFlag(fs, "findings database")
-	kindsFlag := fs.String("kinds", "enrich,site,capture", "job kinds this process works: enrich, site, capture (deliveries are sent by 'abuse send')")
+	kindsFlag := fs.String("kinds", "enrich,site,capture", "job kinds this process works: enrich, site, capture, notify (with --notify, notify is added; deliveries of abuse reports are sent by 'abuse send')")
+	nf := addNotifyFlags(fs)
 	drain := fs.Bool("drain", false, "exit once nothing this process can do is due")
 	waitEnrich := fs.Bool("wait-enrichment", true, "a case's site check waits until its enrichment is done (by this process or another)")
 	rest, err := parseFlags(fs, args)
@@ -160,7 +168,17 @@ func runWork(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return work(workRun{kinds: kinds, drain: *drain, after: *waitEnrich, dbPath: *dbPath, rules: loadRules, ef: ef, wf: wf}, stdout, stderr)
+	ncfg, err := nf.load()
+	if err != nil {
+		return err
+	}
+	if ncfg != nil && !slices.Contains(kinds, jobs.Notify.Name) {
+		kinds = append(kinds, jobs.Notify.Name)
+	}
+	if ncfg == nil && slices.Contains(kinds, jobs.Notify.Name) {
+		return usageError("--kinds notify needs --notify FILE: the channels are in it")
+	}
+	return work(workRun{kinds: kinds, drain: *drain, after: *waitEnrich, dbPath: *dbPath, rules: loadRules, ef: ef, wf: wf, notify: ncfg}, stdout, stderr)
 }
 
 // workRun is one run of the job runner from the command line.
@@ -175,6 +193,8 @@ type workRun struct {
 	wf    *workerFlags
 	// lines prints one line per stored result on stdout (site check --queue, enrich --queue).
 	lines bool
+	// notify is --notify (nil: none).
+	notify *notify.Config
 }
 
 func work(w workRun, stdout, stderr io.Writer) error {
@@ -219,6 +239,19 @@ func work(w workRun, stdout, stderr io.Writer) error {
 		log.Info("rescored cases with this rule file", "cases", n, "rules", rs.Version)
 	}
 	runner := w.wf.runner(setup)
+	if w.notify != nil {
+		sc := &notify.Scanner{Store: db, Config: w.notify}
+		if w.drain {
+			// A drain looks for events once, then delivers what it found.
+			if err := sc.Scan(ctx); err != nil {
+				return err
+			}
+		} else {
+			scanCtx, stopScan := context.WithCancel(ctx)
+			defer stopScan()
+			go sc.Run(scanCtx, 5*time.Second, func(err error) { log.Warn("looking for notification events failed; trying again", "err", err) })
+		}
+	}
 	start := time.Now()
 	log.Info("working the job queue", "db", db.Path(), "kinds", strings.Join(w.kinds, ","), "drain", w.drain)
 	// Progress every 10 s: a long drain must not be silence.
@@ -317,11 +350,12 @@ func clipText(s string, n int) string {
 
 // setup builds the enricher, fetcher, renderer and library the runner's kinds need.
 func (w workRun) setup(db *store.SQL, rs *rules.RuleSet, log *slog.Logger) (runnerSetup, error) {
-	s := runnerSetup{db: db, rules: rs, kinds: w.kinds, drain: w.drain, after: w.after, log: log}
+	s := runnerSetup{db: db, rules: rs, kinds: w.kinds, drain: w.drain, after: w.after, log: log, notify: w.notify}
 	guard, err := w.ef.guard.build()
 	if err != nil {
 		return s, err
 	}
+	s.guard = guard
 	if slices.Contains(w.kinds, jobs.Enrich.Name) {
 		if s.enricher, err = w.ef.build(rs, db, guard, log.Info); err != nil {
 			return s, err

@@ -1,14 +1,10 @@
 package abuse
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,132 +15,6 @@ import (
 	"github.com/helpwatch/helpwatch/watcher/netguard"
 	"github.com/helpwatch/helpwatch/watcher/store"
 )
-
-// smtpServer is a minimal SMTP server on 127.0.0.1 that keeps what it receives.
-type smtpServer struct {
-	addr   string
-	mu     sync.Mutex
-	got    []received
-	reject map[string]string // recipient -> reply to RCPT
-	// cutInData closes the connection in the middle of the message (after 354): it never
-	// reaches the server whole.
-	cutInData bool
-	// queued runs after the server has accepted a message and answered 250 (then the
-	// connection is cut, as a server restarting at that moment would).
-	queued func()
-}
-
-type received struct {
-	from, to string
-	data     []byte
-}
-
-func startSMTP(t *testing.T) *smtpServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &smtpServer{addr: ln.Addr().String(), reject: map[string]string{}}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go s.serve(c)
-		}
-	}()
-	return s
-}
-
-func (s *smtpServer) serve(c net.Conn) {
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	r := bufio.NewReader(c)
-	say := func(line string) { fmt.Fprintf(c, "%s\r\n", line) }
-	say("220 mx.test ESMTP")
-	var cur received
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return
-		}
-		cmd := strings.ToUpper(strings.TrimSpace(line))
-		switch {
-		case strings.HasPrefix(cmd, "EHLO"):
-			say("250-mx.test")
-			say("250 8BITMIME")
-		case strings.HasPrefix(cmd, "HELO"), strings.HasPrefix(cmd, "NOOP"), strings.HasPrefix(cmd, "RSET"):
-			say("250 ok")
-		case strings.HasPrefix(cmd, "MAIL FROM:"):
-			cur = received{from: between(line, "<", ">")}
-			say("250 ok")
-		case strings.HasPrefix(cmd, "RCPT TO:"):
-			to := between(line, "<", ">")
-			s.mu.Lock()
-			reply, bad := s.reject[to]
-			s.mu.Unlock()
-			if bad {
-				say(reply)
-				continue
-			}
-			cur.to = to
-			say("250 ok")
-		case cmd == "DATA":
-			say("354 end with .")
-			s.mu.Lock()
-			cut, queued := s.cutInData, s.queued
-			s.mu.Unlock()
-			if cut {
-				r.ReadString('\n')
-				return
-			}
-			var data []byte
-			for {
-				l, err := r.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if l == ".\r\n" {
-					break
-				}
-				l = strings.TrimPrefix(l, ".")
-				data = append(data, l...)
-			}
-			cur.data = data
-			s.mu.Lock()
-			s.got = append(s.got, cur)
-			s.mu.Unlock()
-			say("250 queued")
-			if queued != nil {
-				queued()
-				return
-			}
-		case cmd == "QUIT":
-			say("221 bye")
-			return
-		default:
-			say("502 unknown")
-		}
-	}
-}
-
-func between(s, open, close string) string {
-	i := strings.Index(s, open)
-	j := strings.LastIndex(s, close)
-	if i < 0 || j < i {
-		return ""
-	}
-	return s[i+1 : j]
-}
-
-func (s *smtpServer) received() []received {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]received(nil), s.got...)
-}
 
 // allowOnly is the address guard with exactly the named local servers let through.
 func allowOnly(t *testing.T, hosts ...string) *netguard.Guard {

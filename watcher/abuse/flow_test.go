@@ -203,9 +203,9 @@ func TestEvidenceToTakedownLadder(t *testing.T) {
 		t.Errorf("the outbox list does not name the cases not reported: %s", list)
 	}
 
-	smtpSrv := startSMTP(t)
+	smtpSrv := testkit.StartSMTP(t)
 	deliverer := &Deliverer{Store: db, Destinations: map[string]Destination{
-		store.DestRegistrar: &Mail{SMTP: SMTP{Addr: smtpSrv.addr}}, store.DestHosting: &Mail{SMTP: SMTP{Addr: smtpSrv.addr}},
+		store.DestRegistrar: &Mail{SMTP: SMTP{Addr: smtpSrv.Addr}}, store.DestHosting: &Mail{SMTP: SMTP{Addr: smtpSrv.Addr}},
 		store.DestNetcraft: &ReportAPI{Client: guard.HTTPClient(5*time.Second, 0)}},
 		Now: func() time.Time { return captured.Add(3 * time.Minute) }}
 	drain := func() {
@@ -216,7 +216,7 @@ func TestEvidenceToTakedownLadder(t *testing.T) {
 		}
 	}
 	drain()
-	if n := len(smtpSrv.received()) + api.count(); n != 0 {
+	if n := len(smtpSrv.Received()) + api.count(); n != 0 {
 		t.Fatalf("%d reports went out before approval", n)
 	}
 	var approve []int64
@@ -228,7 +228,7 @@ func TestEvidenceToTakedownLadder(t *testing.T) {
 	}
 	drain()
 	drain() // a second run sends nothing again
-	mails := smtpSrv.received()
+	mails := smtpSrv.Received()
 	if len(mails) != 2 || api.count() != 1 {
 		t.Fatalf("%d mails and %d API posts, want 2 and 1", len(mails), api.count())
 	}
@@ -236,8 +236,8 @@ func TestEvidenceToTakedownLadder(t *testing.T) {
 	private := []string{world.DNS.Addr, world.RDAP.Listener.Addr().String(), rdapHost}
 	to := map[string]bool{}
 	for _, m := range mails {
-		to[m.to] = true
-		header, parts := readMail(t, m.data)
+		to[m.To] = true
+		header, parts := readMail(t, m.Data)
 		subject, _ := new(mime.WordDecoder).DecodeHeader(header.Get("Subject"))
 		if subject != "Phishing - hp-printer-setup-help[.]com - Reported by Imaging Supplies Coalition" {
 			t.Errorf("subject %q", subject)
@@ -269,18 +269,18 @@ func TestEvidenceToTakedownLadder(t *testing.T) {
 			}
 		}
 		if shots != 2 || xarfs != 1 {
-			t.Errorf("to %s: %d screenshots and %d X-ARF documents, want 2 (both profiles) and 1", m.to, shots, xarfs)
+			t.Errorf("to %s: %d screenshots and %d X-ARF documents, want 2 (both profiles) and 1", m.To, shots, xarfs)
 		}
 		for _, want := range []string{"Targeted brand: HP (its real site: https://www.hp.com/)", "URL: hxxp://hp-printer-setup-help[.]com/",
 			"Last observed: 2026-11-27 09:30:00 UTC", "+18557402391", "Cloaking: the helpline page was shown to mobile-from-search",
 			"The page asks for: ", "remote access"} {
 			if !strings.Contains(text, want) {
-				t.Errorf("to %s: the text lacks %q:\n%s", m.to, want, text)
+				t.Errorf("to %s: the text lacks %q:\n%s", m.To, want, text)
 			}
 		}
 		for _, p := range private {
-			if strings.Contains(string(m.data), p) {
-				t.Errorf("to %s: the message names the sender's own server %s", m.to, p)
+			if strings.Contains(string(m.Data), p) {
+				t.Errorf("to %s: the message names the sender's own server %s", m.To, p)
 			}
 		}
 	}

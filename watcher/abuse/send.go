@@ -101,3 +101,9 @@ func deliver(ctx context.Context, cfg SMTP, from, to string, raw []byte) (string
 	_ = c.Quit() // the message is accepted; a failed goodbye changes nothing
 	return "250 accepted " + strings.TrimSpace(time.Now().UTC().Format(time.RFC3339)), nil
 }
+
+// SendMail runs one SMTP transaction for raw from one sender to one recipient and returns the
+// server's reply: the transport of the abuse reports, shared with the notification digests.
+func SendMail(ctx context.Context, cfg SMTP, from, to string, raw []byte) (string, error) {
+	return deliver(ctx, cfg, from, to, raw)
+}

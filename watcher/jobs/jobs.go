@@ -82,8 +82,18 @@ var Deliver = Spec{
 	WorkedBy: "abuse send",
 }
 
+// Notify delivers one notification (an event, or a digest of events) to one channel: a
+// webhook, Slack, Teams, an e-mail digest or a hook command. Its jobs name the notification
+// (Job.Ref). Only a process given the notification settings (--notify) works them.
+var Notify = Spec{
+	Name: "notify", Summary: "send a notification to a channel (webhook, Slack, Teams, e-mail digest, hook command)",
+	MaxAttempts: 6,
+	Timeout:     2 * time.Minute, Backoff: 30 * time.Second, MaxBackoff: 30 * time.Minute,
+	Workers: 4,
+}
+
 // All is every kind, in the order they run for a new case.
-var All = []Spec{Enrich, Site, Capture, Deliver}
+var All = []Spec{Enrich, Site, Capture, Deliver, Notify}
 
 // Names are the names of All.
 func Names() []string {

@@ -526,8 +526,12 @@ func (s *SQL) ReportedDomains(ctx context.Context, open bool) ([]ReportedDomain,
 	return out, rows.Err()
 }
 
+// backUpRecheck is when a taken-down site is first checked again.
+const backUpRecheck = 24 * time.Hour
+
 // RecordTakedown notes when a reported name was first seen dark or suspended, and moves the
-// report (and its follow-ups) to actioned.
+// report (and its follow-ups) to actioned. The case's site is checked again a day later (and
+// then on the site check's re-check schedule), so that a site back up is seen.
 func (s *SQL) RecordTakedown(ctx context.Context, reportID int64, name string, at time.Time, state string) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE abuse_report_domains SET taken_down_at = $1, takedown_state = $2
@@ -537,6 +541,11 @@ func (s *SQL) RecordTakedown(ctx context.Context, reportID int64, name string, a
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (kind, case_id, ref, after_kind, state, max_attempts, created_at, due_at)
+			SELECT $1, case_id, 0, '', 'queued', $2, $3, $4 FROM abuse_reports WHERE id = $5 ON CONFLICT DO NOTHING`,
+			jobs.Site.Name, jobs.Site.MaxAttempts, at.UnixMilli(), at.Add(backUpRecheck).UnixMilli(), reportID); err != nil {
+			return err
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM abuse_reports WHERE (id = $1 OR follow_up_of = $1)
 			AND state IN ('sent', 'acknowledged', 'no-answer', 'refused')`, reportID)

@@ -385,6 +385,27 @@ var sqliteMigrations = []string{
 		WHERE json_valid(cases.result);
 	CREATE INDEX cases_queue_score ON cases(points, id);
 	CREATE INDEX cases_queue_verdict ON cases(verdict, ct_seen, id);`,
+	// 14 (PostgreSQL 6): notifications, one per channel and event (the key makes a second copy of
+	// an event a no-op, whichever process finds it), and where the event scans have got to.
+	`CREATE TABLE notifications (
+		id         INTEGER PRIMARY KEY,
+		channel    TEXT   NOT NULL,
+		event      TEXT   NOT NULL,
+		event_key  TEXT   NOT NULL,
+		case_id    INTEGER NOT NULL DEFAULT 0,
+		payload    TEXT   NOT NULL,
+		state      TEXT   NOT NULL,
+		created_at INTEGER NOT NULL,
+		sent_at    INTEGER NOT NULL DEFAULT 0,
+		reply      TEXT   NOT NULL DEFAULT '',
+		digest_id  INTEGER NOT NULL DEFAULT 0,
+		UNIQUE (channel, event_key)
+	);
+	CREATE INDEX notifications_state ON notifications(channel, state, created_at);
+	CREATE TABLE notify_cursors (
+		source   TEXT   PRIMARY KEY,
+		position INTEGER NOT NULL
+	);`,
 }
 
 // sqliteSteps run after the SQL of their version, in the same transaction: steps SQL cannot
