@@ -45,6 +45,7 @@ type workerFlags struct {
 	renderUser                 *string
 	userAgent                  *string
 	captureWorkers             *int
+	notifyWorkers              *int
 	hostingBootstrap           *string
 	retention                  *time.Duration
 }
@@ -63,6 +64,7 @@ func addWorkerFlags(fs interface {
 		renderUser:       fs.String("render-user", "nobody", "site check: the unprivileged user Chromium runs as when helpwatch runs as root"),
 		userAgent:        fs.String("user-agent", site.DefaultUserAgent, "User-Agent of site fetches"),
 		captureWorkers:   fs.Int("capture-workers", 2, "concurrent captures (each runs a sandboxed Chromium)"),
+		notifyWorkers:    fs.Int("notify-workers", jobs.Notify.Workers, "concurrent notification deliveries (with --notify)"),
 		hostingBootstrap: fs.String("hosting-bootstrap", "", "capture: IP RDAP bootstrap files, comma-separated paths or URLs (default: IANA's ipv4.json and ipv6.json)"),
 		retention:        fs.Duration("evidence-retention", capture.DefaultRetention, "capture: purge captures older than this unless a report cites their case (negative: keep all)"),
 	}
@@ -114,7 +116,7 @@ func (wf *workerFlags) runner(s runnerSetup) *queue.Runner {
 		jobs.Capture.Name: func() queue.Kind {
 			return (&capture.Worker{Store: s.db, Capturer: s.capturer, Retention: *wf.retention, Captured: s.onCaptured}).Kind(*wf.captureWorkers)
 		},
-		jobs.Notify.Name: func() queue.Kind { return notifySender(s.db, s.notify, s.guard, s.log).Kind(0) },
+		jobs.Notify.Name: func() queue.Kind { return notifySender(s.db, s.notify, s.guard, s.log).Kind(*wf.notifyWorkers) },
 	}
 	for _, k := range s.kinds {
 		r.Kinds = append(r.Kinds, handlers[k]())
