@@ -21,7 +21,7 @@ test:
 # `make test` already runs the store's own behaviour tests and the team tests on it).
 test-postgres:
 	HELPWATCH_STORE_BACKEND=postgres $(GO) test -count=1 -timeout 5m ./watcher/pipeline/ ./watcher/queue/ \
-		./watcher/enrich/ ./watcher/site/ ./watcher/report/ ./watcher/abuse/ ./watcher/console/ ./watcher/notify/
+		./watcher/enrich/ ./watcher/site/ ./watcher/report/ ./watcher/abuse/ ./watcher/console/ ./watcher/notify/ ./watcher/export/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -98,21 +97,7 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		return report.Write(stdout, rep, f)
 	}
-	// Write beside the target and rename, so a reader never sees half a report.
-	tmp := *out + ".tmp"
-	file, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if err := report.Write(file, rep, f); err != nil {
-		file.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", *out, err)
-	}
-	if err := file.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, *out); err != nil {
+	if err := writeFileAtomic(*out, 0o644, func(w io.Writer) error { return report.Write(w, rep, f) }); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "report written to %s: %d new, %d alerts, %d watch\n", *out, rep.Summary.New, rep.Summary.Alerts, rep.Summary.Watch)

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// export writes MISP, STIX and CSV files readable by their owner only, refuses what it cannot
+// do with the value named, and pushes to a MISP instance only through the guard, with the key.
+func TestExportCommand(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "h.db")
+	if _, _, code := runCLI(t, "", "watch", "--source", "../../testdata/certstream_demo.jsonl", "--db", db, "--enrich=false", "--site-check=false"); code != 0 {
+		t.Fatal("watch failed")
+	}
+	for _, format := range []string{"misp", "stix", "csv"} {
+		out := filepath.Join(dir, "export."+format)
+		_, stderr, code := runCLI(t, "", "export", "--format", format, "--db", db, "--out", out)
+		if code != 0 || !strings.Contains(stderr, "exported 11 case(s)") {
+			t.Fatalf("export %s: %d %s", format, code, stderr)
+		}
+		fi, err := os.Stat(out)
+		if err != nil || fi.Mode().Perm() != 0o600 || fi.Size() == 0 {
+			t.Errorf("%s: %v %v", out, fi.Mode(), err)
+		}
+		if format != "csv" {
+			raw, _ := os.ReadFile(out)
+			if !json.Valid(raw) {
+				t.Errorf("%s is not JSON", out)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--format", "openioc"}, `--format "openioc"`},
+		{[]string{"--format", "stix", "--tlp", "purple"}, `--tlp "purple"`},
+		{[]string{"--format", "stix", "--push", "https://misp.test"}, "--format misp"},
+		{[]string{"--format", "misp", "--push", "https://misp.test"}, "HELPWATCH_MISP_KEY"},
+	} {
+		if _, stderr, code := runCLI(t, "", append([]string{"export", "--db", db}, tc.args...)...); code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("export %v: %d %s", tc.args, code, stderr)
+		}
+	}
+	var mu sync.Mutex
+	var keys []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		keys = append(keys, r.Header.Get("Authorization"))
+		mu.Unlock()
+		io.WriteString(w, `{"Event":{}}`)
+	}))
+	defer srv.Close()
+	t.Setenv("HELPWATCH_MISP_KEY", "k3y")
+	if _, stderr, code := runCLI(t, "", "export", "--format", "misp", "--db", db, "--out", filepath.Join(dir, "m.json"), "--push", srv.URL); code == 0 || !strings.Contains(stderr, "127.0.0.1") {
+		t.Errorf("a push to loopback without --allow-host: %d %s", code, stderr)
+	}
+	_, stderr, code := runCLI(t, "", "export", "--format", "misp", "--db", db, "--out", filepath.Join(dir, "m.json"), "--push", srv.URL,
+		"--allow-host", strings.TrimPrefix(srv.URL, "http://"))
+	if code != 0 || !strings.Contains(stderr, "11 event(s) added") {
+		t.Errorf("push: %d %s", code, stderr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(keys) != 11 || keys[0] != "k3y" {
+		t.Errorf("MISP got %d events, key %q", len(keys), keys)
+	}
+}
