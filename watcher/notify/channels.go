@@ -230,9 +230,11 @@ func slackBody(m *Message) ([]byte, error) {
 	return json.Marshal(map[string]any{"text": "helpwatch: " + slackEscape(e.Summary), "blocks": blocks})
 }
 
-// teamsEscape breaks the Markdown subset an Adaptive Card's TextBlock reads.
+// teamsEscape breaks the Markdown subset an Adaptive Card's TextBlock and FactSet read: a link
+// needs "](" and emphasis needs * or _ (Teams does not honour backslash escapes everywhere, so
+// the characters are replaced, not escaped). A defanged "[.]" stays as it is.
 func teamsEscape(s string) string {
-	return strings.NewReplacer("*", "\\*", "_", "\\_", "[", "\\[", "]", "\\]", "(", "\\(", ")", "\\)", "#", "\\#", "<", "&lt;", ">", "&gt;", "`", "\\`").Replace(s)
+	return strings.NewReplacer("](", "] (", "*", "\u2217", "_", "\uff3f", "`", "\u02cb").Replace(s)
 }
 
 // teamsBody is a message with one Adaptive Card, as Teams' workflow webhooks ("Post to a

@@ -459,3 +459,31 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("the example: %d channels, %d triggers", len(cfg.Channels), len(cfg.Triggers))
 	}
 }
+
+// Outside text cannot make links, mentions or formatting in Slack and Teams messages.
+func TestChatMessagesEscapeOutsideText(t *testing.T) {
+	e := TestEvent("", time.Now())
+	e.Summary = "<!channel> <https://evil.example|click> [here](https://evil.example) *bold*"
+	e.Case.Why = []string{"+30: brand name appears as a word: \"<@U123>\""}
+	slack, _ := slackBody(&Message{Event: &e})
+	var sm struct {
+		Text   string `json:"text"`
+		Blocks []struct {
+			Text struct {
+				Text string `json:"text"`
+			} `json:"text"`
+		} `json:"blocks"`
+	}
+	json.Unmarshal(slack, &sm)
+	all := sm.Text
+	for _, b := range sm.Blocks {
+		all += b.Text.Text
+	}
+	if strings.Contains(all, "<!channel>") || strings.Contains(all, "<https://evil") || strings.Contains(all, "<@U123>") || strings.Contains(all, "*bold*") {
+		t.Errorf("slack: %s", all)
+	}
+	teams, _ := teamsBody(&Message{Event: &e})
+	if strings.Contains(string(teams), "](https://evil") || strings.Contains(string(teams), "*bold*") {
+		t.Errorf("teams: %s", teams)
+	}
+}
