@@ -316,6 +316,7 @@ func explainRetries(db *store.SQL, kinds []string, stderr io.Writer) {
 			reason = strings.ReplaceAll(reason, p.Registrable, "NAME")
 		}
 		reason = localPort.ReplaceAllString(reason, "") // "read udp 127.0.0.1:59905->": a new port each time
+		reason = notificationNumber.ReplaceAllString(reason, "notification N")
 		var g *group
 		for _, have := range groups {
 			if have.kind == p.Kind && have.reason == reason {
@@ -342,6 +343,8 @@ func explainRetries(db *store.SQL, kinds []string, stderr io.Writer) {
 }
 
 var localPort = regexp.MustCompile(`[0-9a-fA-F.:\[\]]+:[0-9]+->`)
+
+var notificationNumber = regexp.MustCompile(`notification [0-9]+`)
 
 func clipText(s string, n int) string {
 	if r := []rune(s); len(r) > n {

@@ -73,7 +73,7 @@ func post(ctx context.Context, client *http.Client, url string, body []byte, hea
 	resp, err := client.Do(req)
 	if err != nil {
 		// The error may quote the URL: only the host is named.
-		return "", fmt.Errorf("posting to %s: %w", req.URL.Host, redactURL(err, url, req.URL.Host))
+		return "", fmt.Errorf("posting to %s: %w", req.URL.Host, redactURL(err, url, req.URL.Scheme+"://"+req.URL.Host))
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 2<<10))
@@ -98,8 +98,8 @@ type redacted struct {
 func (r *redacted) Error() string { return r.msg }
 func (r *redacted) Unwrap() error { return r.err }
 
-func redactURL(err error, url, host string) error {
-	return &redacted{msg: strings.ReplaceAll(err.Error(), url, "https://"+host+"/…"), err: err}
+func redactURL(err error, url, origin string) error {
+	return &redacted{msg: strings.ReplaceAll(err.Error(), url, origin+"/…"), err: err}
 }
 
 // Webhook posts the event as JSON, signed: X-Helpwatch-Signature is "sha256=" and the hex

@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"reflect"
@@ -185,6 +186,9 @@ func Parse(path string, raw []byte, getenv func(string) string) (*Config, error)
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s is empty: see docs/notify.example.yaml", path)
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	cfg := &Config{ConsoleURL: strings.TrimRight(f.ConsoleURL, "/"), LogLagLimit: 10 * time.Minute}

@@ -9,12 +9,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/helpwatch/helpwatch/watcher"
 	"github.com/helpwatch/helpwatch/watcher/internal/fixture"
 	"github.com/helpwatch/helpwatch/watcher/netguard"
 	"github.com/helpwatch/helpwatch/watcher/queue"
@@ -485,5 +487,65 @@ func TestChatMessagesEscapeOutsideText(t *testing.T) {
 	teams, _ := teamsBody(&Message{Event: &e})
 	if strings.Contains(string(teams), "](https://evil") || strings.Contains(string(teams), "*bold*") {
 		t.Errorf("teams: %s", teams)
+	}
+}
+
+// A followed CT log lagging past the limit, or whose answers failed verification since the
+// last look, is an event at most once an hour per log.
+func TestLogEvents(t *testing.T) {
+	r := newReceiver(t)
+	w := newWorld(t, r)
+	cfg := w.config(t, `
+log_lag_limit: 5m
+channels: [{name: ops, type: webhook, url: "`+r.srv.URL+`", secret_env: HOOK_SECRET}]
+triggers: [{events: [log_lagging, log_refused], channels: [ops]}]
+`)
+	now := w.clock.Now()
+	logs := []watcher.LogStatus{
+		{Name: "Slow log", URL: "https://slow.example/", Followed: true, TreeSize: 100, Next: 50, TreeTime: now, NextTime: now.Add(-20 * time.Minute)},
+		{Name: "Good log", URL: "https://good.example/", Followed: true, TreeSize: 100, Next: 100, TreeTime: now.Add(-time.Minute)},
+	}
+	var mu sync.Mutex
+	sc := &Scanner{Store: w.db, Config: cfg, Now: w.clock.Now, Logs: func() []watcher.LogStatus {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]watcher.LogStatus(nil), logs...)
+	}}
+	scan := func() {
+		if err := sc.Scan(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scan()
+	scan()
+	mu.Lock()
+	logs[1].VerifyFailures = 3 // the good log's answers now fail verification
+	mu.Unlock()
+	scan()
+	scan()
+	w.drain(t, cfg)
+	var kinds []string
+	for _, req := range r.requests() {
+		var body WebhookBody
+		json.Unmarshal(req.body, &body)
+		if body.Log == nil {
+			t.Fatalf("a log event without its log: %s", req.body)
+		}
+		kinds = append(kinds, body.Kind+" "+body.Log.Name)
+	}
+	slices.Sort(kinds)
+	if want := []string{"log_lagging Slow log", "log_refused Good log"}; !slices.Equal(kinds, want) {
+		t.Errorf("log events %v, want %v", kinds, want)
+	}
+	// An hour later the slow log, still lagging, is said again.
+	w.clock.add(time.Hour)
+	mu.Lock()
+	logs[1].TreeTime = w.clock.Now().Add(-time.Minute) // the good log keeps up
+	logs[0].TreeTime = w.clock.Now()
+	mu.Unlock()
+	scan()
+	w.drain(t, cfg)
+	if n := len(r.requests()); n != 3 {
+		t.Errorf("%d log events after an hour more, want 3", n)
 	}
 }
