@@ -168,3 +168,17 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
 }
+
+// subcommandHelp answers a command of subcommands called without one, or asked for help: the
+// usage on stderr, and a usage error naming the subcommands when none was given. done says
+// the caller has nothing more to do.
+func subcommandHelp(args []string, usage string, stderr io.Writer, name, subs string) (done bool, err error) {
+	if len(args) > 0 && args[0] != "-h" && args[0] != "--help" && args[0] != "help" {
+		return false, nil
+	}
+	fmt.Fprintln(stderr, usage)
+	if len(args) == 0 {
+		return true, usageError("%s needs a subcommand: %s", name, subs)
+	}
+	return true, nil
+}

@@ -76,12 +76,8 @@ test    sends one made-up event to CHANNEL now, through the address guard.
 list    the latest notifications with their state and the receiver's answer.`
 
 func runNotify(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(stderr, notifyUsage)
-		if len(args) == 0 {
-			return usageError("notify needs a subcommand: check, test or list")
-		}
-		return nil
+	if done, err := subcommandHelp(args, notifyUsage, stderr, "notify", "check, test or list"); done {
+		return err
 	}
 	sub := args[0]
 	fs := newFlagSet("notify "+sub, notifyUsage, stderr)

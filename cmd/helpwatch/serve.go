@@ -133,12 +133,8 @@ Disabling an account, or changing its password, ends its sessions. Every change 
 the audit log with who made it.`
 
 func runUsers(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(stderr, usersUsage)
-		if len(args) == 0 {
-			return usageError("users needs a subcommand: add, passwd, disable, enable or list")
-		}
-		return nil
+	if done, err := subcommandHelp(args, usersUsage, stderr, "users", "add, passwd, disable, enable or list"); done {
+		return err
 	}
 	sub := args[0]
 	fs := newFlagSet("users "+sub, usersUsage, stderr)

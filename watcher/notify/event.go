@@ -231,6 +231,37 @@ func (s *Scanner) notifications(e *Event, caseID int64) ([]store.Notification, e
 	return out, nil
 }
 
+// cursor moves a scan's position over the rows it read, in order, up to the first row that
+// has not settled yet: later scans read that one and those after it again.
+type cursor struct {
+	s       *Scanner
+	next    int64
+	settled bool
+}
+
+func (s *Scanner) cursorAt(pos int64) *cursor { return &cursor{s: s, next: pos, settled: true} }
+
+// read notes a row at position pos made at at.
+func (c *cursor) read(pos int64, at time.Time) {
+	if c.settled && c.s.now().Sub(at) >= c.s.settle() {
+		c.next = pos
+	} else {
+		c.settled = false
+	}
+}
+
+// batch collects the notifications of one scan.
+type batch struct {
+	s  *Scanner
+	ns []store.Notification
+}
+
+func (b *batch) event(e *Event, caseID int64) error {
+	more, err := b.s.notifications(e, caseID)
+	b.ns = append(b.ns, more...)
+	return err
+}
+
 func (s *Scanner) add(ctx context.Context, source string, position int64, ns []store.Notification) error {
 	added, err := s.Store.AddNotifications(ctx, s.now(), source, position, ns)
 	if err != nil {
@@ -262,17 +293,10 @@ func (s *Scanner) scanCases(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var ns []store.Notification
-	next, settled := pos, true
+	b, cur := &batch{s: s}, s.cursorAt(pos)
 	for i := range cases {
 		c := &cases[i]
-		// The cursor stops before the first case that is not settled yet; later scans see
-		// it again (and add nothing twice).
-		if settled && s.now().Sub(c.FirstSeen) >= s.settle() {
-			next = c.ID
-		} else {
-			settled = false
-		}
+		cur.read(c.ID, c.FirstSeen)
 		if c.Score.Verdict.Rank() < 1 { // ignore and invalid: not a case anyone is told of
 			continue
 		}
@@ -285,13 +309,11 @@ func (s *Scanner) scanCases(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		more, err := s.notifications(e, c.ID)
-		if err != nil {
+		if err := b.event(e, c.ID); err != nil {
 			return err
 		}
-		ns = append(ns, more...)
 	}
-	return s.add(ctx, "cases", next, ns)
+	return s.add(ctx, "cases", cur.next, b.ns)
 }
 
 // scanSiteChecks: a check judging a clone or helpline page confirms the case (once), or, after
@@ -305,14 +327,9 @@ func (s *Scanner) scanSiteChecks(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var ns []store.Notification
-	next, settled := pos, true
+	b, cur := &batch{s: s}, s.cursorAt(pos)
 	for _, sc := range checks {
-		if settled && s.now().Sub(sc.CheckedAt) >= s.settle() {
-			next = sc.ID
-		} else {
-			settled = false
-		}
+		cur.read(sc.ID, sc.CheckedAt)
 		if (sc.Verdict != "clone" && sc.Verdict != "helpline") || sc.CaseID == 0 {
 			continue
 		}
@@ -335,13 +352,11 @@ func (s *Scanner) scanSiteChecks(ctx context.Context) error {
 			return err
 		}
 		e.Case.SiteVerdict = sc.Verdict
-		more, err := s.notifications(e, c.ID)
-		if err != nil {
+		if err := b.event(e, c.ID); err != nil {
 			return err
 		}
-		ns = append(ns, more...)
 	}
-	return s.add(ctx, "site_checks", next, ns)
+	return s.add(ctx, "site_checks", cur.next, b.ns)
 }
 
 // scanTakedowns: each reported name seen gone is a taken_down event.
@@ -354,14 +369,9 @@ func (s *Scanner) scanTakedowns(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var ns []store.Notification
-	next, settled := pos, true
+	b, cur := &batch{s: s}, s.cursorAt(pos)
 	for _, d := range downs {
-		if settled && s.now().Sub(d.At) >= s.settle() {
-			next = d.At.UnixMilli()
-		} else {
-			settled = false
-		}
+		cur.read(d.At.UnixMilli(), d.At)
 		c, ok, err := s.Store.CaseByID(ctx, d.CaseID)
 		if err != nil {
 			return err
@@ -375,13 +385,11 @@ func (s *Scanner) scanTakedowns(ctx context.Context) error {
 			return err
 		}
 		e.Case.Takedown = d.State
-		more, err := s.notifications(e, c.ID)
-		if err != nil {
+		if err := b.event(e, c.ID); err != nil {
 			return err
 		}
-		ns = append(ns, more...)
 	}
-	return s.add(ctx, "takedowns", next, ns)
+	return s.add(ctx, "takedowns", cur.next, b.ns)
 }
 
 // scanLogs: a followed log lagging past the limit, or whose answers failed verification since
@@ -395,7 +403,7 @@ func (s *Scanner) scanLogs(ctx context.Context) error {
 	if s.failures == nil {
 		s.failures = map[string]int64{}
 	}
-	var ns []store.Notification
+	b := &batch{s: s}
 	for _, l := range s.Logs() {
 		if !l.Followed {
 			continue
@@ -413,17 +421,15 @@ func (s *Scanner) scanLogs(ctx context.Context) error {
 		}
 		s.failures[l.URL] = l.VerifyFailures
 		for _, e := range events {
-			more, err := s.notifications(e, 0)
-			if err != nil {
+			if err := b.event(e, 0); err != nil {
 				return err
 			}
-			ns = append(ns, more...)
 		}
 	}
-	if len(ns) == 0 {
+	if len(b.ns) == 0 {
 		return nil
 	}
-	return s.add(ctx, "", 0, ns)
+	return s.add(ctx, "", 0, b.ns)
 }
 
 // makeDigests gathers, for each digest channel, what waited through a finished period.

@@ -549,3 +549,27 @@ triggers: [{events: [log_lagging, log_refused], channels: [ops]}]
 		t.Errorf("%d log events after an hour more, want 3", n)
 	}
 }
+
+// A scan's cursor stays before rows that have not settled (a row committed late with a lower
+// id is still found), and moves past settled ones.
+func TestCursorWaitsForRowsToSettle(t *testing.T) {
+	w := newWorld(t)
+	cfg := w.config(t, "channels: [{name: c, type: command, command: [/bin/true]}]\ntriggers: [{events: [new_case], channels: [c]}]\n")
+	ctx := context.Background()
+	young := &Scanner{Store: w.db, Config: cfg, Now: w.clock.Now, Settle: 365 * 24 * time.Hour}
+	if err := young.Scan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if pos, _, _ := w.db.NotifyCursor(ctx, "cases"); pos != 0 {
+		t.Errorf("the cursor moved to %d past rows that had not settled", pos)
+	}
+	w.scan(t, cfg)
+	cases, _ := w.db.CasesAfter(ctx, 0, 1000)
+	if pos, _, _ := w.db.NotifyCursor(ctx, "cases"); pos != cases[len(cases)-1].ID {
+		t.Errorf("the cursor is at %d, want %d", pos, cases[len(cases)-1].ID)
+	}
+	ns, _ := w.db.Notifications(ctx, "c", 1000)
+	if want := len(alertCases(t, w.db)); len(ns) < want {
+		t.Errorf("%d notifications for at least %d alert cases", len(ns), want)
+	}
+}

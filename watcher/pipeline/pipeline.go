@@ -302,7 +302,10 @@ func writer(ctx context.Context, cfg *Config, sightings <-chan store.Sighting) e
 				}
 				return err
 			}
-			if saveCtx.Err() != nil {
+			// A full disk or a damaged file does not mend by waiting: the user must act, so the
+			// watch ends now and says so (what it could not store is written beside the
+			// database when it can be).
+			if saveCtx.Err() != nil || errors.Is(err, store.ErrDiskFull) || errors.Is(err, store.ErrCorrupt) {
 				return unstoredError(batch, cfg.SpillDir, cfg.Now(), err)
 			}
 			if time.Since(lastFailLog) > 30*time.Second {

@@ -430,3 +430,43 @@ func TestHostileLogs(t *testing.T) {
 		}
 	})
 }
+
+// A static-ct-api log whose checkpoint origin is not the one the log list's submission URL
+// gives (TesseraCT signs "host/path" without the port) is followed: the origin is the
+// checkpoint's first line, the signature checked with the list's key. A checkpoint signed by
+// another key under that origin is refused, and the error says which origin and key id were
+// expected and which were found.
+func TestCheckpointOriginFromTheCheckpoint(t *testing.T) {
+	ca := ctlogtest.NewCA()
+	l := ctlogtest.NewLog(t, ctlog.KindStatic, "Tessera")
+	listed := l.ListLog() // the origin as the list implies it: host:port/tessera
+	l.Origin = "127.0.0.1/tessera"
+	grow(l, ca, "first", 5)
+	c := newCollector()
+	logs := &syncBuffer{}
+	src, _ := run(t, ctlog.Config{List: &ctlog.List{Version: "test", Source: "test", Logs: []ctlog.Log{listed}}, FromIndex: index(0),
+		Log: slog.New(slog.NewTextHandler(logs, nil))}, c)
+	waitFor(t, "the entries under the checkpoint's origin", func() bool { p, _ := c.position(listed.ID); return p.Next == 5 })
+
+	// Another key signs under the same origin: refused, with both key ids named.
+	var lying atomic.Bool
+	var forged []byte
+	l.Hook = func(w http.ResponseWriter, r *http.Request) bool {
+		if lying.Load() && ctlogtest.IsHead(r) {
+			w.Write(forged)
+			return true
+		}
+		return false
+	}
+	grow(l, ca, "after", 5)
+	forged = l.SignedHead(ctlogtest.NewKey(), l.Size(), l.RootAt(l.Size()))
+	lying.Store(true)
+	l.Serve()
+	waitFor(t, "the refusal", func() bool { return statusOf(src, "Tessera").VerifyFailures > 0 })
+	if p, _ := c.position(listed.ID); p.Next != 5 {
+		t.Errorf("read up to %d from a checkpoint another key signed", p.Next)
+	}
+	if msg := logs.String(); !strings.Contains(msg, "expected origin") || !strings.Contains(msg, "127.0.0.1/tessera") || !strings.Contains(msg, "key id") {
+		t.Errorf("the error does not say what differs:\n%s", msg)
+	}
+}

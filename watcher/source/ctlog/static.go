@@ -54,7 +54,9 @@ func (s *staticLog) head(ctx context.Context) (head, error) {
 	if err != nil {
 		return head{}, err
 	}
-	return openCheckpoint(data, s.v)
+	h, v, err := openCheckpoint(data, s.v)
+	s.v = v
+	return h, err
 }
 
 func (s *staticLog) consistent(ctx context.Context, old, cur head) error {

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	ct "github.com/google/certificate-transparency-go"
@@ -58,6 +59,9 @@ type noteVerifier struct {
 	origin string
 	hash   uint32
 	v      *ct.SignatureVerifier
+	key    []byte
+	// pinned: the origin was verified in a checkpoint; it may not change after that.
+	pinned bool
 }
 
 func newNoteVerifier(origin string, key []byte) (*noteVerifier, error) {
@@ -65,7 +69,12 @@ func newNoteVerifier(origin string, key []byte) (*noteVerifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &noteVerifier{origin: origin, hash: NoteKeyHash(origin, key), v: v}, nil
+	return &noteVerifier{origin: origin, hash: NoteKeyHash(origin, key), v: v, key: key}, nil
+}
+
+// withOrigin is the same key under another origin.
+func (n *noteVerifier) withOrigin(origin string) *noteVerifier {
+	return &noteVerifier{origin: origin, hash: NoteKeyHash(origin, n.key), v: n.v, key: n.key}
 }
 
 // NoteKeyHash is the note key id of a static-ct-api log (exported for test logs).
@@ -107,21 +116,32 @@ func splitNoteSignature(sig []byte) (uint64, ct.DigitallySigned, bool) {
 // maxCheckpointBytes bounds a checkpoint (the signed note of a static-ct-api log).
 const maxCheckpointBytes = 16 << 10
 
-// openCheckpoint verifies a checkpoint note and returns its tree head.
-func openCheckpoint(data []byte, v *noteVerifier) (head, error) {
+// openCheckpoint verifies a checkpoint note and returns its tree head, and the verifier to use
+// from now on. The origin is the checkpoint's first line: a log list gives only the submission
+// URL, from which the origin is derived, and logs differ there (TesseraCT signs
+// "host/path" without the port, for one). As certspotter does, a checkpoint whose first line
+// names another origin is verified under that origin with the list's key: the signature covers
+// the origin and the key id is derived from it, so only the log's key can sign it. Once one
+// checkpoint verified, its origin is pinned.
+func openCheckpoint(data []byte, v *noteVerifier) (head, *noteVerifier, error) {
 	if len(data) > maxCheckpointBytes {
-		return head{}, verifyError("checkpoint of %d bytes", len(data))
+		return head{}, v, verifyError("checkpoint of %d bytes", len(data))
+	}
+	if first, _, ok := strings.Cut(string(data), "\n"); ok && first != v.origin && !v.pinned && first != "" && len(first) < 256 {
+		if h, alt, err := openCheckpoint(data, v.withOrigin(first)); err == nil {
+			return h, alt, nil
+		}
 	}
 	n, err := note.Open(data, note.VerifierList(v))
 	if err != nil {
-		return head{}, verifyError("checkpoint signature: %v", err)
+		return head{}, v, verifyError("checkpoint signature: %v (%s)", err, signatureMismatch(data, v))
 	}
 	cp, err := torchwood.ParseCheckpoint(n.Text)
 	if err != nil {
-		return head{}, verifyError("checkpoint: %v", err)
+		return head{}, v, verifyError("checkpoint: %v", err)
 	}
 	if cp.Origin != v.origin {
-		return head{}, verifyError("checkpoint origin %q, want %q", cp.Origin, v.origin)
+		return head{}, v, verifyError("checkpoint origin %q, want %q", cp.Origin, v.origin)
 	}
 	var ts uint64
 	for _, s := range n.Sigs {
@@ -134,7 +154,43 @@ func openCheckpoint(data []byte, v *noteVerifier) (head, error) {
 		}
 		ts = binary.BigEndian.Uint64(raw[4:])
 	}
-	return head{Size: cp.N, Root: cp.Hash, Time: time.UnixMilli(int64(ts)).UTC()}, nil
+	pinned := *v
+	pinned.pinned = true
+	return head{Size: cp.N, Root: cp.Hash, Time: time.UnixMilli(int64(ts)).UTC()}, &pinned, nil
+}
+
+// signatureMismatch says what a checkpoint that did not verify named and carried, against
+// what was expected: the origin and the key id.
+func signatureMismatch(data []byte, v *noteVerifier) string {
+	text := string(data)
+	first, _, _ := strings.Cut(text, "\n")
+	var found []string
+	if _, sigs, ok := strings.Cut(text, "\n\n"); ok {
+		for _, line := range strings.Split(sigs, "\n") {
+			// "— name base64(keyid || signature)"
+			fields := strings.Fields(strings.TrimPrefix(line, "\u2014 "))
+			if len(fields) != 2 {
+				continue
+			}
+			raw, err := base64.StdEncoding.DecodeString(fields[1])
+			if err != nil || len(raw) < 4 {
+				continue
+			}
+			found = append(found, fmt.Sprintf("%q key id %08x", clipOrigin(fields[0]), binary.BigEndian.Uint32(raw)))
+		}
+	}
+	if len(found) == 0 {
+		found = append(found, "none")
+	}
+	return fmt.Sprintf("expected origin %q key id %08x from the log list's key (the checkpoint names origin %q, key id %08x under it); signatures found: %s",
+		v.origin, v.hash, clipOrigin(first), NoteKeyHash(first, v.key), strings.Join(found, ", "))
+}
+
+func clipOrigin(s string) string {
+	if len(s) > 100 {
+		return s[:100] + "..."
+	}
+	return s
 }
 
 // checkGrowth refuses a head that is older than the verified one: smaller (the tree shrank) or
