@@ -1,11 +1,17 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
+	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -93,4 +99,105 @@ func peakRSS(pid int) int64 {
 		}
 	}
 	return -1
+}
+
+// BenchmarkTimeToAlert measures, on the real watch in a child process with its default poll,
+// following 20 local logs (14 RFC 6962, 6 static-ct-api), how long a scam name takes from its
+// entry's timestamp (the SCT's) to its case on the watch's output (printed after it is stored).
+// Names go into random logs at random moments; it reports the median and p99, and how many
+// head requests (get-sth, checkpoint) each log got per hour.
+func BenchmarkTimeToAlert(b *testing.B) {
+	const samples = 60
+	ca := ctlogtest.NewCA()
+	var logs []*ctlogtest.Log
+	var heads atomic.Int64
+	for i := range 20 {
+		kind := ctlog.KindRFC6962
+		if i%10 >= 7 {
+			kind = ctlog.KindStatic
+		}
+		l := ctlogtest.NewLog(b, kind, fmt.Sprintf("Alert%02d", i))
+		l.Add(ca.CertEntry(fmt.Sprintf("before%d.example", i)))
+		l.Publish()
+		l.Hook = func(_ http.ResponseWriter, r *http.Request) bool {
+			if ctlogtest.IsHead(r) {
+				heads.Add(1)
+			}
+			return false
+		}
+		logs = append(logs, l)
+	}
+	list := filepath.Join(b.TempDir(), "list.json")
+	if err := ctlogtest.WriteList(list, logs...); err != nil {
+		b.Fatal(err)
+	}
+	extra := strings.Fields(os.Getenv("HELPWATCH_BENCH_WATCH_ARGS")) // e.g. --log-poll 10s, to compare
+	var all []time.Duration
+	var perLogHour float64
+	for n := range b.N {
+		db := filepath.Join(b.TempDir(), "h.db")
+		cmd := newChild(append([]string{"watch", "--enrich=false", "--site-check=false", "--log-list", list, "--allow-host", "127.0.0.1",
+			"--db", db, "--status-every", "0", "--format", "jsonl"}, extra...)...)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		stderr := &lockedBuilder{}
+		cmd.Stderr = stderr
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		arrived := make(chan [2]any, samples)
+		go func() {
+			sc := bufio.NewScanner(stdout)
+			sc.Buffer(make([]byte, 1<<20), 1<<20)
+			for sc.Scan() {
+				var c struct {
+					Registrable string `json:"registrable"`
+				}
+				if json.Unmarshal(sc.Bytes(), &c) == nil {
+					arrived <- [2]any{c.Registrable, time.Now()}
+				}
+			}
+		}()
+		deadline := time.Now().Add(60 * time.Second)
+		for len(positionsIn(nil, db)) < len(logs) {
+			if time.Now().After(deadline) {
+				b.Fatalf("the watch did not start on every log:\n%s", stderr)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		rng := rand.New(rand.NewPCG(uint64(n), 7))
+		sent := map[string]time.Time{}
+		heads.Store(0)
+		start := time.Now()
+		for i := range samples {
+			name := fmt.Sprintf("hp-printer-support-number-%d-%d.com", n, i)
+			e := ca.CertEntry(name)
+			l := logs[rng.IntN(len(logs))]
+			l.Add(e)
+			l.Publish()
+			sent[name] = e.Timestamp
+			time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+		}
+		for got := 0; got < samples; {
+			select {
+			case a := <-arrived:
+				if at, ok := sent[a[0].(string)]; ok {
+					all = append(all, a[1].(time.Time).Sub(at))
+					got++
+				}
+			case <-time.After(time.Until(deadline.Add(60 * time.Second))):
+				b.Fatalf("%d of %d names arrived:\n%s", got, samples, stderr)
+			}
+		}
+		perLogHour = float64(heads.Load()) / float64(len(logs)) / time.Since(start).Hours()
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}
+	slices.Sort(all)
+	b.ReportMetric(float64(all[len(all)/2].Milliseconds()), "p50-ms")
+	b.ReportMetric(float64(all[len(all)*99/100].Milliseconds()), "p99-ms")
+	b.ReportMetric(float64(all[len(all)-1].Milliseconds()), "max-ms")
+	b.ReportMetric(perLogHour, "head-requests/log/h")
 }

@@ -43,7 +43,7 @@ func addCTFlags(fs *flag.FlagSet) *ctFlags {
 		maxValidity: addDurationFlag(fs, "max-validity", ctlog.MaxValidity, "longest certificate lifetime: logs whose interval starts later than this from now cannot hold today's certificates"),
 		rate:        fs.Float64("log-rate", 20, "requests per second to one CT log (0: no limit)"),
 		parallel:    fs.Int("log-parallel", 4, "requests in flight to one CT log"),
-		poll:        fs.Duration("log-poll", 10*time.Second, "how often a caught-up log is asked for a new tree head"),
+		poll:        fs.Duration("log-poll", 0, "how often a caught-up log is asked for a new tree head (0: each kind's default: 1s for a static-ct-api checkpoint, asked conditionally; 2s for an RFC 6962 get-sth)"),
 		lagLimit:    fs.Duration("log-lag-limit", 15*time.Minute, "/healthz fails when every followed log lags more than this"),
 		takeover:    fs.Duration("log-takeover", 30*time.Second, "on a shared PostgreSQL --db, how often a watch process tries to take over the logs another one follows (each log is read by one process at a time)"),
 	}

@@ -470,3 +470,21 @@ func TestCheckpointOriginFromTheCheckpoint(t *testing.T) {
 		t.Errorf("the error does not say what differs:\n%s", msg)
 	}
 }
+
+// A caught-up static-ct-api log is asked for its checkpoint conditionally: an unchanged one is
+// a 304 (not an error), and a new one is read as soon as it is published.
+func TestCheckpointAskedConditionally(t *testing.T) {
+	ca := ctlogtest.NewCA()
+	l := ctlogtest.NewLog(t, ctlog.KindStatic, "Cached")
+	grow(l, ca, "a", 3)
+	c := newCollector()
+	src, _ := run(t, ctlog.Config{List: ctlogtest.List(l), FromIndex: index(0)}, c)
+	id := l.ListLog().ID
+	waitFor(t, "the first entries", func() bool { p, _ := c.position(id); return p.Next == 3 })
+	waitFor(t, "conditional requests answered 304", func() bool { return l.NotModified() >= 3 })
+	grow(l, ca, "b", 2)
+	waitFor(t, "the new entries", func() bool { p, _ := c.position(id); return p.Next == 5 })
+	if st := statusOf(src, "Cached"); st.HTTPErrors != 0 {
+		t.Errorf("304s counted as HTTP errors: %d", st.HTTPErrors)
+	}
+}

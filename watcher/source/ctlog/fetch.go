@@ -149,6 +149,11 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		case resp.StatusCode == http.StatusOK:
 			resp.Body = &limitedBody{rc: resp.Body, left: bodyLimit(req.URL.Path), url: req.URL.String(), release: release}
 			return resp, nil
+		case resp.StatusCode == http.StatusNotModified && (r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Modified-Since") != ""):
+			// The answer to a conditional request: nothing changed, not an error.
+			resp.Body.Close()
+			release()
+			return resp, nil
 		case retryable(resp.StatusCode):
 			t.errors.Add(1)
 			wait = retryAfter(resp.Header.Get("Retry-After"), time.Now(), t.p.MaxRetryAfter)

@@ -197,7 +197,11 @@ func (f *follower) follow(ctx context.Context) (finished bool) {
 				cfg.Log.Info("read-only CT log read to its final tree head", "log", f.log.Title(), "tree_size", f.pos.TreeSize)
 				return true
 			}
-			if caughtUp && source.Sleep(ctx, cfg.Poll) != nil {
+			poll := cfg.Poll
+			if poll <= 0 {
+				poll = DefaultPoll(f.log.Kind)
+			}
+			if caughtUp && source.Sleep(ctx, poll) != nil {
 				return false
 			}
 			continue

@@ -34,6 +34,18 @@ type LogLease interface {
 	TryLog(ctx context.Context, logID string) (ok bool, lost <-chan struct{}, err error)
 }
 
+// DefaultPoll is how often a caught-up log of kind is asked for a new head when Config.Poll is
+// zero: a static-ct-api checkpoint is a small file served from a cache, asked for
+// conditionally (If-None-Match, If-Modified-Since), every second, as the logs publish it; an
+// RFC 6962 get-sth is computed by the log's frontend, every 2 seconds. See
+// docs/performance.md for what that costs and buys.
+func DefaultPoll(kind string) time.Duration {
+	if kind == KindStatic {
+		return time.Second
+	}
+	return 2 * time.Second
+}
+
 // Config configures a Source. Zero values take the defaults.
 type Config struct {
 	// List is the log list to follow (default: the built-in snapshot).
@@ -52,7 +64,8 @@ type Config struct {
 	// MaxInFlight bounds the requests in flight to all logs together (default 16): what bounds
 	// memory whatever the logs send.
 	MaxInFlight int
-	// Poll is how long a caught-up log waits before asking for a new head (default 10 s).
+	// Poll is how long a caught-up log waits before asking for a new head; zero takes each
+	// kind's default (DefaultPoll).
 	Poll time.Duration
 	// A log with no stored position starts at its head, or Backfill earlier, or at FromIndex
 	// (when set).
@@ -102,9 +115,6 @@ func New(cfg Config) (*Source, error) {
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 16
-	}
-	if cfg.Poll <= 0 {
-		cfg.Poll = 10 * time.Second
 	}
 	if cfg.LeaseRetry <= 0 {
 		cfg.LeaseRetry = 30 * time.Second

@@ -3,6 +3,7 @@ package ctlog
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -28,6 +29,11 @@ type staticLog struct {
 	parallel int
 	// perChunk bounds the data tiles read and verified together.
 	perChunk int
+	// The last checkpoint and its validators: a log (or its CDN) answers a conditional
+	// request with 304 while the checkpoint is unchanged, which is what makes polling every
+	// second cheap. Only the follower's goroutine uses them.
+	checkpoint         []byte
+	etag, lastModified string
 }
 
 func newStaticLog(l *Log, hc *http.Client, parallel int) (*staticLog, error) {
@@ -50,7 +56,7 @@ func tilePath(t tlog.Tile) string {
 }
 
 func (s *staticLog) head(ctx context.Context) (head, error) {
-	data, err := get(ctx, s.hc, s.base+"checkpoint")
+	data, err := s.fetchCheckpoint(ctx)
 	if err != nil {
 		return head{}, err
 	}
@@ -297,4 +303,38 @@ func (c *tileCache) SaveTiles(tiles []tlog.Tile, data [][]byte) {
 
 func (c *tileCache) ReadEndpoint(ctx context.Context, path string) ([]byte, error) {
 	return get(ctx, c.s.hc, c.s.base+path)
+}
+
+// fetchCheckpoint gets the checkpoint, conditionally once one was read.
+func (s *staticLog) fetchCheckpoint(ctx context.Context) ([]byte, error) {
+	url := s.base + "checkpoint"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if s.checkpoint != nil {
+		if s.etag != "" {
+			req.Header.Set("If-None-Match", s.etag)
+		}
+		if s.lastModified != "" {
+			req.Header.Set("If-Modified-Since", s.lastModified)
+		}
+	}
+	resp, err := s.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotModified && s.checkpoint != nil:
+		return s.checkpoint, nil
+	case resp.StatusCode != http.StatusOK:
+		return nil, &StatusError{URL: url, Status: resp.StatusCode}
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxCheckpointBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	s.checkpoint, s.etag, s.lastModified = data, resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
+	return data, nil
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -51,8 +52,10 @@ type Log struct {
 	stored    []tlog.Hash // every stored hash of the tree of len(entries) leaves
 	published int64
 	head      []byte // the signed head: get-sth JSON or checkpoint note
-	headTree  tlog.Tree
-	leafIndex map[[32]byte]int64
+	// notModified counts checkpoint requests answered 304.
+	notModified int
+	headTree    tlog.Tree
+	leafIndex   map[[32]byte]int64
 }
 
 // NewLog starts a log of kind on 127.0.0.1; it stops with the test.
@@ -279,7 +282,7 @@ func (l *Log) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.serveRFC(w, r, path)
 		return
 	}
-	l.serveStatic(w, path)
+	l.serveStatic(w, r, path)
 }
 
 func (l *Log) treeReader(n int64) tlog.HashReader {
@@ -361,8 +364,18 @@ func hashesOf[H ~[32]byte](p []H) [][]byte {
 	return out
 }
 
-func (l *Log) serveStatic(w http.ResponseWriter, path string) {
+func (l *Log) serveStatic(w http.ResponseWriter, r *http.Request, path string) {
 	if path == "checkpoint" {
+		// An ETag as a CDN in front of a real log gives one: a client asking again with
+		// If-None-Match gets 304 while the checkpoint is the same.
+		sum := sha256.Sum256(l.head)
+		etag := `"` + hex.EncodeToString(sum[:8]) + `"`
+		w.Header().Set("ETag", etag)
+		if r.Header.Get("If-None-Match") == etag {
+			l.notModified++
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
 		w.Write(l.head)
 		return
 	}
@@ -455,4 +468,11 @@ func WriteList(path string, logs ...*Log) error {
 		return err
 	}
 	return os.WriteFile(path, data, 0o644)
+}
+
+// NotModified is how many checkpoint requests were answered 304 Not Modified.
+func (l *Log) NotModified() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.notModified
 }
