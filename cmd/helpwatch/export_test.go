@@ -75,3 +75,21 @@ func TestExportCommand(t *testing.T) {
 		t.Errorf("MISP got %d events, key %q", len(keys), keys)
 	}
 }
+
+// watch --source nrd:FILE scores a newly-registered-domain list and stores what it flags.
+func TestWatchNRDSource(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "nrd.txt")
+	os.WriteFile(list, []byte("hp-printer-support-help.com\nexample.org\nepson-printer-offline-help.net\n"), 0o600)
+	db := filepath.Join(dir, "h.db")
+	if _, stderr, code := runCLI(t, "", "watch", "--source", "nrd:"+list, "--db", db, "--enrich=false", "--site-check=false"); code != 0 {
+		t.Fatalf("watch: %s", stderr)
+	}
+	out, _, _ := runCLI(t, "", "findings", "--db", db, "--format", "jsonl")
+	if !strings.Contains(out, "hp-printer-support-help.com") || !strings.Contains(out, "epson-printer-offline-help.net") || strings.Contains(out, "example.org") {
+		t.Errorf("findings:\n%s", out)
+	}
+	if _, stderr, code := runCLI(t, "", "watch", "--source", "nrd:", "--db", db); code != 2 || !strings.Contains(stderr, "nrd:FILE") {
+		t.Errorf("nrd: without a location: %d %s", code, stderr)
+	}
+}

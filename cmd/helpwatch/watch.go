@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -76,11 +77,13 @@ type sourceFlags struct {
 	source      *string
 	replaySpeed *float64
 	maxFrame    *int64
+	// client fetches an nrd: URL (the address guard's); set by the command before open.
+	client *http.Client
 }
 
 func addSourceFlags(fs *flag.FlagSet, def string) sourceFlags {
 	return sourceFlags{
-		source:      fs.String("source", def, "ct (the CT logs), public, a ws:// or wss:// certstream URL, or a replay file (- for stdin)"),
+		source:      fs.String("source", def, "ct (the CT logs), public, a ws:// or wss:// certstream URL, a replay file (- for stdin), or nrd:FILE|URL: a list of newly registered domains (one a line, gzip accepted; a URL is fetched again daily)"),
 		replaySpeed: fs.Float64("replay-speed", 0, "replays: 0 reads as fast as possible, 1 keeps the recorded pace, 10 is ten times faster"),
 		maxFrame:    fs.Int64("max-frame", source.MaxFrameBytes, "largest certstream frame accepted, in bytes"),
 	}
@@ -93,6 +96,23 @@ func (sf sourceFlags) open(log *slog.Logger, raw func([]byte)) (watcher.Source, 
 		return nil, usageError("--source ct: recording needs a certstream source (public or a ws:// URL); a watch reads the CT logs itself")
 	case s == "public":
 		return &source.Public{Log: log, MaxFrame: *sf.maxFrame, Raw: raw}, nil
+	case strings.HasPrefix(s, "nrd:"):
+		n := &source.NRD{Location: strings.TrimPrefix(s, "nrd:"), Client: sf.client, Log: log}
+		switch {
+		case raw != nil:
+			return nil, usageError("--source %q: recording needs a certstream source", s)
+		case n.Location == "":
+			return nil, usageError("--source nrd: needs a file or an http(s) URL: nrd:FILE or nrd:URL")
+		case n.IsURL():
+			if u, err := url.Parse(n.Location); err != nil || u.Host == "" || sf.client == nil {
+				return nil, usageError("--source %q is not a usable URL", s)
+			}
+		default:
+			if _, err := os.Stat(n.Location); err != nil {
+				return nil, fmt.Errorf("--source: %w", err)
+			}
+		}
+		return n, nil
 	case strings.HasPrefix(s, "ws://") || strings.HasPrefix(s, "wss://"):
 		if u, err := url.Parse(s); err != nil || u.Host == "" {
 			return nil, usageError("--source %q is not a usable websocket URL", s)
@@ -170,15 +190,16 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	log := newLogger(stderr)
 	followCT := strings.TrimSpace(*sf.source) == "ct"
-	var src watcher.Source
-	if !followCT {
-		if src, err = sf.open(log, nil); err != nil {
-			return err
-		}
-	}
 	guard, err := ef.guard.build()
 	if err != nil {
 		return err
+	}
+	var src watcher.Source
+	if !followCT {
+		sf.client = guard.HTTPClient(5*time.Minute, 3)
+		if src, err = sf.open(log, nil); err != nil {
+			return err
+		}
 	}
 	given, err := loadRules.given()
 	if err != nil {
