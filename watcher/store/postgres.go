@@ -5,40 +5,85 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
-// IsPostgresURL reports whether a --db value names a PostgreSQL database.
+// IsPostgresURL reports whether a --db value names a PostgreSQL database: a postgres:// or
+// postgresql:// URL, the scheme in any case, or a libpq key=value string
+// ("host=db dbname=helpwatch user=hw").
 func IsPostgresURL(s string) bool {
-	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+	lower := strings.ToLower(strings.TrimSpace(s))
+	return strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://") || isKeyValueDSN(s)
 }
 
-// Open opens the store --db names: a postgres:// URL (a team's shared PostgreSQL), or a file
-// path (the embedded SQLite default).
+// libpqKeys are the connection parameters that mark a libpq key=value string.
+var libpqKeys = []string{"host", "hostaddr", "port", "dbname", "user", "password", "passfile", "sslmode", "sslrootcert",
+	"sslcert", "sslkey", "connect_timeout", "application_name", "service", "target_session_attrs", "options"}
+
+// isKeyValueDSN: every space-separated field is key=value, and at least one key is libpq's.
+func isKeyValueDSN(s string) bool {
+	fields := strings.Fields(s)
+	if len(fields) == 0 {
+		return false
+	}
+	known := false
+	for _, f := range fields {
+		key, _, ok := strings.Cut(f, "=")
+		if !ok {
+			// A quoted value with a space ('a b') splits into fields without "=": allowed
+			// after a first key=value.
+			if !known {
+				return false
+			}
+			continue
+		}
+		if slices.Contains(libpqKeys, strings.ToLower(strings.TrimSpace(key))) {
+			known = true
+		}
+	}
+	return known
+}
+
+// Open opens the store --db names: a PostgreSQL URL or key=value string (a team's shared
+// PostgreSQL), or a file path (the embedded SQLite default). Another URL scheme is refused
+// rather than taken for a file name.
 func Open(ctx context.Context, db string, opts ...Options) (*SQL, error) {
 	if IsPostgresURL(db) {
 		return OpenPostgres(ctx, db, opts...)
 	}
+	if scheme, _, ok := strings.Cut(db, "://"); ok && !strings.ContainsAny(scheme, "/\\") {
+		return nil, fmt.Errorf("--db %q: not a database this can open: give a file path (SQLite) or a postgres:// URL", Redact(db))
+	}
 	return OpenSQLite(ctx, db, opts...)
 }
 
-// Redact returns a database URL without its password, for messages: a credential is never
-// echoed.
+var keyValuePassword = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
+
+// Redact returns a --db value without its password, for messages: a credential is never
+// echoed, in a URL (user:password@, ?password=) or a key=value string.
 func Redact(dsn string) string {
+	if !strings.Contains(dsn, "://") {
+		return keyValuePassword.ReplaceAllString(dsn, "${1}xxxxx")
+	}
 	u, err := url.Parse(dsn)
 	if err != nil {
-		return "postgres://(unparsable URL)"
+		scheme, _, _ := strings.Cut(dsn, "://")
+		return strings.ToLower(scheme) + "://(unparsable URL)"
 	}
 	if _, has := u.User.Password(); u.User != nil && has {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	q := u.Query()
-	if q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
+	for k := range q {
+		if strings.EqualFold(k, "password") {
+			q.Set(k, "xxxxx")
+			u.RawQuery = q.Encode()
+		}
 	}
 	return u.String()
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -60,6 +61,12 @@ func OpenSQLite(ctx context.Context, path string, opts ...Options) (*SQL, error)
 		}
 		q.Set("_txlock", "immediate")
 		return "file:" + path + "?" + q.Encode()
+	}
+	// A new database file is readable by its owner only (its findings, accounts and
+	// sessions are nobody else's); SQLite gives its WAL and shared-memory files the same
+	// permissions. An existing file keeps the permissions it has.
+	if f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
 	}
 	db, err := sql.Open("sqlite", dsn())
 	if err != nil {
