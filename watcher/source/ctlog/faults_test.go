@@ -421,7 +421,7 @@ func TestHostileLogs(t *testing.T) {
 			src, _ := run(t, ctlog.Config{List: ctlogtest.List(l), FromIndex: index(0)}, c)
 			waitFor(t, "the refusal", func() bool { return statusOf(src, "Huge"+kind[:3]).LastError != "" })
 			st := statusOf(src, "Huge"+kind[:3])
-			if !strings.Contains(st.LastError, "larger than allowed") && !strings.Contains(st.LastError, "does not") {
+			if !strings.Contains(st.LastError, "larger than allowed") && !strings.Contains(st.LastError, "does not") && !strings.Contains(st.LastError, "not the get-entries JSON") {
 				t.Errorf("%s: last error %q", kind, st.LastError)
 			}
 			if len(c.names()) != 0 {
@@ -486,5 +486,36 @@ func TestCheckpointAskedConditionally(t *testing.T) {
 	waitFor(t, "the new entries", func() bool { p, _ := c.position(id); return p.Next == 5 })
 	if st := statusOf(src, "Cached"); st.HTTPErrors != 0 {
 		t.Errorf("304s counted as HTTP errors: %d", st.HTTPErrors)
+	}
+}
+
+// An RFC 6962 log that answers get-entries with more entries than were asked for (millions of
+// tiny ones, under the body limit) is refused while the answer is read: the entries are not
+// all decoded first.
+func TestTooManyEntriesRefusedWhileReading(t *testing.T) {
+	ca := ctlogtest.NewCA()
+	l := ctlogtest.NewLog(t, ctlog.KindRFC6962, "Flood")
+	grow(l, ca, "f", 3)
+	var served atomic.Int64
+	l.Hook = func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.Contains(r.URL.Path, "get-entries") {
+			return false
+		}
+		w.Write([]byte(`{"entries":[`))
+		chunk := bytes.Repeat([]byte(`{},`), 1<<16)
+		for range 64 { // about 4 million entries, 12 MB
+			if _, err := w.Write(chunk); err != nil {
+				return true
+			}
+			served.Add(1)
+		}
+		w.Write([]byte(`{}]}`))
+		return true
+	}
+	c := newCollector()
+	src, _ := run(t, ctlog.Config{List: ctlogtest.List(l), FromIndex: index(0)}, c)
+	waitFor(t, "the refusal", func() bool { return strings.Contains(statusOf(src, "Flood").LastError, "more than the 3 entries asked for") })
+	if len(c.names()) != 0 {
+		t.Error("ingested entries from a flooded answer")
 	}
 }
