@@ -40,6 +40,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRules$$' -fuzztime $(FUZZTIME) ./rules/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeMessage$$' -fuzztime $(FUZZTIME) ./watcher/source/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseMerkleTreeLeaf$$' -fuzztime $(FUZZTIME) ./watcher/source/ctlog/
+	$(GO) test -run '^$$' -fuzz '^FuzzReadSqueezed$$' -fuzztime $(FUZZTIME) ./watcher/site/
 	$(GO) test -run '^$$' -fuzz '^FuzzCutTileLeaf$$' -fuzztime $(FUZZTIME) ./watcher/source/ctlog/
 	$(GO) test -run '^$$' -fuzz '^FuzzAnalyze$$' -fuzztime $(FUZZTIME) ./watcher/site/
 	$(GO) test -run '^$$' -fuzz '^FuzzWHOISText$$' -fuzztime $(FUZZTIME) ./watcher/enrich/

@@ -41,7 +41,14 @@ type SiteFacts struct {
 	// Similarity to the closest brand reference page or known kit (0-1), and which.
 	Similarity float64
 	SimilarTo  string
+	// Padding is how many bytes of long comments and blank runs the page carried: kits pad
+	// their page to push it past a reader's size limit.
+	Padding int64
 }
+
+// PaddedBytes is the padding from which a page counts as padded: an ordinary page's comments
+// and indentation stay far under it.
+const PaddedBytes = 256 << 10
 
 // SiteResult is the site check's verdict with its reasons.
 type SiteResult struct {
@@ -54,7 +61,7 @@ type SiteResult struct {
 
 // siteScoreKinds are the keys of site.points: what a page can score for.
 var siteScoreKinds = []string{"brand", "brand-copy", "printer", "fake-flow", "problem", "call-to-action", "phone", "toll-free",
-	"chat-widget", "remote-access", "disclaimer", "lead-form", "similarity", "known-phone", "support"}
+	"chat-widget", "remote-access", "disclaimer", "lead-form", "similarity", "known-phone", "support", "padding"}
 
 // ScoreSite reads the facts of one page. A brand or printer context is needed for anything to
 // count as a scam sign: "call now" on a pizza site is not a helpline scam.
@@ -225,6 +232,10 @@ func (rs *RuleSet) ScoreSite(f *SiteFacts) SiteResult {
 	if f.Similarity >= 0.5 {
 		add("similarity", fmt.Sprintf("%.0f%% similar to %s", 100*f.Similarity, f.SimilarTo))
 	}
+	if f.Padding >= PaddedBytes {
+		signs++
+		add("padding", fmt.Sprintf("%d KiB of comments and blank space pad the page (its content pushed past a reader's size limit)", f.Padding>>10))
+	}
 	res.Score = min(res.Score, 100)
 	// A clone names the brand and copies it (its wording, its domains, its page) or walks the
 	// victim through a fake install; on a domain the brand does not own.
@@ -264,6 +275,7 @@ func MergeSiteFacts(pages []*SiteFacts) *SiteFacts {
 			out.Domain = p.Domain
 		}
 		out.Reachable = out.Reachable || p.Reachable
+		out.Padding = max(out.Padding, p.Padding)
 		if p.Title != "" && titles.Len() < 1024 {
 			titles.WriteString(p.Title)
 			titles.WriteString(" | ")

@@ -61,7 +61,7 @@ func runRefs(args []string, stdout, stderr io.Writer) error {
 			return usageError("refs add needs PAGE files")
 		}
 		for _, f := range rest {
-			body, err := site.ReadSaved(f)
+			body, _, err := site.ReadSaved(f)
 			if err != nil {
 				return err
 			}

@@ -93,7 +93,7 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 	enc := json.NewEncoder(output.SafeJSON(stdout))
 	failed := false
 	for _, f := range files {
-		body, err := site.ReadSaved(f)
+		body, cut, err := site.ReadSaved(f)
 		if err != nil {
 			fmt.Fprintf(stderr, "helpwatch site check: skipping %v\n", err)
 			failed = true
@@ -103,7 +103,7 @@ func runSite(args []string, stdout, stderr io.Writer) error {
 		if name == "" {
 			name = filepath.Base(f)
 		}
-		if err := enc.Encode(site.AnalyzeFile(rs, lib, name, f, body)); err != nil {
+		if err := enc.Encode(site.AnalyzeFile(rs, lib, name, f, body, cut)); err != nil {
 			return err
 		}
 	}

@@ -139,7 +139,7 @@ func (c *Capturer) Capture(ctx context.Context, name string) (*watcher.Capture, 
 		s.HTML = keep("text/html", got.Body)
 		base, _ := url.Parse(got.FinalURL)
 		v.html = site.IsHTML(got.ContentType, got.Body)
-		v.rep = site.Analyze(c.Rules, c.Library, hostOf(got.FinalURL, name), got.Body, v.html, base)
+		v.rep = site.AnalyzeCut(c.Rules, c.Library, hostOf(got.FinalURL, name), got.Body, v.html, base, site.Cut{Padding: got.Padding, Truncated: got.Truncated})
 	}
 	c.render(ctx, visits, keep)
 	for _, v := range visits {

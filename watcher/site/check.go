@@ -49,10 +49,17 @@ type PageEvidence = watcher.PageEvidence
 // else (JSX, RST, templates) is read as text. lib (may be nil) holds the brand reference pages
 // and known kits the page is compared with.
 func Analyze(rs *rules.RuleSet, lib *Library, domain string, body []byte, isHTML bool, base *url.URL) *Report {
+	return AnalyzeCut(rs, lib, domain, body, isHTML, base, Cut{})
+}
+
+// AnalyzeCut is Analyze of a page read with readSqueezed: its padding is a scam sign, and a
+// page still cut at the limit says so in its reasons and indicators (the rest was not read,
+// and is not taken for benign).
+func AnalyzeCut(rs *rules.RuleSet, lib *Library, domain string, body []byte, isHTML bool, base *url.URL, cut Cut) *Report {
 	var rep *Report
 	// The parsers below (x/net/html, TLSH, phonenumbers) read what an attacker wrote; a crash
 	// in one of them makes this page unreadable, not the process dead.
-	if err := safe.Do("page analysis", func() error { rep = analyze(rs, lib, domain, body, isHTML, base); return nil }); err != nil {
+	if err := safe.Do("page analysis", func() error { rep = analyze(rs, lib, domain, body, isHTML, base, cut); return nil }); err != nil {
 		sum := sha256.Sum256(body)
 		return &Report{Domain: domain, SHA256: hex.EncodeToString(sum[:]), Error: err.Error(), Verdict: rules.SiteUnreachable,
 			Phones: []rules.SitePhone{}, Indicate: []string{}, Reasons: []rules.Reason{{Rule: "site:unreadable", Detail: err.Error()}}}
@@ -60,7 +67,7 @@ func Analyze(rs *rules.RuleSet, lib *Library, domain string, body []byte, isHTML
 	return rep
 }
 
-func analyze(rs *rules.RuleSet, lib *Library, domain string, body []byte, isHTML bool, base *url.URL) *Report {
+func analyze(rs *rules.RuleSet, lib *Library, domain string, body []byte, isHTML bool, base *url.URL, cut Cut) *Report {
 	sum := sha256.Sum256(body)
 	rep := &Report{Domain: domain, SHA256: hex.EncodeToString(sum[:])}
 	var p *Page
@@ -71,7 +78,7 @@ func analyze(rs *rules.RuleSet, lib *Library, domain string, body []byte, isHTML
 	}
 	phones := Phones(p.TelLinks, p.Text)
 	facts := p.Facts(phones)
-	facts.Domain = domain
+	facts.Domain, facts.Padding = domain, cut.Padding
 	fp := NewFingerprint(domain, "", "", p.Markup, p.Text)
 	rep.TLSH = fp.TLSH
 	if lib != nil {
@@ -92,6 +99,11 @@ func analyze(rs *rules.RuleSet, lib *Library, domain string, body []byte, isHTML
 		rep.Phones = []rules.SitePhone{}
 	}
 	rep.Verdict, rep.Score, rep.Brand, rep.Reasons, rep.Indicate = res.Verdict, res.Score, res.Brand, res.Reasons, res.Indicators
+	if cut.Truncated {
+		rep.Reasons = append(rep.Reasons, rules.Reason{Rule: "site:cut",
+			Detail: fmt.Sprintf("the page was cut after %d KiB read (%d KiB of padding skipped): what follows was not read", len(body)>>10, cut.Padding>>10)})
+		rep.Indicate = append(rep.Indicate, "page cut at the size limit")
+	}
 	return rep
 }
 
@@ -114,7 +126,7 @@ func CheckLive(ctx context.Context, rs *rules.RuleSet, lib *Library, f *Fetcher,
 	}
 	base, _ := url.Parse(got.FinalURL)
 	isHTML := IsHTML(got.ContentType, got.Body)
-	rep := Analyze(rs, lib, name, got.Body, isHTML, base)
+	rep := AnalyzeCut(rs, lib, name, got.Body, isHTML, base, Cut{Padding: got.Padding, Truncated: got.Truncated})
 	if r != nil && isHTML && NeedsRender(rep.Page) {
 		if dom, err := r.Render(ctx, got.FinalURL, got.Addr, scriptPins(ctx, f, rep.Page, base)); err == nil && len(dom) > 0 {
 			if built := Analyze(rs, lib, name, dom, true, base); built.Score >= rep.Score {

@@ -2,7 +2,6 @@ package site
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,23 +16,28 @@ import (
 const MaxSavedPage = 2 << 20
 
 // ReadSaved reads at most MaxSavedPage bytes of a saved page.
-func ReadSaved(path string) ([]byte, error) {
+func ReadSaved(path string) ([]byte, Cut, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, Cut{}, err
 	}
 	defer f.Close()
 	if st, err := f.Stat(); err == nil && st.IsDir() {
-		return nil, fmt.Errorf("%s is a directory", path)
+		return nil, Cut{}, fmt.Errorf("%s is a directory", path)
 	}
-	return io.ReadAll(io.LimitReader(f, MaxSavedPage))
+	// As a live page: padding skipped, so that it does not use up the limit.
+	body, cut, err := readSqueezed(f, MaxSavedPage)
+	if err != nil {
+		return nil, cut, fmt.Errorf("%s: %w", path, err)
+	}
+	return body, cut, nil
 }
 
 // AnalyzeFile judges a saved page by its extension: HTML parsed, anything else as text.
-func AnalyzeFile(rs *rules.RuleSet, lib *Library, name, path string, body []byte) *Report {
+func AnalyzeFile(rs *rules.RuleSet, lib *Library, name, path string, body []byte, cut Cut) *Report {
 	ext := strings.ToLower(filepath.Ext(path))
 	isHTML := ext == ".html" || ext == ".htm" || ((ext == "" || ext == ".php") && IsHTML("", body))
-	return Analyze(rs, lib, name, body, isHTML, nil)
+	return AnalyzeCut(rs, lib, name, body, isHTML, nil, cut)
 }
 
 // PageFiles expands folders into the regular files under them (sorted), skipping TSV and
@@ -118,12 +122,12 @@ func JudgeCorpus(rs *rules.RuleSet, lib *Library, files []string, opts CorpusOpt
 	reports := make([]*Report, len(files))
 	sites := map[string][]*Report{}
 	for i, f := range files {
-		body, err := ReadSaved(f)
+		body, cut, err := ReadSaved(f)
 		if err != nil {
 			res.Unreadable = append(res.Unreadable, err)
 			continue
 		}
-		reports[i] = AnalyzeFile(rs, lib, filepath.Base(f), f, body)
+		reports[i] = AnalyzeFile(rs, lib, filepath.Base(f), f, body, cut)
 		if opts.SiteSep != "" {
 			key := SiteOf(f, opts.SiteSep, opts.SiteDepth)
 			sites[key] = append(sites[key], reports[i])

@@ -31,7 +31,7 @@ func TestJudgeCorpusAsSites(t *testing.T) {
 	if asSites.Flagged != 2 || asSites.Rate() != 1 {
 		t.Errorf("as a site: %d of 2 flagged: %+v", asSites.Flagged, asSites.Files)
 	}
-	if _, err := ReadSaved(dir); err == nil {
+	if _, _, err := ReadSaved(dir); err == nil {
 		t.Error("a folder read as a page")
 	}
 }

@@ -62,6 +62,8 @@ type Fetched struct {
 	ContentType string   `json:"content_type,omitempty"`
 	Redirects   []string `json:"redirects,omitempty"`
 	Truncated   bool     `json:"truncated,omitempty"`
+	// Padding is how many bytes of long comments and blank runs were skipped while reading.
+	Padding int64 `json:"padding,omitempty"`
 	// Addr is the IP the final request connected to (what a renderer is pinned to).
 	Addr string `json:"addr,omitempty"`
 	// Header is the final response's header (bounded by the transport's header limit).
@@ -212,20 +214,22 @@ func (f *Fetcher) fetchURL(ctx context.Context, target string, v Visitor) *Fetch
 	for r := resp.Request; r != nil && r.Response != nil; r = r.Response.Request {
 		out.Redirects = append([]string{r.Response.Request.URL.String()}, out.Redirects...)
 	}
-	out.Body, out.Truncated, out.Err = f.readBody(resp)
+	var cut Cut
+	out.Body, cut, out.Err = f.readBody(resp)
+	out.Truncated, out.Padding = cut.Truncated, cut.Padding
 	return out
 }
 
 // readBody decodes the content encoding and the charset, keeping at most MaxBody bytes of the
 // result; what arrived before a timeout or a broken connection is kept with the error.
-func (f *Fetcher) readBody(resp *http.Response) ([]byte, bool, error) {
+func (f *Fetcher) readBody(resp *http.Response) ([]byte, Cut, error) {
 	raw := io.LimitReader(resp.Body, 4*f.MaxBody) // compressed bytes read at most
 	var r io.Reader = raw
 	switch strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding"))) {
 	case "gzip", "x-gzip":
 		gz, err := gzip.NewReader(raw)
 		if err != nil {
-			return nil, false, fmt.Errorf("gzip: %w", err)
+			return nil, Cut{}, fmt.Errorf("gzip: %w", err)
 		}
 		r = gz
 	case "deflate":
@@ -234,11 +238,10 @@ func (f *Fetcher) readBody(resp *http.Response) ([]byte, bool, error) {
 		r = brotli.NewReader(raw)
 	}
 	// Read first, decode after: a charset reader reads ahead, and would lose what a slow server
-	// sent before it stalled.
-	body, err := io.ReadAll(io.LimitReader(r, f.MaxBody+1))
-	truncated := int64(len(body)) > f.MaxBody
-	if truncated {
-		body = body[:f.MaxBody]
+	// sent before it stalled. Padding (long comments, blank runs) is skipped as it is read, so
+	// that it cannot use up the size limit and hide the page behind it.
+	body, cut, err := readSqueezed(r, f.MaxBody)
+	if cut.Truncated {
 		err = nil
 	}
 	if enc, name, _ := charset.DetermineEncoding(body, resp.Header.Get("Content-Type")); name != "utf-8" && enc != nil {
@@ -246,5 +249,5 @@ func (f *Fetcher) readBody(resp *http.Response) ([]byte, bool, error) {
 			body = decoded[:min(len(decoded), int(f.MaxBody))]
 		}
 	}
-	return body, truncated, err
+	return body, cut, err
 }
