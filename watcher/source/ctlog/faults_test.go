@@ -514,7 +514,9 @@ func TestTooManyEntriesRefusedWhileReading(t *testing.T) {
 	}
 	c := newCollector()
 	src, _ := run(t, ctlog.Config{List: ctlogtest.List(l), FromIndex: index(0)}, c)
-	waitFor(t, "the refusal", func() bool { return strings.Contains(statusOf(src, "Flood").LastError, "more than the 3 entries asked for") })
+	waitFor(t, "the refusal", func() bool {
+		return strings.Contains(statusOf(src, "Flood").LastError, "more than the 3 entries asked for")
+	})
 	if len(c.names()) != 0 {
 		t.Error("ingested entries from a flooded answer")
 	}
