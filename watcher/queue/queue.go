@@ -317,6 +317,10 @@ func (r *Runner) work(ctx, bg context.Context, k *Kind, job *store.Job) {
 			at = retry.At
 		}
 		count = !retry.NoAttempt
+	} else if store.IsTransient(err) {
+		// A deadlock broken by the database, or a connection it closed: nothing is wrong with
+		// the job; again in a moment, the attempt not spent.
+		at, count = r.Now().Add(time.Second+time.Duration(mrand.Int64N(int64(time.Second)))), false
 	}
 	failed, serr := r.Store.RetryJob(rctx, job, at, truncate(err.Error(), 2000), count)
 	switch {

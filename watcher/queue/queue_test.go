@@ -3,7 +3,6 @@ package queue
 import (
 	"context"
 	"fmt"
-	"github.com/helpwatch/helpwatch/watcher/testkit"
 	"io"
 	"log/slog"
 	"os"
@@ -14,6 +13,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/helpwatch/helpwatch/watcher/testkit"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher"
@@ -361,5 +363,43 @@ func BenchmarkNoopJobsPostgres3Workers(b *testing.B) {
 		}
 		seed.Close()
 		b.StartTimer()
+	}
+}
+
+// A deadlock the database broke (or a connection it closed) is retried at once and does not
+// spend one of the job's attempts.
+func TestTransientStoreErrorsSpendNoAttempt(t *testing.T) {
+	s := newStore(t, "", 1)
+	var calls atomic.Int64
+	h := func(ctx context.Context, job *store.Job) error {
+		if calls.Add(1) <= 3 {
+			return fmt.Errorf("reading the case: %w", &pgconn.PgError{Code: "40P01", Message: "deadlock detected"})
+		}
+		return s.SaveEnrichment(ctx, job, &watcher.Enrichment{Registrable: job.Registrable})
+	}
+	clock := time.Now()
+	var cmu sync.Mutex
+	now := func() time.Time { cmu.Lock(); defer cmu.Unlock(); return clock }
+	// The kind's backoff is an hour: only the transient path can bring the job back soon.
+	kind := Kind{Name: store.KindEnrich, Handle: h, Backoff: time.Hour, MaxBackoff: time.Hour}
+	for i := 0; i < 10 && calls.Load() < 4; i++ {
+		r := &Runner{Store: s, Drain: true, Log: quiet, Now: now, Kinds: []Kind{kind}}
+		if err := r.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		cmu.Lock()
+		clock = clock.Add(3 * time.Second)
+		cmu.Unlock()
+	}
+	st, _ := s.JobStats(context.Background(), now())
+	if calls.Load() != 4 || st[0].Done != 1 {
+		t.Fatalf("calls %d, done %d: a deadlock waited for the backoff", calls.Load(), st[0].Done)
+	}
+	var attempts int
+	if err := s.DB().QueryRow(`SELECT attempts FROM jobs`).Scan(&attempts); err != nil || attempts != 1 {
+		t.Errorf("the job spent %d attempts (%v), want 1", attempts, err)
+	}
+	if !store.IsTransient(&pgconn.PgError{Code: "57P01"}) || store.IsTransient(fmt.Errorf("no such host")) {
+		t.Error("IsTransient")
 	}
 }

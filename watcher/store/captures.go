@@ -37,6 +37,9 @@ func (s *SQL) SaveCapture(ctx context.Context, job *Job, c *watcher.Capture, art
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		now := s.now()
 		if job != nil {
+			if err := s.lockCaseFirst(ctx, tx, job.CaseID); err != nil {
+				return err
+			}
 			if err := s.completeJob(ctx, tx, job, now); err != nil {
 				return err
 			}

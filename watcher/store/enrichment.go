@@ -17,6 +17,9 @@ func (s *SQL) SaveEnrichment(ctx context.Context, job *Job, en *watcher.Enrichme
 		return err
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockCaseFirst(ctx, tx, job.CaseID); err != nil {
+			return err
+		}
 		if err := s.completeJob(ctx, tx, job, s.now()); err != nil {
 			return err
 		}

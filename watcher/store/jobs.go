@@ -3,13 +3,16 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/helpwatch/helpwatch/watcher/jobs"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // keptErrors bounds the reasons a job keeps (the latest ones).
@@ -229,6 +232,32 @@ func (s *SQL) claim(ctx context.Context, tx *sql.Tx, workerID string, kinds []st
 		out = append(out, j)
 	}
 	return out, rows.Err()
+}
+
+// lockCaseFirst takes the case's row lock before a worker touches its job row: a watch saving
+// a batch locks the case and then queues its jobs, so a worker that locked its job first and
+// the case second would deadlock with it (PostgreSQL; SQLite has one writer).
+func (s *SQL) lockCaseFirst(ctx context.Context, tx *sql.Tx, caseID int64) error {
+	if s.dialect != postgresDialect || caseID == 0 {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT id FROM cases WHERE id = $1 FOR UPDATE`, caseID)
+	return err
+}
+
+// IsTransient reports whether err is the database ending a transaction that would succeed if
+// run again at once: a deadlock or serialization failure, or a connection the server closed
+// (a restart, pg_terminate_backend). The queue retries such a job at once without counting
+// the attempt.
+func IsTransient(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "40P01", pgErr.Code == "40001", strings.HasPrefix(pgErr.Code, "57P"), strings.HasPrefix(pgErr.Code, "08"):
+			return true
+		}
+	}
+	return errors.Is(err, driver.ErrBadConn)
 }
 
 // completeJob marks a held job done inside tx; ErrLeaseLost when it is no longer held.

@@ -24,6 +24,9 @@ const maxStoredBody = 256 << 10
 func (s *SQL) SaveSiteChecks(ctx context.Context, job *Job, checks []SiteCheck, recheck time.Time) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		now := s.now()
+		if err := s.lockCaseFirst(ctx, tx, job.CaseID); err != nil {
+			return err
+		}
 		if err := s.completeJob(ctx, tx, job, now); err != nil {
 			return err
 		}
