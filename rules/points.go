@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -52,6 +53,9 @@ func (s *Scorer) finish(r *Result) {
 		if b.level > levelNone {
 			brandCounted = true
 			rule := levelRule(b.level)
+			if b.level == levelLabel {
+				rule = s.labelRule()
+			}
 			add(rule, s.brandPoints(b), rs.spec(rule).Why+": "+s.brandDetail(b, br)+s.where(b.inMain))
 		}
 		if b.prodOK {
@@ -184,10 +188,10 @@ func (s *Scorer) brandPoints(b *brandSig) int {
 	if b.level == levelNone {
 		return 0
 	}
-	p := s.rs.spec(levelRule(b.level)).Points
 	if b.level == levelLabel {
-		return p // the name is exactly the brand: where it sits does not weaken it
+		return s.rs.spec(s.labelRule()).Points // the name is exactly the brand: a subdomain does not weaken it
 	}
+	p := s.rs.spec(levelRule(b.level)).Points
 	return s.scaled(p, b.inMain)
 }
 
@@ -335,4 +339,34 @@ func (s *Scorer) misspelledSignals() {
 			}
 		}
 	}
+}
+
+// institutionLabels mark a public suffix of a restricted registry: governments, schools,
+// universities, armed forces ("gov.in", "gob.mx", "ac.uk", "go.jp", "gv.at").
+var institutionLabels = map[string]bool{"gov": true, "gob": true, "govt": true, "gouv": true, "go": true, "gv": true,
+	"edu": true, "ac": true, "mil": true, "nic": true, "int": true, "police": true}
+
+// genericCountryTLDs are country codes sold and used as generic names (and the free ones scam
+// sites favour): a brand alone under one is not a country site.
+var genericCountryTLDs = map[string]bool{"co": true, "io": true, "me": true, "tv": true, "cc": true, "ws": true, "ai": true,
+	"la": true, "to": true, "fm": true, "ly": true, "gg": true, "sh": true, "nu": true, "tk": true, "ml": true, "ga": true,
+	"cf": true, "gq": true, "pw": true, "su": true, "cx": true, "vc": true, "am": true, "im": true, "ps": true}
+
+// labelRule is the rule for a name that is exactly a brand, by where it sits: under a
+// restricted registry's suffix, under a country's, or anywhere else. A rule file without the
+// first two keeps scoring them as brand-label.
+func (s *Scorer) labelRule() string {
+	suffix := strings.Split(s.name.Suffix, ".")
+	last := suffix[len(suffix)-1]
+	rule := RuleBrandLabel
+	switch {
+	case slices.ContainsFunc(suffix, func(l string) bool { return institutionLabels[l] }):
+		rule = RuleBrandLabelInstitution
+	case len(last) == 2 && !genericCountryTLDs[last]:
+		rule = RuleBrandLabelCountry
+	}
+	if _, ok := s.rs.Source.Rules[rule]; !ok {
+		return RuleBrandLabel
+	}
+	return rule
 }

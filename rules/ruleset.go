@@ -123,20 +123,24 @@ const (
 	RuleBrandTypo      = "brand-typo"
 	RuleBrandHomoglyph = "brand-homoglyph"
 	RuleBrandLabel     = "brand-label"
-	RuleBrandEmbedded  = "brand-domain-embedded"
-	RuleProductLine    = "product-line"
-	RulePrinterWord    = "printer-word"
-	RulePrintingWord   = "printing-word"
-	RulePrinterTypo    = "printer-typo"
-	RuleProductTypo    = "product-typo"
-	RuleExtraKeyword   = "extra-keyword"
-	RuleKeywordTypo    = "keyword-typo"
-	RuleSubdomainOnly  = "subdomain-only"
-	RuleAbusedTLD      = "abused-tld"
-	RuleFreeHosting    = "free-hosting"
-	RuleManyHyphens    = "many-hyphens"
-	RuleManyDigits     = "many-digits"
-	RuleBrandOwned     = "brand-owned"
+	// The whole name is the brand under a country's suffix (its own country site, often), or
+	// under a government or academic one (a restricted registry: "hp.gov.in" is a state's).
+	RuleBrandLabelCountry     = "brand-label-country"
+	RuleBrandLabelInstitution = "brand-label-institution"
+	RuleBrandEmbedded         = "brand-domain-embedded"
+	RuleProductLine           = "product-line"
+	RulePrinterWord           = "printer-word"
+	RulePrintingWord          = "printing-word"
+	RulePrinterTypo           = "printer-typo"
+	RuleProductTypo           = "product-typo"
+	RuleExtraKeyword          = "extra-keyword"
+	RuleKeywordTypo           = "keyword-typo"
+	RuleSubdomainOnly         = "subdomain-only"
+	RuleAbusedTLD             = "abused-tld"
+	RuleFreeHosting           = "free-hosting"
+	RuleManyHyphens           = "many-hyphens"
+	RuleManyDigits            = "many-digits"
+	RuleBrandOwned            = "brand-owned"
 
 	// Enrichment rules: they score facts learned after the name was seen (see Revise). Their
 	// points may be negative: an old registration, a parked page or no DNS make a scam less
@@ -152,7 +156,7 @@ const (
 var enrichmentRuleKinds = map[string]bool{RuleRegisteredRecently: true, RuleRegisteredLongAgo: true,
 	RuleNoDNS: true, RuleParked: true, RuleCatchAll: true, RuleMailExchanger: true}
 
-var knownRuleKinds = []string{RuleBrandToken, RuleBrandTypo, RuleBrandHomoglyph, RuleBrandLabel,
+var knownRuleKinds = []string{RuleBrandToken, RuleBrandTypo, RuleBrandHomoglyph, RuleBrandLabel, RuleBrandLabelCountry, RuleBrandLabelInstitution,
 	RuleBrandEmbedded, RuleProductLine, RulePrinterWord, RulePrintingWord, RulePrinterTypo, RuleProductTypo, RuleExtraKeyword, RuleKeywordTypo,
 	RuleSubdomainOnly, RuleAbusedTLD, RuleFreeHosting, RuleManyHyphens, RuleManyDigits, RuleBrandOwned,
 	RuleRegisteredRecently, RuleRegisteredLongAgo, RuleNoDNS, RuleParked, RuleCatchAll, RuleMailExchanger}

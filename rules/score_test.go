@@ -61,6 +61,12 @@ func TestScoreTable(t *testing.T) {
 		// Brand as a whole name elsewhere, and embedded brand domains.
 		{"canon.net", VerdictAlert, "Canon", RuleBrandLabel},
 		{"brother.xyz", VerdictAlert, "Brother", RuleBrandLabel},
+		{"canon.co", VerdictAlert, "Canon", RuleBrandLabel}, // a country code sold as a generic name
+		// Under a country's suffix: often the brand's own site, a watch the registration decides;
+		// under a government's: a restricted registry.
+		{"epson.co.za", VerdictWatch, "Epson", RuleBrandLabelCountry},
+		{"brother.ie", VerdictWatch, "Brother", RuleBrandLabelCountry},
+		{"hp.gov.in", VerdictIgnore, "HP", RuleBrandLabelInstitution},
 		{"support-hp.com.setup-fix.net", VerdictAlert, "HP", RuleBrandEmbedded},
 		{"hp.com-support.help", VerdictAlert, "HP", RuleBrandEmbedded},
 		{"wwwhpcom.com", VerdictAlert, "HP", RuleBrandEmbedded},
