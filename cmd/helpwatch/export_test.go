@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/helpwatch/helpwatch/watcher/enrich/enrichtest"
 )
 
 // export writes MISP, STIX and CSV files readable by their owner only, refuses what it cannot
@@ -91,5 +93,28 @@ func TestWatchNRDSource(t *testing.T) {
 	}
 	if _, stderr, code := runCLI(t, "", "watch", "--source", "nrd:", "--db", db); code != 2 || !strings.Contains(stderr, "nrd:FILE") {
 		t.Errorf("nrd: without a location: %d %s", code, stderr)
+	}
+}
+
+// sweep asks DNS which look-alikes exist and stores them as cases; a second sweep right after
+// asks about nothing that was answered.
+func TestSweepCommand(t *testing.T) {
+	dnsSrv := enrichtest.StartDNS(t)
+	dnsSrv.Add("can0n.com. 300 IN A 192.0.2.7")
+	dnsSrv.Add("canonprintersupport.com. 300 IN NS ns1.example.")
+	db := filepath.Join(t.TempDir(), "h.db")
+	args := []string{"sweep", "--db", db, "--brands", "canon", "--kinds", "helpline,homoglyph", "--tlds", "com", "--rate", "2000", "--resolver", dnsSrv.Addr}
+	out, stderr, code := runCLI(t, "", args...)
+	if code != 0 || !strings.Contains(out, "exists\tcan0n.com") || !strings.Contains(out, "exists\tcanonprintersupport.com") ||
+		!strings.Contains(stderr, "candidates: helpline") {
+		t.Fatalf("sweep: %d\n%s\n%s", code, out, stderr)
+	}
+	found, _, _ := runCLI(t, "", "findings", "--db", db, "--format", "jsonl")
+	if !strings.Contains(found, `"registrable":"can0n.com"`) || !strings.Contains(found, "look-alike sweep") {
+		t.Errorf("findings:\n%s", found)
+	}
+	asked := dnsSrv.Count("NS", "canonprintersupport.com")
+	if _, stderr, code := runCLI(t, "", args...); code != 0 || !strings.Contains(stderr, "asked=0") || dnsSrv.Count("NS", "canonprintersupport.com") != asked {
+		t.Errorf("a second sweep asked again: %d\n%s", code, stderr)
 	}
 }

@@ -33,6 +33,7 @@ func init() {
 		"report":    {"the daily domain report (HTML, Markdown, CSV or JSON)", runReport},
 		"abuse":     {"prepare, send and follow up registrar abuse reports", runAbuse},
 		"notify":    {"notifications: check a settings file, send a test event, list what was sent", runNotify},
+		"sweep":     {"find the brands' look-alikes that exist without a certificate (DNS), and store them as cases", runSweep},
 		"export":    {"cases as MISP events, a STIX 2.1 bundle or CSV; push to MISP", runExport},
 		"label":     {"record an analyst's label (scam, benign, unsure) for cases", runLabel},
 		"site":      {"check what a site or saved page shows (clone, helpline, parked, benign)", runSite},

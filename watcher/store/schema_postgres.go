@@ -320,4 +320,16 @@ var postgresMigrations = []string{
 		source   TEXT   PRIMARY KEY,
 		position BIGINT NOT NULL
 	);`,
+	// 7 (SQLite 15): the look-alike sweep's candidates: whether each exists, and when to ask
+	// again (a name not registered today may be tomorrow).
+	`CREATE TABLE sweep_names (
+		domain     TEXT   PRIMARY KEY,
+		brand      TEXT   NOT NULL,
+		kind       TEXT   NOT NULL,
+		state      TEXT   NOT NULL,
+		checked_at BIGINT NOT NULL DEFAULT 0,
+		next_check BIGINT NOT NULL DEFAULT 0,
+		found_at   BIGINT NOT NULL DEFAULT 0
+	);
+	CREATE INDEX sweep_names_due ON sweep_names(next_check);`,
 }

@@ -406,6 +406,18 @@ var sqliteMigrations = []string{
 		source   TEXT   PRIMARY KEY,
 		position INTEGER NOT NULL
 	);`,
+	// 15 (PostgreSQL 7): the look-alike sweep's candidates: whether each exists, and when to ask
+	// again (a name not registered today may be tomorrow).
+	`CREATE TABLE sweep_names (
+		domain     TEXT   PRIMARY KEY,
+		brand      TEXT   NOT NULL,
+		kind       TEXT   NOT NULL,
+		state      TEXT   NOT NULL,
+		checked_at INTEGER NOT NULL DEFAULT 0,
+		next_check INTEGER NOT NULL DEFAULT 0,
+		found_at   INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE INDEX sweep_names_due ON sweep_names(next_check);`,
 }
 
 // sqliteSteps run after the SQL of their version, in the same transaction: steps SQL cannot
