@@ -2,6 +2,8 @@ package abuse
 
 import (
 	"context"
+	"encoding/base64"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,5 +100,17 @@ func TestStatusNeverUpIsNoTakedown(t *testing.T) {
 	}
 	if st.checks[0].State != store.StateNeverUp {
 		t.Errorf("recorded %+v", st.checks[0])
+	}
+}
+
+// An SMTP server's answer is said with its code and a cleaned, bounded text, never with the
+// credentials it may echo.
+func TestSMTPReplyWithoutCredentials(t *testing.T) {
+	cfg := SMTP{User: "hw", Password: "s3cret-pass"}
+	plain := base64.StdEncoding.EncodeToString([]byte("\x00hw\x00s3cret-pass"))
+	err := replyError("AUTH", &textproto.Error{Code: 535, Msg: "5.7.8 bad AUTH PLAIN " + plain + " (s3cret-pass)\x1b[31m" + strings.Repeat("x", 500)}, cfg)
+	msg := err.Error()
+	if strings.Contains(msg, plain) || strings.Contains(msg, "s3cret") || strings.Contains(msg, "\x1b") || len(msg) > 220 || !strings.Contains(msg, "535") {
+		t.Errorf("%q", msg)
 	}
 }

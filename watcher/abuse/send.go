@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/smtp"
+	"net/textproto"
 	"strings"
 	"time"
+
+	"github.com/helpwatch/helpwatch/watcher/output"
 )
 
 // SMTP says how to reach the mail server.
@@ -77,18 +81,18 @@ func deliver(ctx context.Context, cfg SMTP, from, to string, raw []byte) (string
 			return "", &sessionError{errors.New("the server offers no AUTH")}
 		}
 		if err := c.Auth(smtp.PlainAuth("", cfg.User, cfg.Password, host)); err != nil {
-			return "", &sessionError{fmt.Errorf("AUTH: %w", err)}
+			return "", &sessionError{replyError("AUTH", err, cfg)}
 		}
 	}
 	if err := c.Mail(from); err != nil {
-		return "", fmt.Errorf("MAIL FROM: %w", err)
+		return "", replyError("MAIL FROM", err, cfg)
 	}
 	if err := c.Rcpt(to); err != nil {
-		return "", fmt.Errorf("RCPT TO: %w", err)
+		return "", replyError("RCPT TO", err, cfg)
 	}
 	w, err := c.Data()
 	if err != nil {
-		return "", fmt.Errorf("DATA: %w", err)
+		return "", replyError("DATA", err, cfg)
 	}
 	if _, err := io.Copy(w, bytes.NewReader(raw)); err != nil {
 		return "", err
@@ -106,4 +110,24 @@ func deliver(ctx context.Context, cfg SMTP, from, to string, raw []byte) (string
 // server's reply: the transport of the abuse reports, shared with the notification digests.
 func SendMail(ctx context.Context, cfg SMTP, from, to string, raw []byte) (string, error) {
 	return deliver(ctx, cfg, from, to, raw)
+}
+
+// replyError says what an SMTP server answered at stage: its code and its text cleaned,
+// bounded, and without the credentials (a server that echoes the AUTH line would otherwise
+// print them).
+func replyError(stage string, err error, cfg SMTP) error {
+	var te *textproto.Error
+	if !errors.As(err, &te) {
+		return fmt.Errorf("%s: %w", stage, err)
+	}
+	msg := te.Msg
+	if cfg.Password != "" {
+		plain := base64.StdEncoding.EncodeToString([]byte("\x00" + cfg.User + "\x00" + cfg.Password))
+		msg = strings.NewReplacer(plain, "xxxxx", cfg.Password, "xxxxx").Replace(msg)
+	}
+	msg = output.Printable(strings.Join(strings.Fields(msg), " "))
+	if len(msg) > 160 {
+		msg = msg[:160] + "..."
+	}
+	return fmt.Errorf("%s: the server answered %d %s", stage, te.Code, msg)
 }
