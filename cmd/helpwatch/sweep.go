@@ -101,7 +101,7 @@ func runSweep(args []string, stdout, stderr io.Writer) error {
 		start := time.Now()
 		lastSaid := time.Now()
 		res, err := sweep.Run(ctx, sweep.Config{Store: db, Resolver: &enrich.Resolver{Servers: servers, Timeout: 2 * time.Second, Retries: 1},
-			Rate: *qps, Recheck: *recheck, Limit: *maxNames, Log: log,
+			Rate: *qps, Recheck: *recheck, Limit: *maxNames,
 			Progress: func(done, total int) {
 				if time.Since(lastSaid) > 10*time.Second {
 					lastSaid = time.Now()

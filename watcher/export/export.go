@@ -10,8 +10,10 @@ package export
 import (
 	"context"
 	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/helpwatch/helpwatch/rules"
@@ -52,6 +54,13 @@ func Gather(ctx context.Context, src Source, q store.Query) ([]Item, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The first takedown of each reported name.
+	firstDown := map[string]store.ReportedDomain{}
+	for _, r := range reported {
+		if d, ok := firstDown[r.Name]; !r.TakenDownAt.IsZero() && (!ok || r.TakenDownAt.Before(d.TakenDownAt)) {
+			firstDown[r.Name] = r
+		}
+	}
 	items := make([]Item, 0, len(cases))
 	for i := range cases {
 		it := Item{Case: cases[i]}
@@ -85,10 +94,8 @@ func Gather(ctx context.Context, src Source, q store.Query) ([]Item, error) {
 				it.Phones = appendNew(it.Phones, p.E164)
 			}
 		}
-		for _, r := range reported {
-			if r.Name == it.Case.Registrable && !r.TakenDownAt.IsZero() && (it.TakenDown.IsZero() || r.TakenDownAt.Before(it.TakenDown)) {
-				it.TakenDown, it.TakedownState = r.TakenDownAt, r.TakedownState
-			}
+		if d, ok := firstDown[it.Case.Registrable]; ok {
+			it.TakenDown, it.TakedownState = d.TakenDownAt, d.TakedownState
 		}
 		items = append(items, it)
 	}
@@ -176,17 +183,14 @@ func uuid5(namespace [16]byte, name string) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 }
 
+// parseUUID reads a UUID constant of this package (a malformed one is a programming error).
 func parseUUID(s string) [16]byte {
 	var u [16]byte
-	j := 0
-	for i := 0; i < len(s) && j < 16; i++ {
-		if s[i] == '-' {
-			continue
-		}
-		fmt.Sscanf(s[i:i+2], "%02x", &u[j])
-		i++
-		j++
+	b, err := hex.DecodeString(strings.ReplaceAll(s, "-", ""))
+	if err != nil || len(b) != 16 {
+		panic("export: bad UUID constant " + s)
 	}
+	copy(u[:], b)
 	return u
 }
 

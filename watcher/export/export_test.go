@@ -270,7 +270,7 @@ func checkMISPEvent(t *testing.T, ev *MISPEvent) {
 		if err := json.Unmarshal(raw, &def); err != nil {
 			t.Fatal(err)
 		}
-		if o.TemplateUUID != def.UUID || o.TemplateVersion != itoa(def.Version) {
+		if o.TemplateUUID != def.UUID || o.TemplateVersion != strconv.Itoa(def.Version) {
 			t.Errorf("%s: template %s v%s, the definition is %s v%d", o.Name, o.TemplateUUID, o.TemplateVersion, def.UUID, def.Version)
 		}
 		seen := map[string]int{}
@@ -299,8 +299,6 @@ func checkMISPEvent(t *testing.T, ev *MISPEvent) {
 		}
 	}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // Each case is an event whose objects MISP's definitions accept: domain-ip, phishing with the
 // screenshot attached, x509, whois and phone; a second export keeps every uuid.

@@ -144,8 +144,8 @@ func (s *Scanner) now() time.Time {
 	return time.Now().UTC()
 }
 
-// Run scans every interval until ctx ends; a failed scan is logged by the caller through the
-// returned channel-less error of the next Scan (it is retried at the next tick).
+// Run scans every interval until ctx ends. A scan that fails is told to failed and done again
+// at the next tick (a scan's cursors move only with what it stored).
 func (s *Scanner) Run(ctx context.Context, every time.Duration, failed func(error)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -275,6 +275,18 @@ func (s *Scanner) add(ctx context.Context, source string, position int64, ns []s
 	return nil
 }
 
+// wanted reports whether any trigger sends events of kind about c: the evidence links (a
+// query of the case's captures) are read only for those.
+func (s *Scanner) wanted(kind string, c *watcher.Case) bool {
+	probe := &Event{Kind: kind, Case: &CaseInfo{Verdict: string(c.Score.Verdict), Score: c.Score.Score, Brand: c.Brand}}
+	for i := range s.Config.Triggers {
+		if s.Config.Triggers[i].matches(probe) {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Scanner) caseEvent(ctx context.Context, c *watcher.Case, kind, id, summary string, at time.Time) (*Event, error) {
 	caps, err := s.Store.Captures(ctx, c.ID)
 	if err != nil {
@@ -297,7 +309,7 @@ func (s *Scanner) scanCases(ctx context.Context) error {
 	for i := range cases {
 		c := &cases[i]
 		cur.read(c.ID, c.FirstSeen)
-		if c.Score.Verdict.Rank() < 1 { // ignore and invalid: not a case anyone is told of
+		if c.Score.Verdict.Rank() < 1 || !s.wanted(NewCase, c) { // ignore and invalid: not a case anyone is told of
 			continue
 		}
 		brand := c.Brand
@@ -341,9 +353,15 @@ func (s *Scanner) scanSiteChecks(ctx context.Context) error {
 			continue
 		}
 		kind, id := SiteConfirmed, SiteConfirmed+":"+c.Registrable
-		summary := fmt.Sprintf("%s shows a %s page", abuse.Defang(sc.Name), sc.Verdict)
 		if !sc.DownBefore.IsZero() {
-			kind, id = BackUp, BackUp+":"+c.Registrable+":"+strconv.FormatInt(sc.DownBefore.UnixMilli(), 10)
+			kind = BackUp
+		}
+		if !s.wanted(kind, c) {
+			continue
+		}
+		summary := fmt.Sprintf("%s shows a %s page", abuse.Defang(sc.Name), sc.Verdict)
+		if kind == BackUp {
+			id = BackUp + ":" + c.Registrable + ":" + strconv.FormatInt(sc.DownBefore.UnixMilli(), 10)
 			summary = fmt.Sprintf("%s is back up: a %s page again after its takedown on %s", abuse.Defang(sc.Name), sc.Verdict,
 				sc.DownBefore.UTC().Format("2006-01-02 15:04 UTC"))
 		}
@@ -376,7 +394,7 @@ func (s *Scanner) scanTakedowns(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if !ok {
+		if !ok || !s.wanted(TakenDown, c) {
 			continue
 		}
 		e, err := s.caseEvent(ctx, c, TakenDown, TakenDown+":"+d.Name+":"+strconv.FormatInt(d.At.UnixMilli(), 10),

@@ -8,9 +8,7 @@ package sweep
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -47,7 +45,6 @@ type Config struct {
 	Recheck time.Duration
 	// Limit bounds the names asked about in one sweep (default 200,000).
 	Limit int
-	Log   *slog.Logger
 	Now   func() time.Time
 	// Progress is told of each name asked about (concurrently).
 	Progress func(done, total int)
@@ -200,6 +197,3 @@ func (s *Source) Run(ctx context.Context, emit func(*watcher.Event), stats *watc
 	}
 	return nil
 }
-
-// ErrNoResolver is a sweep without a DNS resolver.
-var ErrNoResolver = errors.New("the sweep needs a DNS resolver")
