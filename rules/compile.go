@@ -147,7 +147,7 @@ func compile(rf *RuleFile) (*RuleSet, error) {
 		rs.specs = map[string]RuleSpec{}
 	}
 	b := newTrieBuilder()
-	b.addList(englishWords, term{kind: kindWord})
+	b.addEnglish()
 	for _, w := range rf.Vocabulary {
 		b.add(w, term{kind: kindWord})
 	}

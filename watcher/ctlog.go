@@ -47,6 +47,11 @@ type LogStatus struct {
 	VerifyFailures int64   `json:"verification_failures"`
 	HTTPErrors     int64   `json:"http_errors"`
 	LastError      string  `json:"last_error,omitempty"`
+	// Malformed counts entries in the tree that could not be read (skipped, not stalled on).
+	Malformed int64 `json:"malformed_entries,omitempty"`
+	// RetryAt is set while the log has asked (HTTP 429 or 5xx with Retry-After) not to be
+	// asked again before then.
+	RetryAt time.Time `json:"retry_at,omitzero"`
 	// Final is set for a read-only log read up to its final tree head: nothing more will come.
 	Final bool `json:"final,omitempty"`
 	// Standby: another watch process follows this log (a shared store); this one takes it

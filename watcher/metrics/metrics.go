@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -139,32 +140,78 @@ func (h *Health) checkLogs(now time.Time) (bool, string) {
 	following, behind := 0, 0
 	var worst time.Duration
 	var worstName string
+	var headless []string // followed logs that never gave a verified head, and why
 	for i := range logs {
-		if logs[i].Final || logs[i].Standby {
+		l := &logs[i]
+		if l.Final || l.Standby {
 			continue
 		}
 		following++
-		lag := logs[i].Lag(now, h.Started)
+		if l.TreeTime.IsZero() {
+			// Not "within" anything: nothing is known of this log yet. At start, a moment
+			// without a head is normal; an error or a Retry-After is said at once.
+			if l.LastError != "" || !l.RetryAt.IsZero() || now.Sub(h.Started) > headGrace {
+				headless = append(headless, headlessWhy(l, now))
+			}
+			behind++
+			continue
+		}
+		lag := l.Lag(now, h.Started)
 		if lag > h.LagLimit {
 			behind++
 		}
 		if lag > worst || worstName == "" {
-			worst, worstName = lag, logs[i].Name
+			worst, worstName = lag, l.Name
+		}
+	}
+	var noHead string
+	if len(headless) > 0 {
+		shown := headless[:min(len(headless), 3)]
+		noHead = fmt.Sprintf("no tree head from %d: %s", len(headless), strings.Join(shown, "; "))
+		if len(headless) > len(shown) {
+			noHead += fmt.Sprintf("; and %d more ('helpwatch logs')", len(headless)-len(shown))
 		}
 	}
 	switch {
 	case following == 0:
 		return true, "no CT log to read here (read-only logs read to their final heads, or followed by another watch process)"
+	case worstName == "" && len(headless) == 0:
+		return true, "starting: no CT log has given a tree head yet"
 	case behind == following:
-		return false, fmt.Sprintf("all %d CT logs lag more than %s (%s: %s)", following, h.LagLimit, worstName, worst.Round(time.Second))
+		why := fmt.Sprintf("none of %d CT logs within %s", following, h.LagLimit)
+		if worstName != "" {
+			why += fmt.Sprintf(" (%s: %s)", worstName, worst.Round(time.Second))
+		}
+		if noHead != "" {
+			why += "; " + noHead
+		}
+		return false, why
 	}
-	return true, fmt.Sprintf("%d of %d CT logs within %s; most behind: %s %s", following-behind, following, h.LagLimit, worstName, worst.Round(time.Second))
+	why := fmt.Sprintf("%d of %d CT logs within %s; most behind: %s %s", following-behind, following, h.LagLimit, worstName, worst.Round(time.Second))
+	if noHead != "" {
+		return true, "degraded: " + why + "; " + noHead
+	}
+	return true, why
+}
+
+// headGrace is how long after start a followed log may have given no head without it being
+// said in /healthz.
+const headGrace = time.Minute
+
+func headlessWhy(l *watcher.LogStatus, now time.Time) string {
+	switch {
+	case !l.RetryAt.IsZero():
+		return fmt.Sprintf("%s asks to wait %s more (Retry-After)", l.Name, max(l.RetryAt.Sub(now), 0).Round(time.Second))
+	case l.LastError != "":
+		return l.Name + ": " + watcher.Clean(l.LastError, 120)
+	}
+	return l.Name + ": no answer yet"
 }
 
 // LogSummary condenses the followed logs for the status line.
 func LogSummary(logs []watcher.LogStatus, now, started time.Time, limit time.Duration) []any {
-	behind := 0
-	var lagEntries, verify, httpErrs int64
+	behind, headless := 0, 0
+	var lagEntries, verify, httpErrs, malformed int64
 	var worst time.Duration
 	for i := range logs {
 		lag := logs[i].Lag(now, started)
@@ -172,12 +219,17 @@ func LogSummary(logs []watcher.LogStatus, now, started time.Time, limit time.Dur
 			behind++
 		}
 		worst = max(worst, lag)
+		if logs[i].TreeTime.IsZero() && !logs[i].Final && !logs[i].Standby {
+			headless++
+		}
+		malformed += logs[i].Malformed
 		lagEntries += logs[i].LagEntries()
 		verify += logs[i].VerifyFailures
 		httpErrs += logs[i].HTTPErrors
 	}
 	return []any{"ct_logs", len(logs), "ct_logs_behind", behind, "ct_lag_entries", lagEntries,
-		"ct_lag_max", worst.Round(time.Second).String(), "ct_verify_failures", verify, "ct_http_errors", httpErrs}
+		"ct_lag_max", worst.Round(time.Second).String(), "ct_verify_failures", verify, "ct_http_errors", httpErrs,
+		"ct_logs_without_head", headless, "ct_malformed_entries", malformed}
 }
 
 func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -186,6 +238,11 @@ func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "unhealthy:", why)
+		return
+	}
+	if strings.HasPrefix(why, "degraded: ") {
+		// Still 200: the watch works and restarting it would not make a log answer.
+		fmt.Fprintln(w, why)
 		return
 	}
 	fmt.Fprintln(w, "ok:", why)
@@ -259,19 +316,21 @@ func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
 type logCollector struct{ h *Health }
 
 var (
-	logEntriesDesc = prometheus.NewDesc("helpwatch_ct_log_entries_total", "Entries read from the CT log in this run.", []string{"log"}, nil)
-	logRateDesc    = prometheus.NewDesc("helpwatch_ct_log_entries_per_second", "Recent entries read per second from the CT log.", []string{"log"}, nil)
-	logTreeDesc    = prometheus.NewDesc("helpwatch_ct_log_tree_size", "Size of the newest verified tree head.", []string{"log"}, nil)
-	logNextDesc    = prometheus.NewDesc("helpwatch_ct_log_next_index", "Next entry to read.", []string{"log"}, nil)
-	logLagDesc     = prometheus.NewDesc("helpwatch_ct_log_lag_entries", "Entries of the newest verified head not read yet.", []string{"log"}, nil)
-	logLagSecDesc  = prometheus.NewDesc("helpwatch_ct_log_lag_seconds", "Age of the newest verified head when caught up, of the newest entry read when behind.", []string{"log"}, nil)
-	logVerifyDesc  = prometheus.NewDesc("helpwatch_ct_log_verification_failures_total", "Tree heads or entries refused because they do not verify (bad signature, shrunk or forked tree, entries not in the tree).", []string{"log"}, nil)
-	logHTTPDesc    = prometheus.NewDesc("helpwatch_ct_log_http_errors_total", "Failed requests to the CT log (HTTP errors, refused or timed-out connections), per attempt.", []string{"log"}, nil)
-	gapDesc        = prometheus.NewDesc("helpwatch_certstream_missed_entries_total", "Entries of a CT log the certstream server never sent (jumps in its cert_index).", []string{"log"}, nil)
+	logEntriesDesc   = prometheus.NewDesc("helpwatch_ct_log_entries_total", "Entries read from the CT log in this run.", []string{"log"}, nil)
+	logRateDesc      = prometheus.NewDesc("helpwatch_ct_log_entries_per_second", "Recent entries read per second from the CT log.", []string{"log"}, nil)
+	logTreeDesc      = prometheus.NewDesc("helpwatch_ct_log_tree_size", "Size of the newest verified tree head.", []string{"log"}, nil)
+	logNextDesc      = prometheus.NewDesc("helpwatch_ct_log_next_index", "Next entry to read.", []string{"log"}, nil)
+	logLagDesc       = prometheus.NewDesc("helpwatch_ct_log_lag_entries", "Entries of the newest verified head not read yet.", []string{"log"}, nil)
+	logLagSecDesc    = prometheus.NewDesc("helpwatch_ct_log_lag_seconds", "Age of the newest verified head when caught up, of the newest entry read when behind.", []string{"log"}, nil)
+	logVerifyDesc    = prometheus.NewDesc("helpwatch_ct_log_verification_failures_total", "Tree heads or entries refused because they do not verify (bad signature, shrunk or forked tree, entries not in the tree).", []string{"log"}, nil)
+	logHTTPDesc      = prometheus.NewDesc("helpwatch_ct_log_http_errors_total", "Failed requests to the CT log (HTTP errors, refused or timed-out connections), per attempt.", []string{"log"}, nil)
+	logMalformedDesc = prometheus.NewDesc("helpwatch_ct_log_malformed_entries_total", "Entries in the CT log's tree that could not be read, skipped.", []string{"log"}, nil)
+	logRetryAtDesc   = prometheus.NewDesc("helpwatch_ct_log_retry_after_seconds", "Seconds until the CT log, having asked to wait (Retry-After), is asked again; 0 when it has not.", []string{"log"}, nil)
+	gapDesc          = prometheus.NewDesc("helpwatch_certstream_missed_entries_total", "Entries of a CT log the certstream server never sent (jumps in its cert_index).", []string{"log"}, nil)
 )
 
 func (c *logCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{logEntriesDesc, logRateDesc, logTreeDesc, logNextDesc, logLagDesc, logLagSecDesc, logVerifyDesc, logHTTPDesc, gapDesc} {
+	for _, d := range []*prometheus.Desc{logEntriesDesc, logRateDesc, logTreeDesc, logNextDesc, logLagDesc, logLagSecDesc, logVerifyDesc, logHTTPDesc, logMalformedDesc, logRetryAtDesc, gapDesc} {
 		ch <- d
 	}
 }
@@ -287,6 +346,12 @@ func (c *logCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(logEntriesDesc, prometheus.CounterValue, float64(l.Entries), l.Name)
 			ch <- prometheus.MustNewConstMetric(logVerifyDesc, prometheus.CounterValue, float64(l.VerifyFailures), l.Name)
 			ch <- prometheus.MustNewConstMetric(logHTTPDesc, prometheus.CounterValue, float64(l.HTTPErrors), l.Name)
+			ch <- prometheus.MustNewConstMetric(logMalformedDesc, prometheus.CounterValue, float64(l.Malformed), l.Name)
+			retryIn := 0.0
+			if !l.RetryAt.IsZero() {
+				retryIn = max(l.RetryAt.Sub(now).Seconds(), 0)
+			}
+			ch <- prometheus.MustNewConstMetric(logRetryAtDesc, prometheus.GaugeValue, retryIn, l.Name)
 		}
 	}
 	for name, missed := range c.h.Stats.Gaps.Missed() {

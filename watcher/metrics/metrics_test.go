@@ -108,15 +108,26 @@ func TestHealthzFollowsCTLogLag(t *testing.T) {
 	mu.Lock()
 	logs[0].TreeTime = now.Add(-time.Hour)
 	mu.Unlock()
-	if code, body := get(t, h, "/healthz"); code != 503 || !strings.Contains(body, "all 2 CT logs lag") {
+	if code, body := get(t, h, "/healthz"); code != 503 || !strings.Contains(body, "none of 2 CT logs within 15m0s") {
 		t.Errorf("every log behind: %d %q", code, body)
+	}
+	// A log that never gave a head is not within anything, and why is said at once: here,
+	// the log asked to be left alone for ten minutes.
+	mu.Lock()
+	logs[0].TreeTime = now.Add(-30 * time.Second)
+	logs = append(logs, watcher.LogStatus{Name: "Busy", Next: 0, RetryAt: now.Add(10 * time.Minute),
+		LastError: "https://busy.example/checkpoint: HTTP 429 Too Many Requests; the log asks to wait 277h46m39s (Retry-After), asking again in 10m0s"})
+	mu.Unlock()
+	if code, body := get(t, h, "/healthz"); code != 200 || !strings.HasPrefix(body, "degraded: 1 of 3 CT logs") ||
+		!strings.Contains(body, "no tree head from 1: Busy asks to wait ") || !strings.Contains(body, "more (Retry-After)") {
+		t.Errorf("a log waiting on Retry-After: %d %q", code, body)
 	}
 	h.Stats.Gaps.Observe("https://ct.example/log/", 1)
 	h.Stats.Gaps.Observe("https://ct.example/log/", 5)
 	_, body := get(t, h, "/metrics")
 	for _, want := range []string{`helpwatch_ct_log_lag_entries{log="Behind"} 600`, `helpwatch_ct_log_verification_failures_total{log="Behind"} 1`,
 		`helpwatch_ct_log_http_errors_total{log="Fresh"} 2`, `helpwatch_ct_log_next_index{log="Behind"} 400`,
-		`helpwatch_certstream_missed_entries_total{log="https://ct.example/log/"} 3`} {
+		`helpwatch_certstream_missed_entries_total{log="https://ct.example/log/"} 3`, `helpwatch_ct_log_retry_after_seconds{log="Fresh"} 0`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}

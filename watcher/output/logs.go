@@ -55,6 +55,8 @@ func WriteLogs(w io.Writer, format string, logs []watcher.LogStatus, now time.Ti
 		}
 		if !l.TreeTime.IsZero() {
 			age = now.Sub(l.TreeTime).Round(time.Second).String()
+		} else if l.Followed && l.LastError != "" {
+			age = "no head"
 		}
 		why := l.Why
 		if l.LastError != "" {

@@ -17,6 +17,9 @@ import (
 var backend = os.Getenv("HELPWATCH_STORE_BACKEND")
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(openerEnv); dir != "" {
+		os.Exit(runOpener(dir))
+	}
 	code := m.Run()
 	if backend != "" {
 		os.Exit(code)

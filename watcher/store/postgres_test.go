@@ -2,13 +2,16 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/helpwatch/helpwatch/watcher"
 	"github.com/helpwatch/helpwatch/watcher/store/storetest"
 )
 
@@ -180,5 +183,69 @@ func TestTLSAsTheURLAsks(t *testing.T) {
 	defer s.Close()
 	if !encrypted(s) {
 		t.Error("sslmode=require gave a plain session")
+	}
+}
+
+// A watch saving batches (it locks a case, then queues its jobs) and workers saving
+// enrichments (they lock the case before their job row) race on the same cases without a
+// deadlock: one lock order everywhere.
+func TestWatchAndWorkersLockInOneOrder(t *testing.T) {
+	if !onPostgres() {
+		t.Skip("PostgreSQL only: SQLite has one writer")
+	}
+	ctx := context.Background()
+	const cases = 12
+	s := withCases(t, cases)
+	register(t, s, "w1", os.Getpid())
+	register(t, s, "w2", os.Getpid())
+	errs := make(chan error, 3)
+	var watchDone atomic.Bool
+	var saved atomic.Int64
+	go func() {
+		defer watchDone.Store(true)
+		for round := range 60 {
+			// A new name of each case every round: each queues an enrichment again once the
+			// last one is done, so workers and the watch meet on the same cases all along.
+			var batch []Sighting
+			for i := range cases {
+				batch = append(batch, sighting(t, fmt.Sprintf("r%d.hp-printer-help-%d.com", round, i), time.Now(), fmt.Sprintf("r%d-%d", round, i)))
+			}
+			if _, err := s.Save(ctx, batch, Counts{}); err != nil {
+				errs <- fmt.Errorf("watch, round %d: %w", round, err)
+				return
+			}
+		}
+		errs <- nil
+	}()
+	for _, w := range []string{"w1", "w2"} {
+		go func() {
+			for {
+				last := watchDone.Load()
+				claimed, err := s.ClaimJobs(ctx, w, []string{KindEnrich}, 2, time.Now(), time.Minute, false)
+				if err != nil {
+					errs <- fmt.Errorf("%s claiming: %w", w, err)
+					return
+				}
+				for _, j := range claimed {
+					if err := s.SaveEnrichment(ctx, &j, &watcher.Enrichment{}); err != nil {
+						errs <- fmt.Errorf("%s saving the enrichment of %s: %w", w, j.Registrable, err)
+						return
+					}
+					saved.Add(1)
+				}
+				if last && len(claimed) == 0 {
+					break
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if saved.Load() < cases*2 {
+		t.Errorf("only %d enrichments saved: the race was not run", saved.Load())
 	}
 }

@@ -27,8 +27,26 @@ type logClient interface {
 
 // chunk is a verified run of entries.
 type chunk struct {
-	entries   []*Entry // parsed entries, in index order; unreadable ones are left out
-	malformed int      // entries in the tree that did not parse
+	entries   []*Entry      // parsed entries, in index order; unreadable ones are left out
+	malformed int           // entries in the tree that did not parse
+	unread    []unreadEntry // the first few of them, to be named in the log
 	next      int64
 	frontier  [][]byte
+}
+
+// unreadEntry is an entry of the tree that could not be read, and why.
+type unreadEntry struct {
+	index int64
+	why   string
+}
+
+// maxUnreadNamed bounds the unreadable entries a chunk names (a hostile log may have many).
+const maxUnreadNamed = 3
+
+// skip counts n entries from index on as unreadable for why.
+func (c *chunk) skip(index int64, n int, why error) {
+	c.malformed += n
+	if len(c.unread) < maxUnreadNamed {
+		c.unread = append(c.unread, unreadEntry{index: index, why: why.Error()})
+	}
 }

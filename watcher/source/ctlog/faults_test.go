@@ -7,6 +7,8 @@ import (
 	"github.com/helpwatch/helpwatch/watcher/testkit"
 	"log/slog"
 	"net/http"
+	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strings"
 	"sync"
@@ -512,12 +514,205 @@ func TestTooManyEntriesRefusedWhileReading(t *testing.T) {
 		w.Write([]byte(`{}]}`))
 		return true
 	}
+	// What the process allocates while the flood is read, and the live heap's peak, sampled:
+	// decoding every entry of the answer before trimming it took about 48 bytes an entry
+	// (190 MB here, gigabytes with a 16 MB answer and four requests in flight).
+	runtime.GC()
+	allocBefore, heapBefore := heapMetrics()
+	var peak atomic.Uint64
+	sampling, stopSampling := context.WithCancel(context.Background())
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-sampling.Done():
+				return
+			case <-tick.C:
+				if _, h := heapMetrics(); h > peak.Load() {
+					peak.Store(h)
+				}
+			}
+		}
+	}()
 	c := newCollector()
 	src, _ := run(t, ctlog.Config{List: ctlogtest.List(l), FromIndex: index(0)}, c)
 	waitFor(t, "the refusal", func() bool {
 		return strings.Contains(statusOf(src, "Flood").LastError, "more than the 3 entries asked for")
 	})
+	stopSampling()
+	<-sampled
+	allocAfter, _ := heapMetrics()
 	if len(c.names()) != 0 {
 		t.Error("ingested entries from a flooded answer")
+	}
+	const bound = 64 << 20
+	allocated := allocAfter - allocBefore
+	grown := int64(peak.Load()) - int64(heapBefore)
+	t.Logf("flood of about 4 million entries: %d MB allocated, live heap peak %+d MB", allocated>>20, grown>>20)
+	if allocated > bound || grown > bound {
+		t.Errorf("a flooded answer cost %d MB allocated, %d MB of live heap; bound %d MB", allocated>>20, grown>>20, bound>>20)
+	}
+}
+
+// heapMetrics reads, with runtime/metrics, the bytes allocated so far and the bytes of heap
+// objects now (live or not yet swept).
+func heapMetrics() (allocated, heap uint64) {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64(), s[1].Value.Uint64()
+}
+
+// An entry that is in the tree but cannot be read (a certificate of 11 MB; an entry type RFC
+// 6962 does not define) is counted as malformed, named in a log line with its index, and the
+// entries around it, in the same batch, are delivered: the log is not stalled on it.
+func TestUnreadableEntriesDoNotStallTheLog(t *testing.T) {
+	ca := ctlogtest.NewCA()
+	huge := bytes.Repeat([]byte{0x30}, 11<<20)
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			l := ctlogtest.NewLog(t, kind, "Odd")
+			grow(l, ca, "a", 3)
+			l.Add(ctlogtest.Entry{Timestamp: time.Now(), Cert: huge}, ctlogtest.UnknownTypeEntry(7, []byte("whatever this is")))
+			grow(l, ca, "b", 3)
+			logs := &syncBuffer{}
+			c := newCollector()
+			stats := &watcher.Stats{}
+			src, err := ctlog.New(ctlog.Config{List: ctlogtest.List(l), FromIndex: index(0), Poll: 10 * time.Millisecond, Positions: c,
+				Log: slog.New(slog.NewTextHandler(logs, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- src.Run(ctx, c.emit, stats) }()
+			defer func() { cancel(); <-done }()
+			waitFor(t, "the entries after the unreadable ones", func() bool { p, _ := c.position(l.ListLog().ID); return p.Next == 8 })
+			names := c.names()
+			for _, want := range []string{"a0.example", "a2.example", "b0.example", "b2.example"} {
+				if !slices.Contains(names, want) {
+					t.Errorf("%s not delivered: %v", want, names)
+				}
+			}
+			st := statusOf(src, "Odd")
+			if stats.Malformed.Load() != 2 || st.Malformed != 2 {
+				t.Errorf("malformed: stats %d, status %d; want 2", stats.Malformed.Load(), st.Malformed)
+			}
+			if st.VerifyFailures != 0 || st.LastError != "" {
+				t.Errorf("an unreadable entry was taken for a verification failure: %d %q", st.VerifyFailures, st.LastError)
+			}
+			out := logs.String()
+			if !strings.Contains(out, "counted as malformed") || !strings.Contains(out, "first_index=3") || !strings.Contains(out, "log=") {
+				t.Errorf("the log line does not name the log and the index:\n%s", out)
+			}
+		})
+	}
+}
+
+// In a data tile, an entry of unknown type whose tail is like no known type's cannot be split
+// from the entries after it: those of its tile are counted as unreadable and the next tile is
+// read. A tile garbled on the way (an HTML page served with 200) is not skipped: nothing in it
+// hashes to the tree, and it is refused as a verification failure.
+func TestUnsplittableDataTile(t *testing.T) {
+	ca := ctlogtest.NewCA()
+	t.Run("unknown tail", func(t *testing.T) {
+		l := ctlogtest.NewLog(t, ctlog.KindStatic, "Tail")
+		grow(l, ca, "a", 3)
+		odd := ctlogtest.UnknownTypeEntry(9, []byte("opaque"))
+		odd.RawTail = []byte("\x00\x05hello")
+		l.Add(odd)
+		grow(l, ca, "b", 256-4)
+		grow(l, ca, "c", 3)
+		c := newCollector()
+		stats := &watcher.Stats{}
+		src, err := ctlog.New(ctlog.Config{List: ctlogtest.List(l), FromIndex: index(0), Poll: 10 * time.Millisecond, Positions: c, Log: quietLog()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- src.Run(ctx, c.emit, stats) }()
+		defer func() { cancel(); <-done }()
+		waitFor(t, "the next tile", func() bool { p, _ := c.position(l.ListLog().ID); return p.Next == 259 })
+		names := c.names()
+		if !slices.Contains(names, "a2.example") || !slices.Contains(names, "c0.example") || slices.Contains(names, "b0.example") {
+			t.Errorf("delivered: %d names, a2 %v, c0 %v, b0 %v", len(names), slices.Contains(names, "a2.example"), slices.Contains(names, "c0.example"), slices.Contains(names, "b0.example"))
+		}
+		if got := stats.Malformed.Load(); got != 1+252 {
+			t.Errorf("malformed %d, want the unknown entry and the 252 after it in its tile", got)
+		}
+		if st := statusOf(src, "Tail"); st.VerifyFailures != 0 {
+			t.Errorf("verification failures %d: %s", st.VerifyFailures, st.LastError)
+		}
+	})
+	t.Run("garbled tile", func(t *testing.T) {
+		l := ctlogtest.NewLog(t, ctlog.KindStatic, "Garbled")
+		grow(l, ca, "g", 5)
+		l.Hook = func(w http.ResponseWriter, r *http.Request) bool {
+			if !strings.Contains(r.URL.Path, "/tile/data/") {
+				return false
+			}
+			w.Write([]byte("<!DOCTYPE html><html><body>Service temporarily unavailable</body></html>"))
+			return true
+		}
+		c := newCollector()
+		stats := &watcher.Stats{}
+		src, err := ctlog.New(ctlog.Config{List: ctlogtest.List(l), FromIndex: index(0), Poll: 10 * time.Millisecond, Positions: c, Log: quietLog()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- src.Run(ctx, c.emit, stats) }()
+		defer func() { cancel(); <-done }()
+		waitFor(t, "the refusal", func() bool { return statusOf(src, "Garbled").VerifyFailures > 0 })
+		if p, _ := c.position(l.ListLog().ID); p.Next != 0 || stats.Malformed.Load() != 0 {
+			t.Errorf("a garbled tile moved the log on: next %d, malformed %d", p.Next, stats.Malformed.Load())
+		}
+		if st := statusOf(src, "Garbled"); !strings.Contains(st.LastError, "no prefix of it hashes to the tree's leaf") {
+			t.Errorf("last error %q", st.LastError)
+		}
+	})
+}
+
+// A log that answers 429 with a Retry-After longer than a request waits silently is said at
+// once, with the wait (capped at MaxRetryAfter), and its status holds when it will be asked
+// again; 'helpwatch logs' (Heads) says it too instead of waiting.
+func TestLongRetryAfterIsSaidAtOnce(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			l := ctlogtest.NewLog(t, kind, "Throttled")
+			var asked atomic.Int64
+			l.Hook = func(w http.ResponseWriter, r *http.Request) bool {
+				asked.Add(1)
+				w.Header().Set("Retry-After", "999999")
+				http.Error(w, "slow down", http.StatusTooManyRequests)
+				return true
+			}
+			logs := &syncBuffer{}
+			c := newCollector()
+			src, _ := run(t, ctlog.Config{List: ctlogtest.List(l), Log: slog.New(slog.NewTextHandler(logs, nil))}, c)
+			waitFor(t, "the wait to be said", func() bool { return !statusOf(src, "Throttled").RetryAt.IsZero() })
+			st := statusOf(src, "Throttled")
+			if wait := time.Until(st.RetryAt); wait < 9*time.Minute || wait > 10*time.Minute {
+				t.Errorf("asked again in %s; want the 10-minute cap", wait)
+			}
+			if !strings.Contains(st.LastError, "HTTP 429") || !strings.Contains(st.LastError, "asks to wait 277h46m39s (Retry-After), asking again in 10m0s") {
+				t.Errorf("last error %q", st.LastError)
+			}
+			if n := asked.Load(); n != 1 {
+				t.Errorf("asked %d times while told to wait", n)
+			}
+			waitFor(t, "the log line", func() bool { return strings.Contains(logs.String(), "asks us to wait") })
+			if out := logs.String(); !strings.Contains(out, "retry_in=10m0s") || !strings.Contains(out, "Throttled") {
+				t.Errorf("log line:\n%s", out)
+			}
+			heads := ctlog.Heads(context.Background(), src, nil, true)
+			if len(heads) != 1 || !strings.Contains(heads[0].LastError, "asks to wait") {
+				t.Errorf("Heads: %+v", heads)
+			}
+		})
 	}
 }

@@ -111,6 +111,29 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("%s: HTTP %d %s", e.URL, e.Status, http.StatusText(e.Status))
 }
 
+// RetryLaterError is a 429 or 5xx answer whose Retry-After asks for a wait longer than the
+// transport keeps a request waiting (LongWait): the request fails at once, so that the follower
+// can say so with the wait, show it in its status, and ask again after Wait.
+type RetryLaterError struct {
+	URL    string
+	Status int
+	// Asked is the wait the log asked for; Wait is what will be waited (capped by
+	// MaxRetryAfter).
+	Asked, Wait time.Duration
+}
+
+func (e *RetryLaterError) Error() string {
+	s := fmt.Sprintf("%s: HTTP %d %s; the log asks to wait %s (Retry-After)", e.URL, e.Status, http.StatusText(e.Status), e.Asked)
+	if e.Wait < e.Asked {
+		s += fmt.Sprintf(", asking again in %s", e.Wait)
+	}
+	return s
+}
+
+// LongWait is the longest Retry-After a request waits for silently; a longer one fails the
+// request with a RetryLaterError.
+const LongWait = 30 * time.Second
+
 func retryable(status int) bool {
 	return status == http.StatusTooManyRequests || status >= 500
 }
@@ -156,10 +179,14 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		case retryable(resp.StatusCode):
 			t.errors.Add(1)
-			wait = retryAfter(resp.Header.Get("Retry-After"), time.Now(), t.p.MaxRetryAfter)
+			asked := retryAfter(resp.Header.Get("Retry-After"), time.Now(), maxRetryAfterRead)
+			wait = min(asked, t.p.MaxRetryAfter)
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 			release()
+			if asked > LongWait {
+				return nil, &RetryLaterError{URL: req.URL.String(), Status: resp.StatusCode, Asked: asked, Wait: wait}
+			}
 			lastErr = &StatusError{URL: req.URL.String(), Status: resp.StatusCode}
 		default:
 			t.errors.Add(1)
@@ -202,6 +229,10 @@ func releaseSlots(slots ...chan struct{}) {
 		}
 	}
 }
+
+// maxRetryAfterRead bounds the Retry-After read (a year), only so that the duration cannot
+// overflow; what is waited is capped much lower by MaxRetryAfter.
+const maxRetryAfterRead = 365 * 24 * time.Hour
 
 // retryAfter reads a Retry-After header (seconds or an HTTP date) as a wait from now, capped.
 func retryAfter(h string, now time.Time, limit time.Duration) time.Duration {

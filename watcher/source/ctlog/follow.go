@@ -28,6 +28,7 @@ type follower struct {
 	httpErrors     atomic.Int64
 	verifyFailures atomic.Int64
 	entries        atomic.Int64
+	malformed      atomic.Int64
 
 	mu        sync.Mutex
 	treeSize  int64
@@ -35,6 +36,7 @@ type follower struct {
 	next      int64
 	nextTime  time.Time
 	lastError string
+	retryAt   time.Time // when the log asked (Retry-After) to be asked again
 	final     bool
 	standby   bool // another process holds the log's lease
 	rateAt    time.Time
@@ -68,17 +70,25 @@ func (f *follower) status(now time.Time) watcher.LogStatus {
 		TreeSize: f.treeSize, TreeTime: f.treeTime, Next: f.next, NextTime: f.nextTime,
 		Entries: n, Rate: f.rate, VerifyFailures: f.verifyFailures.Load(), HTTPErrors: f.httpErrors.Load(),
 		LastError: f.lastError, Final: f.final, Standby: f.standby,
+		Malformed: f.malformed.Load(), RetryAt: f.retryAt,
 	}
 }
 
 func (f *follower) setError(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.retryAt = time.Time{}
 	if err == nil {
 		f.lastError = ""
 		return
 	}
 	f.lastError = watcher.Clean(err.Error(), 300)
+}
+
+func (f *follower) setRetryAt(at time.Time) {
+	f.mu.Lock()
+	f.retryAt = at
+	f.mu.Unlock()
 }
 
 func (f *follower) headOf() head {
@@ -209,7 +219,15 @@ func (f *follower) follow(ctx context.Context) (finished bool) {
 		f.setError(err)
 		wait := pause.Next()
 		failures++
-		if errors.Is(err, ErrVerify) {
+		var later *RetryLaterError
+		if errors.As(err, &later) {
+			// The log said how long to wait: that is waited, and said at once, whatever
+			// was said about this log a moment ago.
+			wait = later.Wait
+			f.setRetryAt(time.Now().Add(wait))
+			cfg.Log.Warn("CT log asks us to wait (Retry-After); nothing is read from it until then", "log", f.log.Title(), "url", f.log.URL, "status", later.Status, "asked", later.Asked.String(), "retry_in", wait.Round(time.Second))
+			lastLogged = time.Now()
+		} else if errors.Is(err, ErrVerify) {
 			f.verifyFailures.Add(1)
 			// Nothing from this head is read; asking again soon would only repeat the refusal.
 			wait = max(wait, time.Minute)
@@ -267,6 +285,11 @@ func (f *follower) step(ctx context.Context) (caughtUp bool, err error) {
 		}
 		read := c.next - f.pos.Next
 		f.pos.Next, f.pos.Compact, f.pos.Read = c.next, c.frontier, read
+		if c.malformed > 0 {
+			f.malformed.Add(int64(c.malformed))
+			f.src.cfg.Log.Warn("CT log entries that cannot be read are counted as malformed and skipped; the rest is read", "log", f.log.Title(),
+				"count", c.malformed, "first_index", c.unread[0].index, "why", watcher.Clean(c.unread[0].why, 300))
+		}
 		if err := f.deliver(ctx, c.entries, c.malformed); err != nil {
 			return false, err
 		}

@@ -48,6 +48,10 @@ type Entry struct {
 // errEntry marks entries that could not be read (the log's fault, or a hostile log).
 var errEntry = errors.New("unreadable log entry")
 
+// errUnknownType marks an entry type RFC 6962 does not define: its length cannot be known, so
+// nothing after it in a data tile can be split either.
+var errUnknownType = fmt.Errorf("%w: unknown entry type", errEntry)
+
 func entryError(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errEntry, fmt.Sprintf(format, args...))
 }
@@ -71,15 +75,14 @@ func timestampedEntry(b []byte) (ts uint64, typ uint16, cert []byte, n int, err 
 			return 0, 0, nil, 0, entryError("bad precertificate")
 		}
 	default:
-		return 0, 0, nil, 0, entryError("unknown entry type %d", typ)
+		return 0, 0, nil, 0, fmt.Errorf("%w %d", errUnknownType, typ)
 	}
 	var ext cryptobyte.String
 	if !s.ReadUint16LengthPrefixed(&ext) {
 		return 0, 0, nil, 0, entryError("bad extensions")
 	}
-	if len(cert) > maxEntryBytes {
-		return 0, 0, nil, 0, entryError("certificate of %d bytes", len(cert))
-	}
+	// A certificate longer than maxEntryBytes is framed (and hashed) all the same: it is in
+	// the tree, and only its parsing (newEntry) refuses it.
 	return ts, typ, cert, len(b) - len(s), nil
 }
 
@@ -176,6 +179,9 @@ func CutTileLeaf(index int64, tile []byte) (e *Entry, hash [32]byte, rest []byte
 // newEntry reads the names and facts from a certificate (x509_entry) or a TBS certificate
 // (precert_entry).
 func newEntry(index int64, ts uint64, typ uint16, der []byte) (*Entry, error) {
+	if len(der) > maxEntryBytes {
+		return nil, entryError("certificate of %d bytes (more than %d are not read)", len(der), maxEntryBytes)
+	}
 	e := &Entry{Index: index, Timestamp: time.UnixMilli(int64(ts)).UTC(), Precert: typ == precertEntry}
 	tbs := der
 	if typ == x509Entry {

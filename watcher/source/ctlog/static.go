@@ -2,7 +2,9 @@ package ctlog
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"filippo.io/torchwood"
 	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/mod/sumdb/tlog"
 	"golang.org/x/sync/errgroup"
 )
@@ -138,23 +141,25 @@ func (s *staticLog) fetch(ctx context.Context, h head, _ [][]byte, from, to int6
 	c := chunk{next: end, entries: make([]*Entry, 0, end-from)}
 	var want []int64
 	var got []tlog.Hash
+	hr := s.hashReader(ctx, h)
 	for i, t := range tiles {
-		hashes, err := cutTile(t, data[i], from, end, &c)
-		data[i] = nil
+		hashes, err := cutTile(t, data[i], from, end, &c, hr)
 		if err != nil {
 			return chunk{}, err
 		}
-		if t.W == tileWidth {
+		data[i] = nil
+		if len(hashes) == tileWidth {
 			want = append(want, tlog.StoredHashIndex(torchwood.TileHeight, t.N))
 			got = append(got, subtreeRoot(hashes))
 			continue
 		}
+		// A partial tile, or a full one cut short by an entry that cannot be split: the
+		// leaves read are checked one by one against the tree's own leaf hashes.
 		for j, hash := range hashes {
 			want = append(want, tlog.StoredHashIndex(0, t.N*tileWidth+int64(j)))
 			got = append(got, hash)
 		}
 	}
-	hr := s.hashReader(ctx, h)
 	stored, err := hr.ReadHashes(want)
 	if err = hr.explain(err); err != nil {
 		return chunk{}, err
@@ -168,9 +173,13 @@ func (s *staticLog) fetch(ctx context.Context, h head, _ [][]byte, from, to int6
 }
 
 // cutTile splits a data tile into leaves, keeps the entries in [from, end) in c, and returns
-// every leaf hash of the tile.
-func cutTile(t tlog.Tile, tile []byte, from, end int64, c *chunk) ([][32]byte, error) {
+// the leaf hashes of the tile's entries, in order from the first. An entry of a type RFC 6962
+// does not define cannot be split by its framing (its length is unknown): resync proves it is
+// in the tree and finds where the next entry starts; when it cannot find that, the rest of the
+// tile is counted as unreadable and only the hashes up to the entry are returned.
+func cutTile(t tlog.Tile, tile []byte, from, end int64, c *chunk, hr verifiedHashes) ([][32]byte, error) {
 	hashes := make([][32]byte, 0, t.W)
+	tileEnd := t.N*tileWidth + int64(t.W)
 	rest := tile
 	for j := range t.W {
 		index := t.N*tileWidth + int64(j)
@@ -178,6 +187,25 @@ func cutTile(t tlog.Tile, tile []byte, from, end int64, c *chunk) ([][32]byte, e
 			return nil, verifyError("data tile %s holds %d entries, not %d", tilePath(t), j, t.W)
 		}
 		l, r, err := splitTileLeaf(rest)
+		if errors.Is(err, errUnknownType) {
+			hash, r, err := resync(hr, index, rest, index == tileEnd-1)
+			if err != nil {
+				return nil, err
+			}
+			hashes = append(hashes, hash)
+			if index >= from && index < end {
+				c.skip(index, 1, fmt.Errorf("entry %d is of a type RFC 6962 does not define", index))
+			}
+			if r == nil {
+				// Where the next entry starts is not known: the rest of the tile is lost.
+				if skipFrom, skipTo := max(index+1, from), min(tileEnd, end); skipTo > skipFrom {
+					c.skip(skipFrom, int(skipTo-skipFrom), fmt.Errorf("entries %d-%d follow an entry of unknown type in data tile %s and cannot be split from it", skipFrom, skipTo-1, tilePath(t)))
+				}
+				return hashes, nil
+			}
+			rest = r
+			continue
+		}
 		if err != nil {
 			return nil, verifyError("data tile %s, entry %d: %v", tilePath(t), index, err)
 		}
@@ -188,7 +216,7 @@ func cutTile(t tlog.Tile, tile []byte, from, end int64, c *chunk) ([][32]byte, e
 		}
 		e, err := newEntry(index, l.ts, l.typ, l.cert)
 		if err != nil {
-			c.malformed++
+			c.skip(index, 1, err)
 			continue
 		}
 		c.entries = append(c.entries, e)
@@ -197,6 +225,69 @@ func cutTile(t tlog.Tile, tile []byte, from, end int64, c *chunk) ([][32]byte, e
 		return nil, verifyError("data tile %s has %d bytes after its %d entries", tilePath(t), len(rest), t.W)
 	}
 	return hashes, nil
+}
+
+// resync handles an entry of unknown type at the front of b, entry index of the tree. It finds
+// the TimestampedEntry whose leaf hash is the tree's own leaf hash of index, by trying every
+// length (one SHA-256 finalisation per byte; a data tile is bounded): an entry counted as
+// unreadable is proved to be in the tree, so an honest log's tile garbled on the way (an error
+// page served as 200) is retried, not skipped. It then tries the TileLeaf tails the known
+// types have (a chain of fingerprints; a precertificate and a chain) and keeps the one after
+// which the next entry hashes to the tree's next leaf (or, for the tile's last entry, nothing
+// is left). rest is nil when none does.
+func resync(hr verifiedHashes, index int64, b []byte, last bool) (hash [32]byte, rest []byte, err error) {
+	want := []int64{tlog.StoredHashIndex(0, index)}
+	if !last {
+		want = append(want, tlog.StoredHashIndex(0, index+1))
+	}
+	stored, err := hr.ReadHashes(want)
+	if err = hr.explain(err); err != nil {
+		return hash, nil, err
+	}
+	const minEntry = 8 + 2 + 2 // timestamp, type, empty extensions
+	n := 0
+	if len(b) >= minEntry {
+		h := sha256.New()
+		h.Write([]byte{0, 0, 0})
+		h.Write(b[:minEntry-1])
+		for i := minEntry; i <= len(b); i++ {
+			h.Write(b[i-1 : i])
+			if h.Sum(hash[:0]); hash == stored[0] {
+				n = i
+				break
+			}
+		}
+	}
+	if n == 0 {
+		return hash, nil, verifyError("entry %d of a data tile is of a type RFC 6962 does not define, and no prefix of it hashes to the tree's leaf", index)
+	}
+	for _, tail := range []func(*cryptobyte.String) bool{
+		func(s *cryptobyte.String) bool { return skipChain(s) },
+		func(s *cryptobyte.String) bool {
+			var pre cryptobyte.String
+			return s.ReadUint24LengthPrefixed(&pre) && skipChain(s)
+		},
+	} {
+		s := cryptobyte.String(b[n:])
+		if !tail(&s) {
+			continue
+		}
+		if last {
+			if len(s) == 0 {
+				return hash, []byte{}, nil
+			}
+			continue
+		}
+		if next, _, err := splitTileLeaf(s); err == nil && next.hash == stored[1] {
+			return hash, []byte(s), nil
+		}
+	}
+	return hash, nil, nil
+}
+
+func skipChain(s *cryptobyte.String) bool {
+	var chain cryptobyte.String
+	return s.ReadUint16LengthPrefixed(&chain) && len(chain)%32 == 0
 }
 
 // subtreeRoot is the Merkle root of a full tile's 256 leaf hashes.

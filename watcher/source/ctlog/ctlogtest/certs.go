@@ -114,6 +114,8 @@ type Entry struct {
 	// Raw, when set, is the TimestampedEntry as written, whatever the fields say: for hostile
 	// entries.
 	Raw []byte
+	// RawTail, with Raw, is what follows it in a data tile (default: an empty chain).
+	RawTail []byte
 }
 
 // CertEntry is an x509 entry for names.
@@ -155,6 +157,9 @@ func (e Entry) MerkleTreeLeaf() []byte {
 func (e Entry) TileLeaf() []byte {
 	out := e.TimestampedEntry()
 	if e.Raw != nil {
+		if e.RawTail != nil {
+			return append(out, e.RawTail...)
+		}
 		return append(out, 0, 0)
 	}
 	var b cryptobyte.Builder
@@ -163,6 +168,17 @@ func (e Entry) TileLeaf() []byte {
 	}
 	b.AddUint16LengthPrefixed(func(*cryptobyte.Builder) {})
 	return append(out, b.BytesOrPanic()...)
+}
+
+// UnknownTypeEntry is a TimestampedEntry of an entry type RFC 6962 does not define, its
+// body any bytes: a hostile log's.
+func UnknownTypeEntry(typ uint16, body []byte) Entry {
+	var b cryptobyte.Builder
+	b.AddUint64(uint64(time.Now().UnixMilli()))
+	b.AddUint16(typ)
+	b.AddBytes(body)
+	b.AddUint16LengthPrefixed(func(*cryptobyte.Builder) {})
+	return Entry{Timestamp: time.Now(), Raw: b.BytesOrPanic()}
 }
 
 // TBS builds a TBS certificate directly, without a signature: fast enough to fill a log with
