@@ -165,12 +165,14 @@ func (rs *RuleSet) ScoreSite(f *SiteFacts) SiteResult {
 		add("printer", fmt.Sprintf("printer vocabulary %d time(s)", printer))
 	}
 	parked := found(sp.Parked, true, false)
-	// Without a brand or printer, a page is still a helpline kit when it sells support and
-	// gives the means to reach the "technician": a phone number, a chat widget or a
-	// remote-access tool, with at least one more sign (below). Anything less is left alone.
+	// Without a brand or printer, a page is still a helpline kit, whatever brand it wears,
+	// when it sells support or a remote session and gives the means to reach the
+	// "technician": a phone number, a chat widget or a remote-access tool, with at least one
+	// more sign (below). Anything less is left alone.
 	support := found(sp.Support, true, false)
-	contact := len(f.Phones) > 0 || len(found(sp.ChatWidgets, true, true)) > 0 || len(found(sp.RemoteAccess, true, true)) > 0
-	if !context && (len(support) == 0 || !contact) {
+	remote := found(sp.RemoteAccess, true, true)
+	contact := len(f.Phones) > 0 || len(found(sp.ChatWidgets, true, true)) > 0 || len(remote) > 0
+	if !context && ((len(support) == 0 && len(remote) == 0) || !contact) {
 		if len(parked) > 0 {
 			res.Verdict = SiteParked
 			res.Indicators = append(res.Indicators, parked...)
@@ -195,15 +197,27 @@ func (rs *RuleSet) ScoreSite(f *SiteFacts) SiteResult {
 	// A flow is a sequence (downloading, connecting, failed): one phrase alone, such as "error
 	// code" in a manual, is not one.
 	flow := found(sp.FakeFlow, true, false)
-	if len(flow) < 2 {
+	disclaims := found(sp.Disclaimers, true, false)
+	// One phrase is a flow on a page that names a brand and disclaims it: a driver-download
+	// kit offers the brand's "driver download" behind "we are an independent third party".
+	if len(flow) < 2 && !(len(flow) == 1 && bestCount > 0 && len(disclaims) > 0) {
 		flow = nil
 	}
 	group("fake-flow", flow, "fake install or error flow")
-	group("problem", found(sp.Problems, true, false), "printer problems")
-	group("call-to-action", found(sp.CallToAction, true, false), "pushes a call")
-	group("chat-widget", found(sp.ChatWidgets, true, true), "live-chat widget")
-	group("remote-access", found(sp.RemoteAccess, true, true), "remote access")
-	group("disclaimer", found(sp.Disclaimers, true, false), "disclaims the brand")
+	problems := found(sp.Problems, true, false)
+	group("problem", problems, "printer problems")
+	cta := found(sp.CallToAction, true, false)
+	group("call-to-action", cta, "pushes a call")
+	chat := found(sp.ChatWidgets, true, true)
+	group("chat-widget", chat, "live-chat widget")
+	group("remote-access", remote, "remote access")
+	group("disclaimer", disclaims, "disclaims the brand")
+	// A helpline pushes its contact as the way to get help: a call to action, support for
+	// sale, a chat or a remote session, a fake flow that ends there, a disclaimer of the brand
+	// it wears, or the printer problems it offers to fix. A phone number in a footer ("or
+	// call 1-800-...") pushes nothing: the brand's own pages and any shop's contact page have
+	// one.
+	pushed := len(cta) > 0 || len(support) > 0 || len(chat) > 0 || len(remote) > 0 || len(flow) > 0 || len(disclaims) > 0 || len(problems) > 0
 	if len(f.Phones) > 0 {
 		signs++
 		tollFree := 0
@@ -253,7 +267,7 @@ func (rs *RuleSet) ScoreSite(f *SiteFacts) SiteResult {
 	switch {
 	case cloneShape && res.Score >= sp.Thresholds.Clone:
 		res.Verdict = SiteClone
-	case signs > 0 && res.Score >= sp.Thresholds.Helpline && (context || signs >= 2):
+	case signs > 0 && pushed && res.Score >= sp.Thresholds.Helpline && (context || signs >= 2):
 		res.Verdict = SiteHelpline
 	}
 	return finishSite(res)

@@ -43,10 +43,16 @@ type enrichFlags struct {
 }
 
 func addEnrichFlags(fs *flag.FlagSet) *enrichFlags {
-	ef := &enrichFlags{guard: addGuardFlags(fs)}
-	ef.bootstrap = fs.String("rdap-bootstrap", "", "RDAP bootstrap file or URL (default: IANA's, cached for a day, with a built-in fallback)")
+	ef := addRDAPFlags(fs)
 	ef.whoisServer = fs.String("whois-server", "", "ask this WHOIS server (host:port) for every TLD instead of IANA's referral")
 	ef.ianaWhois = fs.String("iana-whois", "whois.iana.org:43", "WHOIS server that names each TLD's WHOIS server")
+	return ef
+}
+
+// addRDAPFlags adds the flags of the guard and of RDAP lookups alone (a sweep asks no WHOIS).
+func addRDAPFlags(fs *flag.FlagSet) *enrichFlags {
+	ef := &enrichFlags{guard: addGuardFlags(fs)}
+	ef.bootstrap = fs.String("rdap-bootstrap", "", "RDAP bootstrap file or URL (default: IANA's, cached for a day, with a built-in fallback)")
 	ef.rate = fs.Float64("lookup-rate", 1, "requests per second to any one RDAP or WHOIS server (0: no limit)")
 	ef.burst = fs.Int("lookup-burst", 3, "requests allowed at once to one server before the rate applies")
 	ef.timeout = fs.Duration("lookup-timeout", 10*time.Second, "time limit of one RDAP or WHOIS request")
@@ -66,23 +72,28 @@ func (ef *enrichFlags) build(rs *rules.RuleSet, cache enrich.RegistrationCache, 
 		return nil, usageError("--lookup-rate must not be negative")
 	}
 	limits := &enrich.Limits{Rate: rate.Limit(*ef.rate), Burst: *ef.burst}
+	return &enrich.Enricher{
+		Rules: rs,
+		DNS:   &enrich.Resolver{Servers: servers, Timeout: 2 * time.Second, Retries: 2},
+		RDAP:  ef.rdap(limits, guard, log),
+		WHOIS: &enrich.WHOIS{Server: *ef.whoisServer, IANAServer: *ef.ianaWhois, Timeout: *ef.timeout, Limits: limits, Guard: guard},
+		Cache: cache,
+	}, nil
+}
+
+// rdap is the RDAP client of the flags, paced by limits and connecting through guard.
+func (ef *enrichFlags) rdap(limits *enrich.Limits, guard *netguard.Guard, log func(msg string, args ...any)) *enrich.RDAP {
 	cacheDir := ""
 	if dir, err := os.UserCacheDir(); err == nil {
 		cacheDir = filepath.Join(dir, "helpwatch")
 	}
-	return &enrich.Enricher{
-		Rules: rs,
-		DNS:   &enrich.Resolver{Servers: servers, Timeout: 2 * time.Second, Retries: 2},
-		RDAP: &enrich.RDAP{Limits: limits, Guard: guard, Timeout: *ef.timeout, UserAgent: "helpwatch (+https://github.com/helpwatch/helpwatch)",
-			BootstrapOptions: enrich.BootstrapOptions{Location: *ef.bootstrap, CacheDir: cacheDir},
-			OnBootstrap: func(b *enrich.Bootstrap) {
-				if log != nil {
-					log("RDAP bootstrap loaded", "source", b.Source)
-				}
-			}},
-		WHOIS: &enrich.WHOIS{Server: *ef.whoisServer, IANAServer: *ef.ianaWhois, Timeout: *ef.timeout, Limits: limits, Guard: guard},
-		Cache: cache,
-	}, nil
+	return &enrich.RDAP{Limits: limits, Guard: guard, Timeout: *ef.timeout, UserAgent: "helpwatch (+https://github.com/helpwatch/helpwatch)",
+		BootstrapOptions: enrich.BootstrapOptions{Location: *ef.bootstrap, CacheDir: cacheDir},
+		OnBootstrap: func(b *enrich.Bootstrap) {
+			if log != nil {
+				log("RDAP bootstrap loaded", "source", b.Source)
+			}
+		}}
 }
 
 func runEnrich(args []string, stdout, stderr io.Writer) error {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/helpwatch/helpwatch/watcher/enrich/enrichtest"
@@ -102,12 +104,31 @@ func TestSweepCommand(t *testing.T) {
 	dnsSrv := enrichtest.StartDNS(t)
 	dnsSrv.Add("can0n.com. 300 IN A 192.0.2.7")
 	dnsSrv.Add("canonprintersupport.com. 300 IN NS ns1.example.")
+	// The registry knows one name DNS does not (registered, not delegated yet).
+	var rdapAsked atomic.Int64
+	rdapSrv := enrichtest.StartRDAP(t, func(w http.ResponseWriter, r *http.Request) {
+		rdapAsked.Add(1)
+		if strings.HasSuffix(r.URL.Path, "/canonprinterhelp.com") {
+			fmt.Fprint(w, enrichtest.RegistryDomain("canonprinterhelp.com", "", "2026-12-04T10:00:00Z"))
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+	})
+	boot := filepath.Join(t.TempDir(), "dns.json")
+	if err := os.WriteFile(boot, enrichtest.BootstrapFor(rdapSrv.URL, "com"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	db := filepath.Join(t.TempDir(), "h.db")
-	args := []string{"sweep", "--db", db, "--brands", "canon", "--kinds", "helpline,homoglyph", "--tlds", "com", "--rate", "2000", "--resolver", dnsSrv.Addr}
+	args := []string{"sweep", "--db", db, "--brands", "canon", "--kinds", "helpline,homoglyph", "--tlds", "com", "--rate", "2000", "--resolver", dnsSrv.Addr,
+		"--rdap-bootstrap", boot, "--allow-host", rdapSrv.Listener.Addr().String(), "--lookup-rate", "0", "--rdap-max", "1000"}
 	out, stderr, code := runCLI(t, "", args...)
 	if code != 0 || !strings.Contains(out, "exists\tcan0n.com") || !strings.Contains(out, "exists\tcanonprintersupport.com") ||
-		!strings.Contains(stderr, "candidates: helpline") {
+		!strings.Contains(out, "exists\tcanonprinterhelp.com") || !strings.Contains(stderr, "candidates: helpline") ||
+		!strings.Contains(stderr, "registry_asked=234") || !strings.Contains(stderr, "registered_not_in_dns=1") {
 		t.Fatalf("sweep: %d\n%s\n%s", code, out, stderr)
+	}
+	if n := rdapAsked.Load(); n != 234 {
+		t.Errorf("RDAP asked %d times, want once for each of the 234 names DNS does not know", n)
 	}
 	found, _, _ := runCLI(t, "", "findings", "--db", db, "--format", "jsonl")
 	if !strings.Contains(found, `"registrable":"can0n.com"`) || !strings.Contains(found, "look-alike sweep") {

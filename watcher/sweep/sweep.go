@@ -1,15 +1,18 @@
 // Package sweep finds look-alikes of the brands that exist but never reached Certificate
 // Transparency: a scam domain served over plain HTTP, or registered and not live yet, has no
 // certificate. It generates candidates from the catalog (rules.LookAlikes), remembers them in
-// the store, asks DNS which are registered (NS, then A), at a polite rate, and hands the ones
-// that exist to the pipeline as a source of cases; the ones that do not are asked again on a
-// schedule, so a registration is noticed within a day of the next sweep.
+// the store, asks DNS which are registered (NS, then A), at a polite rate, then the registry
+// (RDAP) about a bounded number of the ones DNS does not know (a domain registered but not
+// delegated yet, or on hold, has no DNS), and hands the ones that exist to the pipeline as a
+// source of cases; the ones that do not are asked again on a schedule, so a registration is
+// noticed within a day of the next sweep.
 package sweep
 
 import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -32,10 +35,20 @@ type Resolver interface {
 	Query(ctx context.Context, name string, qtype uint16) ([]string, int, error)
 }
 
+// Registry answers whether a domain is registered (enrich.RDAP).
+type Registry interface {
+	Lookup(ctx context.Context, domain string) watcher.Registration
+}
+
 // Config is one sweep.
 type Config struct {
 	Store    Store
 	Resolver Resolver
+	// Registry, when set, is asked about names DNS says do not exist or did not answer for,
+	// at most RegistryMax of them in one sweep (default 2,000: registries allow few requests,
+	// and most candidates are not registered). Its pace is its own (enrich.Limits).
+	Registry    Registry
+	RegistryMax int
 	// Rate bounds the DNS questions per second (default 20); Workers the questions in flight
 	// (default 8).
 	Rate    float64
@@ -53,6 +66,9 @@ type Config struct {
 // Result says what one sweep found.
 type Result struct {
 	Added, Asked, Absent, Unknown int
+	// RegistryAsked counts the names the registry was asked about; Registered, those it
+	// knows although DNS does not (they are among Found).
+	RegistryAsked, Registered int
 	// Found are the candidates that exist, to be stored as cases.
 	Found []store.SweepName
 }
@@ -75,6 +91,11 @@ func Run(ctx context.Context, cfg Config, candidates []rules.LookAlike) (*Result
 	if cfg.Limit <= 0 {
 		cfg.Limit = 200000
 	}
+	if cfg.RegistryMax <= 0 {
+		cfg.RegistryMax = 2000
+	}
+	var registryLeft atomic.Int64
+	registryLeft.Store(int64(cfg.RegistryMax))
 	names := make([]store.SweepName, len(candidates))
 	for i, c := range candidates {
 		names[i] = store.SweepName{Domain: c.Domain, Brand: c.Brand, Kind: c.Kind}
@@ -99,6 +120,16 @@ func Run(ctx context.Context, cfg Config, candidates []rules.LookAlike) (*Result
 			defer wg.Done()
 			for n := range work {
 				state := exists(ctx, cfg.Resolver, limiter, n.Domain)
+				askedRegistry, registered := false, false
+				if state != store.SweepExists && cfg.Registry != nil && ctx.Err() == nil && registryLeft.Add(-1) >= 0 {
+					askedRegistry = true
+					switch cfg.Registry.Lookup(ctx, n.Domain).State {
+					case watcher.Found:
+						state, registered = store.SweepExists, true
+					case watcher.NotFound:
+						state = store.SweepAbsent
+					}
+				}
 				if ctx.Err() != nil {
 					return
 				}
@@ -116,6 +147,12 @@ func Run(ctx context.Context, cfg Config, candidates []rules.LookAlike) (*Result
 					firstErr = err
 				}
 				res.Asked++
+				if askedRegistry {
+					res.RegistryAsked++
+				}
+				if registered {
+					res.Registered++
+				}
 				switch state {
 				case store.SweepExists:
 					n.State = state

@@ -2,8 +2,12 @@ package sweep
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +15,7 @@ import (
 	"github.com/helpwatch/helpwatch/rules"
 	"github.com/helpwatch/helpwatch/watcher/enrich"
 	"github.com/helpwatch/helpwatch/watcher/enrich/enrichtest"
+	"github.com/helpwatch/helpwatch/watcher/netguard"
 	"github.com/helpwatch/helpwatch/watcher/store"
 )
 
@@ -68,5 +73,68 @@ func TestSweepFindsAndRechecks(t *testing.T) {
 	}
 	if n := dnsSrv.Count("NS", "canonprintersupport.com"); n != 1 {
 		t.Errorf("an existing name was asked about %d times", n)
+	}
+}
+
+// A name registered but not delegated (no DNS at all) is found by asking the registry's RDAP;
+// RDAP's 404 confirms an absent name; the registry is asked about at most RegistryMax names.
+func TestSweepAsksTheRegistryAboutWhatDNSDoesNotKnow(t *testing.T) {
+	dnsSrv := enrichtest.StartDNS(t)
+	dnsSrv.Add("epsonprintersupport.com. 300 IN NS ns1.example.")
+	rdapSrv := enrichtest.StartRDAP(t, func(w http.ResponseWriter, r *http.Request) {
+		name := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+		if name == "epsonprinterhelp.com" {
+			fmt.Fprint(w, enrichtest.RegistryDomain(name, "", "2026-12-04T10:00:00Z"))
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+	})
+	bootFile := filepath.Join(t.TempDir(), "dns.json")
+	if err := os.WriteFile(bootFile, enrichtest.BootstrapFor(rdapSrv.URL, "com"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	guard := &netguard.Guard{}
+	if err := guard.AllowHost(rdapSrv.Listener.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cands := []rules.LookAlike{{Domain: "epsonprintersupport.com", Brand: "Epson", Kind: rules.LookHelpline},
+		{Domain: "epsonprinterhelp.com", Brand: "Epson", Kind: rules.LookHelpline},
+		{Domain: "epsonprinterfix.com", Brand: "Epson", Kind: rules.LookHelpline}}
+	cfg := Config{Store: db, Resolver: &enrich.Resolver{Servers: []string{dnsSrv.Addr}, Timeout: time.Second}, Rate: 1000,
+		Registry: &enrich.RDAP{BootstrapOptions: enrich.BootstrapOptions{Location: bootFile}, Guard: guard, Timeout: time.Second}}
+	res, err := Run(context.Background(), cfg, cands)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	for _, f := range res.Found {
+		found = append(found, f.Domain)
+	}
+	slices.Sort(found)
+	if !slices.Equal(found, []string{"epsonprinterhelp.com", "epsonprintersupport.com"}) || res.Registered != 1 || res.RegistryAsked != 2 || res.Absent != 1 {
+		t.Errorf("found %v, %+v", found, res)
+	}
+	if n := len(rdapSrv.Times()); n != 2 {
+		t.Errorf("the registry was asked %d times; want only the two names DNS does not know", n)
+	}
+
+	// With a budget of one, the second name DNS does not know is left to DNS's answer.
+	db2, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "h2.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	cfg.Store, cfg.RegistryMax = db2, 1
+	res, err = Run(context.Background(), cfg, cands)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.RegistryAsked != 1 {
+		t.Errorf("asked the registry %d times with a budget of 1", res.RegistryAsked)
 	}
 }
