@@ -230,7 +230,8 @@ func (s *Scorer) analyzeLabel(li int) {
 		switch t.kind {
 		case kindBrand:
 			bi := int(t.id)
-			if !s.brandTokenBounded(bi, i) && !s.nextToKeywordTypo(text, i) {
+			glued := s.gluedPrinter(text, i, inMain)
+			if !s.brandTokenBounded(bi, i) && !s.nextToKeywordTypo(text, i) && !glued {
 				// "whp", "chpk": the brand letters are part of something unreadable.
 				break
 			}
@@ -256,11 +257,7 @@ func (s *Scorer) analyzeLabel(li int) {
 				b.product, b.prodMain = word, inMain
 			}
 		case kindPrinter:
-			// A printer word beats a printing word; the registrable label beats a subdomain.
-			weak := t.id == printingWord
-			if p := &s.sig; p.printer == "" || p.printerWeak && !weak || p.printerWeak == weak && inMain && !p.printerMain {
-				p.printer, p.printerMain, p.printerWeak = word, inMain, weak
-			}
+			s.notePrinter(word, t.id == printingWord, inMain)
 		case kindKeyword:
 			s.noteKeyword(int(t.id), word, "", inMain)
 		case kindDigits:
@@ -274,6 +271,50 @@ func (s *Scorer) analyzeLabel(li int) {
 	}
 	s.gaps(li, text, inMain)
 	s.fuzzyWholeLabel(li, text, inMain)
+}
+
+// notePrinter records printer vocabulary: a printer word beats a printing word; the
+// registrable label beats a subdomain.
+func (s *Scorer) notePrinter(word string, weak, inMain bool) {
+	if p := &s.sig; p.printer == "" || p.printerWeak && !weak || p.printerWeak == weak && inMain && !p.printerMain {
+		p.printer, p.printerMain, p.printerWeak = word, inMain, weak
+	}
+}
+
+// gluedPrinter finds the printer word a longer reading hid right after the brand token i: the
+// brand's last letter shared with it ("hprinter": hp + printer, which segments as hp + r +
+// inter), or the brand's "s" ("brothersprinter": brother's printer, which segments as
+// brother + sprinter). The printer word is recorded; true says there was one.
+func (s *Scorer) gluedPrinter(text string, i int, inMain bool) bool {
+	t := s.toks[i]
+	if t.sepAfter || t.end >= len(text) {
+		return false
+	}
+	for _, from := range []int{t.end - 1, t.end + 1} {
+		if from >= len(text) || from == t.end+1 && text[t.end] != 's' {
+			continue
+		}
+		if w, weak, ok := s.rs.printerPrefix(text[from:]); ok {
+			s.notePrinter(w, weak, inMain)
+			return true
+		}
+	}
+	return false
+}
+
+// printerPrefix is the longest printer or printing word that text starts with.
+func (rs *RuleSet) printerPrefix(text string) (word string, weak, ok bool) {
+	v := rs.vocab
+	n := int32(0)
+	for j := 0; j < len(text); j++ {
+		if n = v.child(n, text[j]); n < 0 {
+			break
+		}
+		if tm := v.nodes[n].term; tm.kind == kindPrinter {
+			word, weak, ok = text[:j+1], tm.id == printingWord, true
+		}
+	}
+	return word, weak, ok
 }
 
 // printingTypo reads a printing word glued to unplaced letters as a misspelled printer word:

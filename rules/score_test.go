@@ -46,6 +46,22 @@ func TestScoreTable(t *testing.T) {
 		{"hp-printer-support-help-desk.com", VerdictAlert, "HP", RuleManyHyphens},
 		{"hpsupport18005551234.com", VerdictAlert, "HP", RuleManyDigits},
 		{"hpsupport18005551234.com", VerdictAlert, "HP", "pattern:"},
+		// A longer word never hides the printer word: the brand's letter shared with it, the
+		// brand's "s" ("sprinter" is a word); model numbers and two brands glued together.
+		{"hprintersupport.com", VerdictAlert, "HP", RulePrinterWord},
+		{"brothersprinterhelp.com", VerdictAlert, "Brother", RulePrinterWord},
+		{"canonsprinters.com", VerdictAlert, "Canon", RulePrinterWord},
+		{"sprintersupport.com", VerdictIgnore, "", ""},
+		{"hp3755support.com", VerdictAlert, "HP", RuleBrandToken},
+		{"officejet8600help.com", VerdictAlert, "HP", "keyword:"},
+		{"canonmx490setup.com", VerdictAlert, "Canon", "keyword:"},
+		{"hpcanonprinterhelp.com", VerdictAlert, "HP", RulePrinterWord},
+		// Brands whose printers are still in homes, and helpline words of the scams.
+		{"sonyprintersupport.com", VerdictAlert, "Sony", RuleBrandToken},
+		{"savinprinterhelp.com", VerdictAlert, "Savin", RuleBrandToken},
+		{"sonymusic.com", VerdictIgnore, "", ""},
+		{"printertechs.com", VerdictAlert, "", "keyword:helpline"},
+		{"printernotresponding.com", VerdictAlert, "", "keyword:problem"},
 		// Typos, homoglyphs, hyphenation and splits.
 		{"lexmrak.com", VerdictWatch, "Lexmark", RuleBrandTypo},
 		{"epsonn.com", VerdictWatch, "Epson", RuleBrandTypo},
