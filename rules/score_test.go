@@ -52,6 +52,10 @@ func TestScoreTable(t *testing.T) {
 		{"brothersprinterhelp.com", VerdictAlert, "Brother", RulePrinterWord},
 		{"canonsprinters.com", VerdictAlert, "Canon", RulePrinterWord},
 		{"sprintersupport.com", VerdictIgnore, "", ""},
+		{"printerasistance.com", VerdictAlert, "", "keyword:helpline"}, // not print + eras + i + stance
+		{"printercustmercare.com", VerdictAlert, "", "keyword:helpline"},
+		{"printerr-help.com", VerdictAlert, "", RulePrinterWord}, // not print + err
+		{"printerhlp.com", VerdictAlert, "", "keyword:helpline"},
 		{"hp3755support.com", VerdictAlert, "HP", RuleBrandToken},
 		{"officejet8600help.com", VerdictAlert, "HP", "keyword:"},
 		{"canonmx490setup.com", VerdictAlert, "Canon", "keyword:"},

@@ -89,8 +89,40 @@ func appendFragment(out []token, t token, from int) []token {
 	return append(out, t)
 }
 
-// segmentRun segments label[from:to], which holds only letters a-z.
+// segmentRun segments label[from:to], which holds only letters a-z. A printer word that starts
+// where the reading puts a word start is never hidden by a longer reading across it
+// ("printerasistance" reads as print + eras + i + stance; "printerr" as print + err): the run is
+// read again as what comes before it, the printer word, and what comes after it, so that a
+// misspelled word after it is left unreadable and its typo is found.
 func (rs *RuleSet) segmentRun(label string, from, to int, out []token) []token {
+	first := len(out)
+	out = rs.segmentWords(label, from, to, out)
+	hasPrinter := false
+	for _, t := range out[first:] {
+		if t.kind == kindPrinter && t.id != printingWord {
+			hasPrinter = true
+			break
+		}
+	}
+	if hasPrinter {
+		return out
+	}
+	for _, t := range out[first:] {
+		if w, weak, ok := rs.printerPrefix(label[t.start:to]); ok && !weak && len(w) > t.end-t.start {
+			start, end := t.start, t.start+len(w)
+			out = rs.segmentWords(label, from, start, out[:first])
+			out = append(out, token{start: start, end: end, kind: kindPrinter})
+			return rs.segmentWords(label, end, to, out)
+		}
+	}
+	return out
+}
+
+// segmentWords is the shortest-cost reading of label[from:to] (letters a-z only).
+func (rs *RuleSet) segmentWords(label string, from, to int, out []token) []token {
+	if from >= to {
+		return out
+	}
 	n := to - from
 	if n > maxLabelLen {
 		n = maxLabelLen
