@@ -125,6 +125,9 @@ func (s *Scorer) finish(r *Result) {
 	if r.Score < 0 {
 		r.Score = 0
 	}
+	if spec, ok := rs.Source.Rules[RuleRestrictedRegistry]; ok && r.Score >= rs.Alert && s.institutionSuffix() {
+		add(RuleRestrictedRegistry, rs.Alert-1-r.Score, spec.Why+": "+q(n.Suffix))
+	}
 	switch {
 	case r.Score >= rs.Alert:
 		r.Verdict = VerdictAlert
@@ -352,6 +355,11 @@ var genericCountryTLDs = map[string]bool{"co": true, "io": true, "me": true, "tv
 	"la": true, "to": true, "fm": true, "ly": true, "gg": true, "sh": true, "nu": true, "tk": true, "ml": true, "ga": true,
 	"cf": true, "gq": true, "pw": true, "su": true, "cx": true, "vc": true, "am": true, "im": true, "ps": true}
 
+// institutionSuffix says whether the name's public suffix is a restricted registry's.
+func (s *Scorer) institutionSuffix() bool {
+	return slices.ContainsFunc(strings.Split(s.name.Suffix, "."), func(l string) bool { return institutionLabels[l] })
+}
+
 // labelRule is the rule for a name that is exactly a brand, by where it sits: under a
 // restricted registry's suffix, under a country's, or anywhere else. A rule file without the
 // first two keeps scoring them as brand-label.
@@ -360,7 +368,7 @@ func (s *Scorer) labelRule() string {
 	last := suffix[len(suffix)-1]
 	rule := RuleBrandLabel
 	switch {
-	case slices.ContainsFunc(suffix, func(l string) bool { return institutionLabels[l] }):
+	case s.institutionSuffix():
 		rule = RuleBrandLabelInstitution
 	case len(last) == 2 && !genericCountryTLDs[last]:
 		rule = RuleBrandLabelCountry

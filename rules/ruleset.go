@@ -141,6 +141,9 @@ const (
 	RuleManyHyphens           = "many-hyphens"
 	RuleManyDigits            = "many-digits"
 	RuleBrandOwned            = "brand-owned"
+	// RuleRestrictedRegistry caps a name under a government or academic suffix below alert:
+	// a look-alike cannot be registered there ("hponline.nic.in" is a state's).
+	RuleRestrictedRegistry = "restricted-registry"
 
 	// Enrichment rules: they score facts learned after the name was seen (see Revise). Their
 	// points may be negative: an old registration, a parked page or no DNS make a scam less
@@ -158,7 +161,7 @@ var enrichmentRuleKinds = map[string]bool{RuleRegisteredRecently: true, RuleRegi
 
 var knownRuleKinds = []string{RuleBrandToken, RuleBrandTypo, RuleBrandHomoglyph, RuleBrandLabel, RuleBrandLabelCountry, RuleBrandLabelInstitution,
 	RuleBrandEmbedded, RuleProductLine, RulePrinterWord, RulePrintingWord, RulePrinterTypo, RuleProductTypo, RuleExtraKeyword, RuleKeywordTypo,
-	RuleSubdomainOnly, RuleAbusedTLD, RuleFreeHosting, RuleManyHyphens, RuleManyDigits, RuleBrandOwned,
+	RuleSubdomainOnly, RuleAbusedTLD, RuleFreeHosting, RuleManyHyphens, RuleManyDigits, RuleBrandOwned, RuleRestrictedRegistry,
 	RuleRegisteredRecently, RuleRegisteredLongAgo, RuleNoDNS, RuleParked, RuleCatchAll, RuleMailExchanger}
 
 // LoadError is a problem in a rule file, located by file and line.

@@ -87,6 +87,8 @@ func TestScoreTable(t *testing.T) {
 		{"epson.co.za", VerdictWatch, "Epson", RuleBrandLabelCountry},
 		{"brother.ie", VerdictWatch, "Brother", RuleBrandLabelCountry},
 		{"hp.gov.in", VerdictIgnore, "HP", RuleBrandLabelInstitution},
+		{"hponline.nic.in", VerdictWatch, "HP", RuleRestrictedRegistry}, // a state's portal, not a look-alike
+		{"hp-printer-support.gov.in", VerdictWatch, "HP", RuleRestrictedRegistry},
 		{"support-hp.com.setup-fix.net", VerdictAlert, "HP", RuleBrandEmbedded},
 		{"hp.com-support.help", VerdictAlert, "HP", RuleBrandEmbedded},
 		{"wwwhpcom.com", VerdictAlert, "HP", RuleBrandEmbedded},

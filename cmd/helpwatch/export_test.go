@@ -122,13 +122,17 @@ func TestSweepCommand(t *testing.T) {
 	args := []string{"sweep", "--db", db, "--brands", "canon", "--kinds", "helpline,homoglyph", "--tlds", "com", "--rate", "2000", "--resolver", dnsSrv.Addr,
 		"--rdap-bootstrap", boot, "--allow-host", rdapSrv.Listener.Addr().String(), "--lookup-rate", "0", "--rdap-max", "1000"}
 	out, stderr, code := runCLI(t, "", args...)
+	var candidates int
+	fmt.Sscanf(stderr, "%d candidates", &candidates)
+	// Every candidate but the two DNS knows is asked about at the registry, once.
+	notInDNS := candidates - 2
 	if code != 0 || !strings.Contains(out, "exists\tcan0n.com") || !strings.Contains(out, "exists\tcanonprintersupport.com") ||
-		!strings.Contains(out, "exists\tcanonprinterhelp.com") || !strings.Contains(stderr, "candidates: helpline") ||
-		!strings.Contains(stderr, "registry_asked=234") || !strings.Contains(stderr, "registered_not_in_dns=1") {
+		!strings.Contains(out, "exists\tcanonprinterhelp.com") || !strings.Contains(stderr, "candidates: helpline") || candidates < 100 ||
+		!strings.Contains(stderr, fmt.Sprintf("registry_asked=%d ", notInDNS)) || !strings.Contains(stderr, "registered_not_in_dns=1") {
 		t.Fatalf("sweep: %d\n%s\n%s", code, out, stderr)
 	}
-	if n := rdapAsked.Load(); n != 234 {
-		t.Errorf("RDAP asked %d times, want once for each of the 234 names DNS does not know", n)
+	if n := rdapAsked.Load(); n != int64(notInDNS) {
+		t.Errorf("RDAP asked %d times, want once for each of the %d names DNS does not know", n, notInDNS)
 	}
 	found, _, _ := runCLI(t, "", "findings", "--db", db, "--format", "jsonl")
 	if !strings.Contains(found, `"registrable":"can0n.com"`) || !strings.Contains(found, "look-alike sweep") {
