@@ -37,6 +37,7 @@ type RuleSet struct {
 	abused      map[string]bool
 	patterns    []pattern
 	numeric     map[string]int // keywords made of digits ("123", "247", "24x7") -> group
+	trade       map[string]bool
 
 	parkingNS    []string // name-server suffixes of parking services, lower case, no trailing dot
 	parkingAddrs []netip.Prefix
@@ -140,6 +141,7 @@ func compile(rf *RuleFile) (*RuleSet, error) {
 		suffixTails: map[string]bool{},
 		abused:      map[string]bool{},
 		numeric:     map[string]int{},
+		trade:       map[string]bool{},
 
 		exactFold: map[string]int{},
 	}
@@ -156,6 +158,10 @@ func compile(rf *RuleFile) (*RuleSet, error) {
 		if len(w) >= 6 {
 			rs.fuzzyPrinter = append(rs.fuzzyPrinter, newFuzzyTarget(w, 0, 1))
 		}
+	}
+	for _, w := range rf.TradeWords {
+		rs.trade[w] = true
+		b.add(w, term{kind: kindWord})
 	}
 	for _, w := range rf.PrintingWords {
 		b.add(w, term{kind: kindPrinter, id: printingWord})

@@ -113,6 +113,12 @@ func (s *Scorer) finish(r *Result) {
 			add(RuleExtraKeyword, p, spec.Why+": "+strings.Join(sig.keywords, ", "))
 		}
 	}
+	// Not next to a misspelled brand: the trade word may be the misspelling's letters
+	// ("lexmartk" holds "mart").
+	misspelled := best >= 0 && sig.brands[best].level > levelNone && sig.brands[best].level != levelToken && sig.brands[best].level != levelLabel
+	if spec, ok := rs.Source.Rules[RuleTradeWord]; ok && sig.trade != "" && groupsCounted == 0 && !misspelled {
+		add(RuleTradeWord, spec.Points, spec.Why+": "+q(sig.trade))
+	}
 	s.structure(add)
 	for _, p := range rs.patterns {
 		if hasAll(n.ASCII, p.needs) && p.re.MatchString(n.ASCII) {

@@ -32,6 +32,7 @@ type RuleFile struct {
 	Keywords         []KeywordGroup      `yaml:"keywords"`
 	PrinterWords     []string            `yaml:"printer_words"`
 	PrintingWords    []string            `yaml:"printing_words"`
+	TradeWords       []string            `yaml:"trade_words"`
 	AbusedTLDs       []string            `yaml:"abused_tlds"`
 	HostingPlatforms []string            `yaml:"hosting_platforms"`
 	Vocabulary       []string            `yaml:"vocabulary"`
@@ -144,6 +145,9 @@ const (
 	// RuleRestrictedRegistry caps a name under a government or academic suffix below alert:
 	// a look-alike cannot be registered there ("hponline.nic.in" is a state's).
 	RuleRestrictedRegistry = "restricted-registry"
+	// RuleTradeWord lowers a brand or printer name that sells or repairs things (parts,
+	// store, refill) and uses no helpline, setup or problem word: a shop, not a helpline.
+	RuleTradeWord = "trade-word"
 
 	// Enrichment rules: they score facts learned after the name was seen (see Revise). Their
 	// points may be negative: an old registration, a parked page or no DNS make a scam less
@@ -161,7 +165,7 @@ var enrichmentRuleKinds = map[string]bool{RuleRegisteredRecently: true, RuleRegi
 
 var knownRuleKinds = []string{RuleBrandToken, RuleBrandTypo, RuleBrandHomoglyph, RuleBrandLabel, RuleBrandLabelCountry, RuleBrandLabelInstitution,
 	RuleBrandEmbedded, RuleProductLine, RulePrinterWord, RulePrintingWord, RulePrinterTypo, RuleProductTypo, RuleExtraKeyword, RuleKeywordTypo,
-	RuleSubdomainOnly, RuleAbusedTLD, RuleFreeHosting, RuleManyHyphens, RuleManyDigits, RuleBrandOwned, RuleRestrictedRegistry,
+	RuleSubdomainOnly, RuleAbusedTLD, RuleFreeHosting, RuleManyHyphens, RuleManyDigits, RuleBrandOwned, RuleRestrictedRegistry, RuleTradeWord,
 	RuleRegisteredRecently, RuleRegisteredLongAgo, RuleNoDNS, RuleParked, RuleCatchAll, RuleMailExchanger}
 
 // LoadError is a problem in a rule file, located by file and line.
@@ -363,7 +367,7 @@ func (v *validator) check(rf *RuleFile) {
 			continue
 		}
 		lowest := 0
-		if enrichmentRuleKinds[name] {
+		if enrichmentRuleKinds[name] || name == RuleTradeWord {
 			lowest = -100
 		}
 		if spec.Points < lowest || spec.Points > 100 {
@@ -422,6 +426,12 @@ func (v *validator) check(rf *RuleFile) {
 	for i, w := range rf.PrintingWords {
 		if contains(rf.PrinterWords, w) {
 			v.fail([]any{"printing_words", i}, "printing word %q is also a printer word", w)
+		}
+	}
+	v.words([]any{"trade_words"}, "trade word", rf.TradeWords)
+	for i, w := range rf.TradeWords {
+		if g, ok := seenKeyword[w]; ok {
+			v.fail([]any{"trade_words", i}, "trade word %q is also a keyword of group %q", w, g)
 		}
 	}
 	v.words([]any{"vocabulary"}, "vocabulary word", rf.Vocabulary)

@@ -108,6 +108,7 @@ type signals struct {
 	// printer; printerTypo: the name misspells a printer word as this.
 	printerWeak bool
 	printerTypo string
+	trade       string // a trade word ("parts", "store") of the registrable label
 }
 
 // NewScorer returns a scorer for this rule set.
@@ -196,6 +197,7 @@ func (s *Scorer) resetSignals() {
 	}
 	s.sig.keywords = s.sig.keywords[:0]
 	s.sig.printer, s.sig.printerMain, s.sig.printerWeak, s.sig.printerTypo = "", false, false, ""
+	s.sig.trade = ""
 	s.frags = s.frags[:0]
 }
 
@@ -260,6 +262,10 @@ func (s *Scorer) analyzeLabel(li int) {
 			s.notePrinter(word, t.id == printingWord, inMain)
 		case kindKeyword:
 			s.noteKeyword(int(t.id), word, "", inMain)
+		case kindWord:
+			if inMain && rs.trade[word] {
+				s.sig.trade = word
+			}
 		case kindDigits:
 			if g := rs.numericGroup(word); g >= 0 {
 				s.noteKeyword(g, word, "", inMain)

@@ -60,6 +60,11 @@ func TestScoreTable(t *testing.T) {
 		{"officejet8600help.com", VerdictAlert, "HP", "keyword:"},
 		{"canonmx490setup.com", VerdictAlert, "Canon", "keyword:"},
 		{"hpcanonprinterhelp.com", VerdictAlert, "HP", RulePrinterWord},
+		// Shops and dealers: a trade word without helpline, setup or problem words.
+		{"canonprinterparts.com", VerdictWatch, "Canon", RuleTradeWord},
+		{"hptonerstore.com", VerdictIgnore, "HP", RuleTradeWord},
+		{"hpprintersupportstore.com", VerdictAlert, "HP", "keyword:helpline"},
+		{"lexmartk.com", VerdictWatch, "Lexmark", RuleBrandTypo}, // "mart" is the typo's, not a shop's
 		// Brands whose printers are still in homes, and helpline words of the scams.
 		{"sonyprintersupport.com", VerdictAlert, "Sony", RuleBrandToken},
 		{"savinprinterhelp.com", VerdictAlert, "Savin", RuleBrandToken},
