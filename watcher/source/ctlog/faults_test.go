@@ -579,16 +579,7 @@ func TestUnreadableEntriesDoNotStallTheLog(t *testing.T) {
 			grow(l, ca, "b", 3)
 			logs := &syncBuffer{}
 			c := newCollector()
-			stats := &watcher.Stats{}
-			src, err := ctlog.New(ctlog.Config{List: ctlogtest.List(l), FromIndex: index(0), Poll: 10 * time.Millisecond, Positions: c,
-				Log: slog.New(slog.NewTextHandler(logs, nil))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- src.Run(ctx, c.emit, stats) }()
-			defer func() { cancel(); <-done }()
+			src, _, stats := runStats(t, ctlog.Config{List: ctlogtest.List(l), FromIndex: index(0), Log: slog.New(slog.NewTextHandler(logs, nil))}, c)
 			waitFor(t, "the entries after the unreadable ones", func() bool { p, _ := c.position(l.ListLog().ID); return p.Next == 8 })
 			names := c.names()
 			for _, want := range []string{"a0.example", "a2.example", "b0.example", "b2.example"} {
@@ -626,15 +617,7 @@ func TestUnsplittableDataTile(t *testing.T) {
 		grow(l, ca, "b", 256-4)
 		grow(l, ca, "c", 3)
 		c := newCollector()
-		stats := &watcher.Stats{}
-		src, err := ctlog.New(ctlog.Config{List: ctlogtest.List(l), FromIndex: index(0), Poll: 10 * time.Millisecond, Positions: c, Log: quietLog()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- src.Run(ctx, c.emit, stats) }()
-		defer func() { cancel(); <-done }()
+		src, _, stats := runStats(t, ctlog.Config{List: ctlogtest.List(l), FromIndex: index(0)}, c)
 		waitFor(t, "the next tile", func() bool { p, _ := c.position(l.ListLog().ID); return p.Next == 259 })
 		names := c.names()
 		if !slices.Contains(names, "a2.example") || !slices.Contains(names, "c0.example") || slices.Contains(names, "b0.example") {
@@ -658,15 +641,7 @@ func TestUnsplittableDataTile(t *testing.T) {
 			return true
 		}
 		c := newCollector()
-		stats := &watcher.Stats{}
-		src, err := ctlog.New(ctlog.Config{List: ctlogtest.List(l), FromIndex: index(0), Poll: 10 * time.Millisecond, Positions: c, Log: quietLog()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- src.Run(ctx, c.emit, stats) }()
-		defer func() { cancel(); <-done }()
+		src, _, stats := runStats(t, ctlog.Config{List: ctlogtest.List(l), FromIndex: index(0)}, c)
 		waitFor(t, "the refusal", func() bool { return statusOf(src, "Garbled").VerifyFailures > 0 })
 		if p, _ := c.position(l.ListLog().ID); p.Next != 0 || stats.Malformed.Load() != 0 {
 			t.Errorf("a garbled tile moved the log on: next %d, malformed %d", p.Next, stats.Malformed.Load())

@@ -85,6 +85,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // run starts a source over list and returns a stop function that waits for Run to return.
 func run(t *testing.T, cfg ctlog.Config, c *collector) (*ctlog.Source, func() error) {
 	t.Helper()
+	src, stop, _ := runStats(t, cfg, c)
+	return src, stop
+}
+
+// runStats is run that also returns the source's counters.
+func runStats(t *testing.T, cfg ctlog.Config, c *collector) (*ctlog.Source, func() error, *watcher.Stats) {
+	t.Helper()
 	if cfg.Log == nil {
 		cfg.Log = quietLog()
 	}
@@ -100,7 +107,8 @@ func run(t *testing.T, cfg ctlog.Config, c *collector) (*ctlog.Source, func() er
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, c.emit, &watcher.Stats{}) }()
+	stats := &watcher.Stats{}
+	go func() { done <- src.Run(ctx, c.emit, stats) }()
 	var once sync.Once
 	var err2 error
 	stop := func() error {
@@ -108,7 +116,7 @@ func run(t *testing.T, cfg ctlog.Config, c *collector) (*ctlog.Source, func() er
 		return err2
 	}
 	t.Cleanup(func() { stop() })
-	return src, stop
+	return src, stop, stats
 }
 
 func TestFollowsBothKindsFromTheirHead(t *testing.T) {
