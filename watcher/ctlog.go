@@ -49,6 +49,9 @@ type LogStatus struct {
 	LastError      string  `json:"last_error,omitempty"`
 	// Malformed counts entries in the tree that could not be read (skipped, not stalled on).
 	Malformed int64 `json:"malformed_entries,omitempty"`
+	// StaleHeads counts heads older than the verified one (a lagging frontend), each proved
+	// to be a prefix of it and otherwise ignored.
+	StaleHeads int64 `json:"stale_heads,omitempty"`
 	// RetryAt is set while the log has asked (HTTP 429 or 5xx with Retry-After) not to be
 	// asked again before then.
 	RetryAt time.Time `json:"retry_at,omitzero"`

@@ -139,7 +139,12 @@ func TestUnverifiableHeadsAreRefused(t *testing.T) {
 		"bad signature": func(l *ctlogtest.Log) []byte {
 			return l.SignedHead(ctlogtest.NewKey(), l.Size(), l.RootAt(l.Size()))
 		},
-		"tree shrinks": func(l *ctlogtest.Log) []byte { return l.SignedHead(nil, 5, l.RootAt(5)) },
+		// A smaller head is a lagging frontend's only when it is a prefix of the verified tree.
+		"tree shrinks to another tree": func(l *ctlogtest.Log) []byte {
+			var other [32]byte
+			copy(other[:], "not the tree of the first five!")
+			return l.SignedHead(nil, 5, other)
+		},
 		"tree forks": func(l *ctlogtest.Log) []byte {
 			var other [32]byte
 			copy(other[:], "a different tree of the same size")
@@ -687,6 +692,38 @@ func TestLongRetryAfterIsSaidAtOnce(t *testing.T) {
 			heads := ctlog.Heads(context.Background(), src, nil, true)
 			if len(heads) != 1 || !strings.Contains(heads[0].LastError, "asks to wait") {
 				t.Errorf("Heads: %+v", heads)
+			}
+		})
+	}
+}
+
+// A log behind load balancers answers now and then from a frontend that lags: an older head,
+// honestly signed, a prefix of the verified tree. It is proved and ignored, never taken for a
+// shrunk or forked tree, and the log is read on from the newer heads.
+func TestOlderHeadsFromALaggingFrontendAreIgnored(t *testing.T) {
+	ca := ctlogtest.NewCA()
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			l := ctlogtest.NewLog(t, kind, "Lagging")
+			grow(l, ca, "first", 10)
+			stale := l.SignedHead(nil, 4, l.RootAt(4))
+			var heads atomic.Int64
+			l.Hook = func(w http.ResponseWriter, r *http.Request) bool {
+				if ctlogtest.IsHead(r) && heads.Add(1)%2 == 0 {
+					w.Write(stale)
+					return true
+				}
+				return false
+			}
+			c := newCollector()
+			src, _ := run(t, ctlog.Config{List: ctlogtest.List(l), FromIndex: index(0)}, c)
+			id := l.ListLog().ID
+			waitFor(t, "the first entries", func() bool { p, _ := c.position(id); return p.Next == 10 })
+			grow(l, ca, "second", 5)
+			waitFor(t, "the entries after the stale heads", func() bool { p, _ := c.position(id); return p.Next == 15 })
+			waitFor(t, "a stale head", func() bool { return statusOf(src, "Lagging").StaleHeads > 0 })
+			if st := statusOf(src, "Lagging"); st.VerifyFailures != 0 {
+				t.Errorf("a lagging frontend's head was refused: %s", st.LastError)
 			}
 		})
 	}

@@ -29,6 +29,7 @@ type follower struct {
 	verifyFailures atomic.Int64
 	entries        atomic.Int64
 	malformed      atomic.Int64
+	staleHeads     atomic.Int64 // older heads than the verified one, proved to be its prefixes
 
 	mu        sync.Mutex
 	treeSize  int64
@@ -70,7 +71,7 @@ func (f *follower) status(now time.Time) watcher.LogStatus {
 		TreeSize: f.treeSize, TreeTime: f.treeTime, Next: f.next, NextTime: f.nextTime,
 		Entries: n, Rate: f.rate, VerifyFailures: f.verifyFailures.Load(), HTTPErrors: f.httpErrors.Load(),
 		LastError: f.lastError, Final: f.final, Standby: f.standby,
-		Malformed: f.malformed.Load(), RetryAt: f.retryAt,
+		Malformed: f.malformed.Load(), RetryAt: f.retryAt, StaleHeads: f.staleHeads.Load(),
 	}
 }
 
@@ -252,6 +253,16 @@ func (f *follower) step(ctx context.Context) (caughtUp bool, err error) {
 	}
 	if fin := f.log.Final; fin != nil && (h.Size != fin.Size || h.Root != fin.Root) {
 		return false, verifyError("read-only log's tree head (size %d) is not its final tree head (size %d) from the log list", h.Size, fin.Size)
+	}
+	if (f.pos.TreeSize > 0 || f.resumed) && h.Size < f.pos.TreeSize {
+		// An older head than the one verified: logs behind load balancers answer from a
+		// frontend that lags. It is no fork when it is a prefix of the verified tree (proved
+		// like any consistency); then there is simply nothing new yet.
+		if err := f.client.consistent(ctx, h, f.headOf()); err != nil {
+			return false, fmt.Errorf("an older head (%d entries) than the verified one (%d): %w", h.Size, f.pos.TreeSize, err)
+		}
+		f.staleHeads.Add(1)
+		return true, nil
 	}
 	if f.pos.TreeSize > 0 || f.resumed {
 		if err := f.client.consistent(ctx, f.headOf(), h); err != nil {
