@@ -68,6 +68,20 @@ func (s *Scorer) finish(r *Result) {
 					rs.spec(RuleProductLine).Why+": "+q(b.product)+" ("+br.name+")"+s.where(b.prodMain))
 			}
 		}
+		if spec, ok := rs.Source.Rules[RuleModelNumber]; ok && sig.model != "" && sig.modelBrand == best && b.level == levelToken && !br.needsPrinter {
+			add(RuleModelNumber, spec.Points, spec.Why+": "+q(sig.model)+" ("+br.name+")")
+		}
+		if spec, ok := rs.Source.Rules[RuleBrandList]; ok && b.level == levelToken && !br.needsPrinter {
+			var others []string
+			for _, bi := range sig.touched {
+				if o := &sig.brands[bi]; bi != best && o.level == levelToken && !rs.brands[bi].needsPrinter {
+					others = append(others, rs.brands[bi].name)
+				}
+			}
+			if len(others) > 0 {
+				add(RuleBrandList, spec.Points, spec.Why+": "+br.name+", "+strings.Join(others, ", "))
+			}
+		}
 		if emb := s.embeddedDomain(best, b); emb != "" {
 			add(RuleBrandEmbedded, rs.spec(RuleBrandEmbedded).Points, rs.spec(RuleBrandEmbedded).Why+": "+q(emb))
 		}

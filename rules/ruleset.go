@@ -148,6 +148,11 @@ const (
 	// RuleTradeWord lowers a brand or printer name that sells or repairs things (parts,
 	// store, refill) and uses no helpline, setup or problem word: a shop, not a helpline.
 	RuleTradeWord = "trade-word"
+	// RuleModelNumber: a printer brand followed by a model number ("canonmx922", "hp3755").
+	RuleModelNumber = "model-number"
+	// RuleBrandList: several printer brands named together ("hpcanonepson"), which only a
+	// printer site does.
+	RuleBrandList = "brand-list"
 
 	// Enrichment rules: they score facts learned after the name was seen (see Revise). Their
 	// points may be negative: an old registration, a parked page or no DNS make a scam less
@@ -165,7 +170,7 @@ var enrichmentRuleKinds = map[string]bool{RuleRegisteredRecently: true, RuleRegi
 
 var knownRuleKinds = []string{RuleBrandToken, RuleBrandTypo, RuleBrandHomoglyph, RuleBrandLabel, RuleBrandLabelCountry, RuleBrandLabelInstitution,
 	RuleBrandEmbedded, RuleProductLine, RulePrinterWord, RulePrintingWord, RulePrinterTypo, RuleProductTypo, RuleExtraKeyword, RuleKeywordTypo,
-	RuleSubdomainOnly, RuleAbusedTLD, RuleFreeHosting, RuleManyHyphens, RuleManyDigits, RuleBrandOwned, RuleRestrictedRegistry, RuleTradeWord,
+	RuleSubdomainOnly, RuleAbusedTLD, RuleFreeHosting, RuleManyHyphens, RuleManyDigits, RuleBrandOwned, RuleRestrictedRegistry, RuleTradeWord, RuleModelNumber, RuleBrandList,
 	RuleRegisteredRecently, RuleRegisteredLongAgo, RuleNoDNS, RuleParked, RuleCatchAll, RuleMailExchanger}
 
 // LoadError is a problem in a rule file, located by file and line.

@@ -109,6 +109,8 @@ type signals struct {
 	printerWeak bool
 	printerTypo string
 	trade       string // a trade word ("parts", "store") of the registrable label
+	model       string // a model number right after a brand token ("mx922")
+	modelBrand  int
 }
 
 // NewScorer returns a scorer for this rule set.
@@ -197,7 +199,7 @@ func (s *Scorer) resetSignals() {
 	}
 	s.sig.keywords = s.sig.keywords[:0]
 	s.sig.printer, s.sig.printerMain, s.sig.printerWeak, s.sig.printerTypo = "", false, false, ""
-	s.sig.trade = ""
+	s.sig.trade, s.sig.model = "", ""
 	s.frags = s.frags[:0]
 }
 
@@ -246,6 +248,10 @@ func (s *Scorer) analyzeLabel(li int) {
 				level = levelLabel
 			}
 			s.noteBrand(bi, level, inMain, word, word, edit)
+			// A short brand must start its part to own the number ("newtoki466" is not OKI's).
+			if m := modelAfter(text[t.end:]); m != "" && s.sig.model == "" && !foreign && (t.end-t.start > 3 || t.sepBefore) {
+				s.sig.model, s.sig.modelBrand = m, bi
+			}
 			if i+1 < len(toks) && toks[i+1].kind >= kindWord {
 				if next := text[toks[i+1].start:toks[i+1].end]; next == "com" || next == "net" || next == "org" {
 					b := s.brandSig(bi)
@@ -277,6 +283,31 @@ func (s *Scorer) analyzeLabel(li int) {
 	}
 	s.gaps(li, text, inMain)
 	s.fuzzyWholeLabel(li, text, inMain)
+}
+
+// modelAfter is the model number at the front of rest (after a brand token, a hyphen
+// allowed): up to four letters, three to five digits, up to three letters ("mx922",
+// "l3150", "hll2350dw", "3755").
+func modelAfter(rest string) string {
+	if len(rest) > 0 && (rest[0] == '-' || rest[0] == '_') {
+		rest = rest[1:]
+	}
+	i := 0
+	for i < len(rest) && i < 4 && rest[i] >= 'a' && rest[i] <= 'z' {
+		i++
+	}
+	d := i
+	for d < len(rest) && isDigit(rest[d]) {
+		d++
+	}
+	if n := d - i; n < 3 || n > 5 || d < len(rest) && isDigit(rest[d]) {
+		return ""
+	}
+	e := d
+	for e < len(rest) && e-d < 3 && rest[e] >= 'a' && rest[e] <= 'z' {
+		e++
+	}
+	return rest[:e]
 }
 
 // notePrinter records printer vocabulary: a printer word beats a printing word; the

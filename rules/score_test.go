@@ -60,6 +60,11 @@ func TestScoreTable(t *testing.T) {
 		{"officejet8600help.com", VerdictAlert, "HP", "keyword:"},
 		{"canonmx490setup.com", VerdictAlert, "Canon", "keyword:"},
 		{"hpcanonprinterhelp.com", VerdictAlert, "HP", RulePrinterWord},
+		{"hpcanonepson.com", VerdictAlert, "HP", RuleBrandList},
+		{"canonmx922.com", VerdictWatch, "Canon", RuleModelNumber},
+		{"hp3755.com", VerdictWatch, "HP", RuleModelNumber},
+		{"dell7490.com", VerdictIgnore, "", ""},      // a laptop: Dell counts only next to printer words
+		{"hanoki512.com", VerdictIgnore, "OKI", ""}, // a short brand inside a word owns no number
 		// Shops and dealers: a trade word without helpline, setup or problem words.
 		{"canonprinterparts.com", VerdictWatch, "Canon", RuleTradeWord},
 		{"hptonerstore.com", VerdictIgnore, "HP", RuleTradeWord},
