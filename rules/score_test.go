@@ -63,7 +63,7 @@ func TestScoreTable(t *testing.T) {
 		{"hpcanonepson.com", VerdictAlert, "HP", RuleBrandList},
 		{"canonmx922.com", VerdictWatch, "Canon", RuleModelNumber},
 		{"hp3755.com", VerdictWatch, "HP", RuleModelNumber},
-		{"dell7490.com", VerdictIgnore, "", ""},      // a laptop: Dell counts only next to printer words
+		{"dell7490.com", VerdictIgnore, "", ""},     // a laptop: Dell counts only next to printer words
 		{"hanoki512.com", VerdictIgnore, "OKI", ""}, // a short brand inside a word owns no number
 		// Shops and dealers: a trade word without helpline, setup or problem words.
 		{"canonprinterparts.com", VerdictWatch, "Canon", RuleTradeWord},
