@@ -52,16 +52,7 @@ func runSweep(args []string, stdout, stderr io.Writer) error {
 	if len(rest) > 0 {
 		return usageError("unexpected argument %q", rest[0])
 	}
-	split := func(s string) []string {
-		var out []string
-		for _, v := range strings.Split(s, ",") {
-			if v = strings.TrimSpace(v); v != "" {
-				out = append(out, v)
-			}
-		}
-		return out
-	}
-	opts := rules.LookAlikeOptions{Brands: split(*brands), Kinds: split(*kinds), TLDs: split(*tlds), Max: *maxNames}
+	opts := rules.LookAlikeOptions{Brands: splitList(*brands), Kinds: splitList(*kinds), TLDs: splitList(*tlds), Max: *maxNames}
 	for _, k := range opts.Kinds {
 		if !slices.Contains(rules.LookAlikeKinds, k) {
 			return usageError("--kinds %q: the kinds are %s", k, strings.Join(rules.LookAlikeKinds, ", "))

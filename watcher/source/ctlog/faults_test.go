@@ -40,6 +40,20 @@ func statusOf(src *ctlog.Source, name string) watcher.LogStatus {
 	return watcher.LogStatus{}
 }
 
+// forgeHeads makes l answer every head request, from the call of lie on, with the head lie
+// was given; until then l answers honestly.
+func forgeHeads(l *ctlogtest.Log) (lie func(head []byte)) {
+	var forged atomic.Pointer[[]byte]
+	l.Hook = func(w http.ResponseWriter, r *http.Request) bool {
+		if h := forged.Load(); h != nil && ctlogtest.IsHead(r) {
+			w.Write(*h)
+			return true
+		}
+		return false
+	}
+	return func(head []byte) { forged.Store(&head) }
+}
+
 // syncBuffer is a buffer a logger writes to while the test reads it.
 type syncBuffer = testkit.LockedBuffer
 
@@ -163,15 +177,7 @@ func TestUnverifiableHeadsAreRefused(t *testing.T) {
 				grow(l, ca, "honest", 20)
 				c := newCollector()
 				logs := &syncBuffer{}
-				var lying atomic.Bool
-				var forged []byte
-				l.Hook = func(w http.ResponseWriter, r *http.Request) bool {
-					if lying.Load() && ctlogtest.IsHead(r) {
-						w.Write(forged)
-						return true
-					}
-					return false
-				}
+				lie := forgeHeads(l)
 				src, _ := run(t, ctlog.Config{List: ctlogtest.List(l), FromIndex: index(0), Log: slog.New(slog.NewTextHandler(logs, nil))}, c)
 				id := l.ListLog().ID
 				waitFor(t, "the honest entries", func() bool { p, _ := c.position(id); return p.Next == 20 })
@@ -180,8 +186,7 @@ func TestUnverifiableHeadsAreRefused(t *testing.T) {
 				for i := range 30 {
 					l.Add(ca.CertEntry(fmt.Sprintf("after%d.example", i)))
 				}
-				forged = forge(l)
-				lying.Store(true)
+				lie(forge(l))
 				l.Serve()
 				waitFor(t, "the refusal", func() bool { return statusOf(src, "Liar").VerifyFailures > 0 })
 				if p, _ := c.position(id); p.Next != 20 {
@@ -456,18 +461,9 @@ func TestCheckpointOriginFromTheCheckpoint(t *testing.T) {
 	waitFor(t, "the entries under the checkpoint's origin", func() bool { p, _ := c.position(listed.ID); return p.Next == 5 })
 
 	// Another key signs under the same origin: refused, with both key ids named.
-	var lying atomic.Bool
-	var forged []byte
-	l.Hook = func(w http.ResponseWriter, r *http.Request) bool {
-		if lying.Load() && ctlogtest.IsHead(r) {
-			w.Write(forged)
-			return true
-		}
-		return false
-	}
+	lie := forgeHeads(l)
 	grow(l, ca, "after", 5)
-	forged = l.SignedHead(ctlogtest.NewKey(), l.Size(), l.RootAt(l.Size()))
-	lying.Store(true)
+	lie(l.SignedHead(ctlogtest.NewKey(), l.Size(), l.RootAt(l.Size())))
 	l.Serve()
 	waitFor(t, "the refusal", func() bool { return statusOf(src, "Tessera").VerifyFailures > 0 })
 	if p, _ := c.position(listed.ID); p.Next != 5 {
