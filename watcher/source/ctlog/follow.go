@@ -31,6 +31,11 @@ type follower struct {
 	malformed      atomic.Int64
 	staleHeads     atomic.Int64 // older heads than the verified one, proved to be its prefixes
 
+	// Unreadable entries are said at most once a minute (a hostile log may have them in
+	// every chunk): when it was last said, and how many came since. Owned by run.
+	malformedSaid   time.Time
+	malformedUnsaid int64
+
 	mu        sync.Mutex
 	treeSize  int64
 	treeTime  time.Time
@@ -297,9 +302,7 @@ func (f *follower) step(ctx context.Context) (caughtUp bool, err error) {
 		read := c.next - f.pos.Next
 		f.pos.Next, f.pos.Compact, f.pos.Read = c.next, c.frontier, read
 		if c.malformed > 0 {
-			f.malformed.Add(int64(c.malformed))
-			f.src.cfg.Log.Warn("CT log entries that cannot be read are counted as malformed and skipped; the rest is read", "log", f.log.Title(),
-				"count", c.malformed, "first_index", c.unread[0].index, "why", watcher.Clean(c.unread[0].why, 300))
+			f.noteMalformed(c)
 		}
 		if err := f.deliver(ctx, c.entries, c.malformed); err != nil {
 			return false, err
@@ -311,6 +314,19 @@ func (f *follower) step(ctx context.Context) (caughtUp bool, err error) {
 		f.mu.Unlock()
 	}
 	return caughtUp, nil
+}
+
+// noteMalformed counts the chunk's unreadable entries and names the first of them in the log,
+// with how many came since the last line, at most once a minute.
+func (f *follower) noteMalformed(c chunk) {
+	f.malformed.Add(int64(c.malformed))
+	f.malformedUnsaid += int64(c.malformed)
+	if time.Since(f.malformedSaid) < time.Minute {
+		return
+	}
+	f.src.cfg.Log.Warn("CT log entries that cannot be read are counted as malformed and skipped; the rest is read", "log", f.log.Title(),
+		"count", f.malformedUnsaid, "first_index", c.unread[0].index, "why", watcher.Clean(c.unread[0].why, 300))
+	f.malformedSaid, f.malformedUnsaid = time.Now(), 0
 }
 
 // begin decides where a log never read before starts, and records that position at once: a

@@ -229,7 +229,7 @@ func cutTile(t tlog.Tile, tile []byte, from, end int64, c *chunk, hr verifiedHas
 
 // resync handles an entry of unknown type at the front of b, entry index of the tree. It finds
 // the TimestampedEntry whose leaf hash is the tree's own leaf hash of index, by trying every
-// length (one SHA-256 finalisation per byte; a data tile is bounded): an entry counted as
+// length up to 2 MiB (one SHA-256 finalisation per byte): an entry counted as
 // unreadable is proved to be in the tree, so an honest log's tile garbled on the way (an error
 // page served as 200) is retried, not skipped. It then tries the TileLeaf tails the known
 // types have (a chain of fingerprints; a precertificate and a chain) and keeps the one after
@@ -245,12 +245,15 @@ func resync(hr verifiedHashes, index int64, b []byte, last bool) (hash [32]byte,
 		return hash, nil, err
 	}
 	const minEntry = 8 + 2 + 2 // timestamp, type, empty extensions
+	// No entry is searched for past twice what a certificate may be: a hostile tile costs
+	// at most a few million hash finalisations, and a longer entry stalls only its own log.
+	const maxEntry = 2 * maxEntryBytes
 	n := 0
 	if len(b) >= minEntry {
 		h := sha256.New()
 		h.Write([]byte{0, 0, 0})
 		h.Write(b[:minEntry-1])
-		for i := minEntry; i <= len(b); i++ {
+		for i := minEntry; i <= min(len(b), maxEntry); i++ {
 			h.Write(b[i-1 : i])
 			if h.Sum(hash[:0]); hash == stored[0] {
 				n = i
